@@ -1,0 +1,33 @@
+/**
+ * Typed errors. Each names the op that refused, what it got and what it expected, so a caller can both
+ * `instanceof`-match and read a useful message.
+ */
+export class KernelError extends Error {
+  readonly op: string;
+  readonly got: string;
+  readonly expected: string;
+  constructor(op: string, got: string, expected: string, detail?: string) {
+    super(`${op}: got ${got}, expected ${expected}${detail ? ` (${detail})` : ''}`);
+    this.name = new.target.name;
+    this.op = op;
+    this.got = got;
+    this.expected = expected;
+  }
+}
+
+/** Shapes that do not fit (rank, broadcast, inner dimensions). */
+export class ShapeError extends KernelError {}
+/** A dtype the op does not take, or two inputs whose dtypes differ. */
+export class DTypeError extends KernelError {}
+/** An index (token id, gather index) outside its range. */
+export class IndexOutOfRangeError extends KernelError {}
+/** A tensor used after `dispose()`, or a tensor of another backend. */
+export class DisposedTensorError extends KernelError {}
+/** A scalar argument outside its domain (k < 1, p outside (0, 1], non-finite seed…). */
+export class ArgumentError extends KernelError {}
+/** No WebGPU adapter or device could be had. */
+export class WebGPUUnavailableError extends KernelError {}
+/** A WebGPU validation or out-of-memory error caught through an error scope. */
+export class GPUValidationError extends KernelError {}
+
+export const describeShape = (shape: readonly number[]): string => `[${shape.join(', ')}]`;

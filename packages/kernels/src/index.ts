@@ -1,0 +1,27 @@
+export type {
+  ArrayFor,
+  Backend,
+  BackendName,
+  CreateBackendOptions,
+  DType,
+  FloatDType,
+  MatmulOptions,
+  RandomStream,
+  SampleOptions,
+  Shape,
+  Tensor,
+  TypedArray,
+} from './types';
+export {
+  ArgumentError,
+  DisposedTensorError,
+  DTypeError,
+  GPUValidationError,
+  IndexOutOfRangeError,
+  KernelError,
+  ShapeError,
+  WebGPUUnavailableError,
+} from './errors';
+export { mulhi32, philox4x32, philoxKey, philoxWords, wordToUniform } from './rng/philox';
+export { broadcastShapes, shapeSize } from './validate';
+export { createBackend } from './create-backend';

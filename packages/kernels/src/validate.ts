@@ -1,0 +1,155 @@
+/**
+ * Input checks and shape arithmetic shared by every backend, so both refuse the same inputs with the same
+ * typed errors.
+ */
+import { ArgumentError, DisposedTensorError, DTypeError, ShapeError, describeShape } from './errors';
+import type { Backend, DType, Shape, Tensor } from './types';
+
+export const shapeSize = (shape: Shape): number => shape.reduce((a, b) => a * b, 1);
+
+export function checkShape(op: string, shape: Shape): void {
+  for (const d of shape) {
+    if (!Number.isInteger(d) || d < 0) {
+      throw new ShapeError(op, `shape ${describeShape(shape)}`, 'non-negative integer dimensions');
+    }
+  }
+}
+
+/** The tensor is alive and belongs to this backend. */
+export function checkTensor(op: string, name: string, t: Tensor, backend: Backend): void {
+  if (t.disposed) throw new DisposedTensorError(op, `${name} (disposed)`, 'a live tensor');
+  if (t.backend !== backend) {
+    throw new DisposedTensorError(op, `${name} from the ${t.backend.name} backend`, `a ${backend.name} tensor`);
+  }
+}
+
+export function checkDtype(op: string, name: string, t: Tensor, allowed: readonly DType[]): void {
+  if (!allowed.includes(t.dtype)) {
+    throw new DTypeError(op, `${name} of dtype ${t.dtype}`, `one of ${allowed.join(' | ')}`);
+  }
+}
+
+export const FLOAT: readonly DType[] = ['f32', 'f64'];
+export const INDEX: readonly DType[] = ['i32', 'u32'];
+
+export function checkSameDtype(op: string, a: Tensor, b: Tensor): void {
+  if (a.dtype !== b.dtype) throw new DTypeError(op, `dtypes ${a.dtype} and ${b.dtype}`, 'equal dtypes');
+}
+
+export function checkRank(op: string, name: string, t: Tensor, min: number, max = Number.POSITIVE_INFINITY): void {
+  if (t.shape.length < min || t.shape.length > max) {
+    const want = max === Number.POSITIVE_INFINITY ? `rank ≥ ${min}` : min === max ? `rank ${min}` : `rank ${min}…${max}`;
+    throw new ShapeError(op, `${name} of shape ${describeShape(t.shape)}`, want);
+  }
+}
+
+/** NumPy broadcasting of two shapes. */
+export function broadcastShapes(op: string, a: Shape, b: Shape): number[] {
+  const n = Math.max(a.length, b.length);
+  const out = new Array<number>(n);
+  for (let i = 0; i < n; i++) {
+    const da = a[a.length - n + i] ?? 1;
+    const db = b[b.length - n + i] ?? 1;
+    if (da !== db && da !== 1 && db !== 1) {
+      throw new ShapeError(op, `shapes ${describeShape(a)} and ${describeShape(b)}`, 'broadcast-compatible shapes');
+    }
+    out[i] = da === 1 ? db : da;
+  }
+  return out;
+}
+
+/** Row-major strides of `shape` viewed inside `outShape` (0 on broadcast axes). */
+export function broadcastStrides(shape: Shape, outShape: Shape): number[] {
+  const strides = new Array<number>(outShape.length).fill(0);
+  let s = 1;
+  for (let i = shape.length - 1; i >= 0; i--) {
+    const j = outShape.length - shape.length + i;
+    strides[j] = shape[i] === 1 ? 0 : s;
+    s *= shape[i];
+  }
+  return strides;
+}
+
+export interface MatmulPlan {
+  /** Output shape [...batch, M, N]. */
+  outShape: number[];
+  batch: number;
+  m: number;
+  k: number;
+  n: number;
+  /** Element offset of batch item i in A and in B (broadcast batch axes give repeated offsets). */
+  aOffsets: Int32Array;
+  bOffsets: Int32Array;
+}
+
+/** Validates a (batched, transposed) matmul and lays out its batch offsets. */
+export function planMatmul(
+  op: string,
+  aShape: Shape,
+  bShape: Shape,
+  transposeA = false,
+  transposeB = false,
+  biasShape?: Shape,
+): MatmulPlan {
+  if (aShape.length < 2 || bShape.length < 2) {
+    throw new ShapeError(op, `shapes ${describeShape(aShape)} × ${describeShape(bShape)}`, 'operands of rank ≥ 2');
+  }
+  const ar = aShape.length;
+  const br = bShape.length;
+  const m = transposeA ? aShape[ar - 1] : aShape[ar - 2];
+  const ka = transposeA ? aShape[ar - 2] : aShape[ar - 1];
+  const kb = transposeB ? bShape[br - 1] : bShape[br - 2];
+  const n = transposeB ? bShape[br - 2] : bShape[br - 1];
+  if (ka !== kb) {
+    throw new ShapeError(
+      op,
+      `inner dimensions ${ka} and ${kb} (A ${describeShape(aShape)}${transposeA ? 'ᵀ' : ''}, B ${describeShape(bShape)}${transposeB ? 'ᵀ' : ''})`,
+      'equal inner dimensions',
+    );
+  }
+  if (biasShape && (biasShape.length !== 1 || biasShape[0] !== n)) {
+    throw new ShapeError(op, `bias of shape ${describeShape(biasShape)}`, `bias of shape [${n}]`);
+  }
+  const aBatch = aShape.slice(0, -2);
+  const bBatch = bShape.slice(0, -2);
+  const batchShape = broadcastShapes(op, aBatch, bBatch);
+  const batch = shapeSize(batchShape);
+  const aStr = broadcastStrides(aBatch, batchShape);
+  const bStr = broadcastStrides(bBatch, batchShape);
+  const aOffsets = new Int32Array(batch);
+  const bOffsets = new Int32Array(batch);
+  const aMat = aShape[ar - 1] * aShape[ar - 2];
+  const bMat = bShape[br - 1] * bShape[br - 2];
+  for (let i = 0; i < batch; i++) {
+    let rem = i;
+    let ao = 0;
+    let bo = 0;
+    for (let d = batchShape.length - 1; d >= 0; d--) {
+      const idx = rem % batchShape[d];
+      rem = Math.floor(rem / batchShape[d]);
+      ao += idx * aStr[d];
+      bo += idx * bStr[d];
+    }
+    aOffsets[i] = ao * aMat;
+    bOffsets[i] = bo * bMat;
+  }
+  return { outShape: [...batchShape, m, n], batch, m, k: ka, n, aOffsets, bOffsets };
+}
+
+/** Rows and row length of a last-axis op on x [..., n]. */
+export function lastAxis(op: string, name: string, t: Tensor): { rows: number; n: number; outer: number[] } {
+  checkRank(op, name, t, 1);
+  const n = t.shape[t.shape.length - 1];
+  if (n === 0) throw new ShapeError(op, `${name} of shape ${describeShape(t.shape)}`, 'a non-empty last axis');
+  const outer = t.shape.slice(0, -1) as number[];
+  return { rows: shapeSize(outer), n, outer };
+}
+
+export function checkSeed(op: string, seed: number | bigint, offset = 0): void {
+  const okSeed =
+    typeof seed === 'bigint' ? seed >= 0n && seed < 1n << 64n : Number.isSafeInteger(seed) && seed >= 0;
+  if (!okSeed) throw new ArgumentError(op, `seed ${String(seed)}`, 'a non-negative integer below 2^64');
+  if (!Number.isSafeInteger(offset) || offset < 0) {
+    throw new ArgumentError(op, `offset ${offset}`, 'a non-negative safe integer');
+  }
+}
