@@ -2,7 +2,10 @@ export type {
   ArrayFor,
   Backend,
   BackendName,
+  CompareOp,
+  CpuBackend,
   CreateBackendOptions,
+  CustomKernel,
   DType,
   FloatDType,
   MatmulOptions,
@@ -11,6 +14,7 @@ export type {
   Shape,
   Tensor,
   TypedArray,
+  WebGPUBackend,
 } from './types';
 export {
   ArgumentError,

@@ -41,6 +41,8 @@ export interface RandomStream {
   offset?: number;
 }
 
+export type CompareOp = 'lt' | 'le' | 'gt' | 'ge' | 'eq' | 'ne';
+
 export interface MatmulOptions {
   /** Use Aᵀ (swap A's last two axes). */
   transposeA?: boolean;
@@ -89,6 +91,10 @@ export interface Backend {
   /** GELU with the tanh approximation (torch `approximate='tanh'`). */
   geluTanh(a: Tensor): Tensor;
   silu(a: Tensor): Tensor;
+  /** Elementwise comparison → i32 0/1 (broadcasting). */
+  compare(a: Tensor, b: Tensor, op: CompareOp): Tensor<'i32'>;
+  /** cond ? a : b elementwise (cond i32/u32, nonzero = true; broadcasting over all three). */
+  where(cond: Tensor, a: Tensor, b: Tensor): Tensor;
 
   // --- linear algebra ----------------------------------------------------------------------------------
   /**
@@ -113,6 +119,10 @@ export interface Backend {
   embedding(table: Tensor, ids: Tensor): Tensor;
   /** Σ_k weights[..., k] · table[indices[..., k]]: table [V, D], indices i32 [..., k], weights [..., k] → [..., D]. */
   embeddingBag(table: Tensor, indices: Tensor, weights: Tensor): Tensor;
+  /** x [..., N] at ids i32 [...] along the last axis → [...]. */
+  gatherLast(x: Tensor, ids: Tensor): Tensor;
+  /** ids i32 [...] → one-hot [..., depth] in the given float dtype. */
+  oneHot<D extends FloatDType>(ids: Tensor, depth: number, dtype: D): Tensor<D>;
   /** Returns a copy of target [V, D] with src[i] added to row indices[i]: indices i32 [N], src [N, D]. */
   scatterAdd(target: Tensor, indices: Tensor, src: Tensor): Tensor;
 
@@ -138,6 +148,39 @@ export interface Backend {
   sync(): Promise<void>;
   /** Frees every resource the backend holds. */
   destroy(): void;
+}
+
+/** The cpu backend also gives zero-copy access to tensor storage, for packages that write their own fused loops. */
+export interface CpuBackend extends Backend {
+  readonly name: 'cpu';
+  /** The tensor's storage (row-major; do not write to it unless you created the tensor). */
+  dataOf<D extends DType>(t: Tensor<D>): ArrayFor<D>;
+  /** Wraps an array as a tensor without copying. */
+  fromArray<D extends DType>(data: ArrayFor<D>, shape: Shape): Tensor<D>;
+}
+
+/** The webgpu backend exposes its device and buffers, for packages that write their own WGSL kernels. */
+export interface WebGPUBackend extends Backend {
+  readonly name: 'webgpu';
+  readonly device: GPUDevice;
+  /** The GPUBuffer holding the tensor (storage usage, row-major, f32/i32/u32, 4 bytes per element). */
+  bufferOf(t: Tensor): GPUBuffer;
+  /** Wraps a storage buffer the caller hands over (ownership passes to the tensor). */
+  fromBuffer<D extends DType>(buffer: GPUBuffer, shape: Shape, dtype: D): Tensor<D>;
+  /**
+   * Runs a compute shader over tensors: `wgsl` declares bindings @group(0) @binding(i) in the order of
+   * `bindings` (read-only storage, read-write storage or uniform), entry point `main`. Validation errors
+   * are caught through error scopes and thrown as GPUValidationError.
+   */
+  runKernel(kernel: CustomKernel): void;
+}
+
+export interface CustomKernel {
+  /** Cache key; kernels with the same name and wgsl reuse one pipeline. */
+  name: string;
+  wgsl: string;
+  bindings: Array<{ tensor: Tensor; access: 'read' | 'read_write' } | { uniform: ArrayBuffer }>;
+  workgroups: [number, number?, number?];
 }
 
 export interface CreateBackendOptions {
