@@ -2,7 +2,7 @@
  * Input checks and shape arithmetic shared by every backend, so both refuse the same inputs with the same
  * typed errors.
  */
-import { ArgumentError, DisposedTensorError, DTypeError, ShapeError, describeShape } from './errors';
+import { ArgumentError, DisposedTensorError, DTypeError, describeShape, ShapeError } from './errors';
 import type { Backend, DType, Shape, Tensor } from './types';
 
 export const shapeSize = (shape: Shape): number => shape.reduce((a, b) => a * b, 1);
@@ -19,7 +19,11 @@ export function checkShape(op: string, shape: Shape): void {
 export function checkTensor(op: string, name: string, t: Tensor, backend: Backend): void {
   if (t.disposed) throw new DisposedTensorError(op, `${name} (disposed)`, 'a live tensor');
   if (t.backend !== backend) {
-    throw new DisposedTensorError(op, `${name} from the ${t.backend.name} backend`, `a ${backend.name} tensor`);
+    throw new DisposedTensorError(
+      op,
+      `${name} from the ${t.backend.name} backend`,
+      `a ${backend.name} tensor`,
+    );
   }
 }
 
@@ -36,9 +40,16 @@ export function checkSameDtype(op: string, a: Tensor, b: Tensor): void {
   if (a.dtype !== b.dtype) throw new DTypeError(op, `dtypes ${a.dtype} and ${b.dtype}`, 'equal dtypes');
 }
 
-export function checkRank(op: string, name: string, t: Tensor, min: number, max = Number.POSITIVE_INFINITY): void {
+export function checkRank(
+  op: string,
+  name: string,
+  t: Tensor,
+  min: number,
+  max = Number.POSITIVE_INFINITY,
+): void {
   if (t.shape.length < min || t.shape.length > max) {
-    const want = max === Number.POSITIVE_INFINITY ? `rank ≥ ${min}` : min === max ? `rank ${min}` : `rank ${min}…${max}`;
+    const want =
+      max === Number.POSITIVE_INFINITY ? `rank ≥ ${min}` : min === max ? `rank ${min}` : `rank ${min}…${max}`;
     throw new ShapeError(op, `${name} of shape ${describeShape(t.shape)}`, want);
   }
 }
@@ -51,7 +62,11 @@ export function broadcastShapes(op: string, a: Shape, b: Shape): number[] {
     const da = a[a.length - n + i] ?? 1;
     const db = b[b.length - n + i] ?? 1;
     if (da !== db && da !== 1 && db !== 1) {
-      throw new ShapeError(op, `shapes ${describeShape(a)} and ${describeShape(b)}`, 'broadcast-compatible shapes');
+      throw new ShapeError(
+        op,
+        `shapes ${describeShape(a)} and ${describeShape(b)}`,
+        'broadcast-compatible shapes',
+      );
     }
     out[i] = da === 1 ? db : da;
   }
@@ -92,7 +107,11 @@ export function planMatmul(
   biasShape?: Shape,
 ): MatmulPlan {
   if (aShape.length < 2 || bShape.length < 2) {
-    throw new ShapeError(op, `shapes ${describeShape(aShape)} × ${describeShape(bShape)}`, 'operands of rank ≥ 2');
+    throw new ShapeError(
+      op,
+      `shapes ${describeShape(aShape)} × ${describeShape(bShape)}`,
+      'operands of rank ≥ 2',
+    );
   }
   const ar = aShape.length;
   const br = bShape.length;
@@ -140,7 +159,8 @@ export function planMatmul(
 export function lastAxis(op: string, name: string, t: Tensor): { rows: number; n: number; outer: number[] } {
   checkRank(op, name, t, 1);
   const n = t.shape[t.shape.length - 1];
-  if (n === 0) throw new ShapeError(op, `${name} of shape ${describeShape(t.shape)}`, 'a non-empty last axis');
+  if (n === 0)
+    throw new ShapeError(op, `${name} of shape ${describeShape(t.shape)}`, 'a non-empty last axis');
   const outer = t.shape.slice(0, -1) as number[];
   return { rows: shapeSize(outer), n, outer };
 }
@@ -151,5 +171,89 @@ export function checkSeed(op: string, seed: number | bigint, offset = 0): void {
   if (!okSeed) throw new ArgumentError(op, `seed ${String(seed)}`, 'a non-negative integer below 2^64');
   if (!Number.isSafeInteger(offset) || offset < 0) {
     throw new ArgumentError(op, `offset ${offset}`, 'a non-negative safe integer');
+  }
+}
+
+/** Resolves a reshape target (at most one −1, inferred) against the source shape; sizes must match. */
+export function resolveReshape(op: string, from: Shape, to: Shape): number[] {
+  const size = shapeSize(from);
+  const free = to.filter((d) => d === -1).length;
+  const bad = to.some((d) => !Number.isInteger(d) || d < -1);
+  if (free > 1 || bad) {
+    throw new ShapeError(
+      op,
+      `target shape ${describeShape(to)}`,
+      'non-negative integer dimensions and at most one −1',
+    );
+  }
+  const known = shapeSize(to.filter((d) => d !== -1));
+  const out = to.map((d) => (d === -1 ? (known === 0 ? 0 : size / known) : d));
+  if (!Number.isInteger(shapeSize(out)) || shapeSize(out) !== size || out.some((d) => !Number.isInteger(d))) {
+    throw new ShapeError(
+      op,
+      `reshape of ${describeShape(from)} to ${describeShape(to)}`,
+      `a shape of ${size} elements`,
+    );
+  }
+  return out;
+}
+
+/** Two tensors must have exactly the same shape. */
+export function checkSameShape(op: string, names: string, a: Shape, b: Shape): void {
+  if (a.length !== b.length || a.some((d, i) => d !== b[i])) {
+    throw new ShapeError(
+      op,
+      `${names} of shapes ${describeShape(a)} and ${describeShape(b)}`,
+      'equal shapes',
+    );
+  }
+}
+
+/** A dtype passed as an argument (not a tensor) must be one of `allowed`. */
+export function checkDtypeArg(op: string, dtype: string, allowed: readonly DType[]): void {
+  if (!(allowed as readonly string[]).includes(dtype)) {
+    throw new DTypeError(op, `dtype ${String(dtype)}`, `one of ${allowed.join(' | ')}`);
+  }
+}
+
+/** A finite number (scale factors, shifts, fill values of float tensors). */
+export function checkFinite(op: string, name: string, value: number): void {
+  if (typeof value !== 'number' || !Number.isFinite(value)) {
+    throw new ArgumentError(op, `${name} ${String(value)}`, `a finite ${name}`);
+  }
+}
+
+/** top-k: k is an integer in [1, n]. */
+export function checkTopK(op: string, k: number, n: number): void {
+  if (!Number.isInteger(k) || k < 1 || k > n) {
+    throw new ArgumentError(op, `k ${String(k)}`, `an integer k in [1, ${n}] (the last axis)`);
+  }
+}
+
+/** top-p: p in (0, 1]. */
+export function checkTopP(op: string, p: number): void {
+  if (typeof p !== 'number' || !(p > 0 && p <= 1)) {
+    throw new ArgumentError(op, `p ${String(p)}`, 'p in (0, 1]');
+  }
+}
+
+/** Sampling temperature: finite and > 0. */
+export function checkTemperature(op: string, temperature: number): void {
+  if (typeof temperature !== 'number' || !(temperature > 0) || !Number.isFinite(temperature)) {
+    throw new ArgumentError(op, `temperature ${String(temperature)}`, 'a finite temperature > 0');
+  }
+}
+
+/** LayerNorm epsilon: finite and ≥ 0. */
+export function checkEps(op: string, eps: number): void {
+  if (typeof eps !== 'number' || !(eps >= 0) || !Number.isFinite(eps)) {
+    throw new ArgumentError(op, `eps ${String(eps)}`, 'a finite eps ≥ 0');
+  }
+}
+
+/** A stream window offset … offset + count − 1 must stay within safe integers. */
+export function checkStreamRange(op: string, offset: number, count: number): void {
+  if (!Number.isSafeInteger(offset + count)) {
+    throw new ArgumentError(op, `stream window ${offset} + ${count}`, 'offset + count below 2^53');
   }
 }

@@ -1,0 +1,138 @@
+import { describeShape, ShapeError } from '../errors';
+import type { Backend, DType, Tensor, TypedArray } from '../types';
+import { checkDtype, checkEps, checkSameDtype, FLOAT, lastAxis } from '../validate';
+import { type CpuTensor, output, use } from './tensor';
+
+const ALL: readonly DType[] = ['f32', 'f64', 'i32', 'u32'];
+
+/** Applies `f(src, start, n)` to each last-axis row, writing one value per row. Accumulates in float64. */
+function reduceRows(
+  backend: Backend,
+  op: string,
+  a: Tensor,
+  f: (src: TypedArray, start: number, n: number) => number,
+  allowed: readonly DType[] = FLOAT,
+): CpuTensor {
+  const ta = use(op, 'a', a, backend);
+  checkDtype(op, 'a', ta, allowed);
+  const { rows, n, outer } = lastAxis(op, 'a', ta);
+  const out = output(backend, outer, ta.dtype);
+  const src = ta.data;
+  for (let r = 0; r < rows; r++) out.data[r] = f(src, r * n, n);
+  return out;
+}
+
+/** Σ over the row. */
+function rowSum(src: TypedArray, start: number, n: number): number {
+  let s = 0;
+  for (let i = start; i < start + n; i++) s += src[i];
+  return s;
+}
+
+/** max over the row; NaN anywhere gives NaN. */
+function rowMax(src: TypedArray, start: number, n: number): number {
+  let m = Number.NEGATIVE_INFINITY;
+  for (let i = start; i < start + n; i++) {
+    const v = src[i];
+    if (v > m) m = v;
+    else if (Number.isNaN(v)) return Number.NaN;
+  }
+  return m;
+}
+
+/** log Σ exp x, shifted by the row max so no term overflows; ±∞ maxima pass through. */
+function rowLogsumexp(src: TypedArray, start: number, n: number): number {
+  const m = rowMax(src, start, n);
+  if (!Number.isFinite(m)) return m;
+  let s = 0;
+  for (let i = start; i < start + n; i++) s += Math.exp(src[i] - m);
+  return m + Math.log(s);
+}
+
+export const sum = (b: Backend, a: Tensor) => reduceRows(b, 'sum', a, rowSum);
+export const max = (b: Backend, a: Tensor) => reduceRows(b, 'max', a, rowMax);
+export const logsumexp = (b: Backend, a: Tensor) => reduceRows(b, 'logsumexp', a, rowLogsumexp);
+
+/** Row-wise map: out[row] = f(row) written by `f(src, dst, start, n)` into a tensor of a's shape. */
+function mapRows(
+  backend: Backend,
+  op: string,
+  a: Tensor,
+  f: (src: TypedArray, dst: TypedArray, start: number, n: number) => void,
+): CpuTensor {
+  const ta = use(op, 'a', a, backend);
+  checkDtype(op, 'a', ta, FLOAT);
+  const { rows, n } = lastAxis(op, 'a', ta);
+  const out = output(backend, ta.shape, ta.dtype);
+  for (let r = 0; r < rows; r++) f(ta.data, out.data, r * n, n);
+  return out;
+}
+
+/** softmax = exp(x − max) / Σ exp(x − max); a row of all −∞ gives NaN (0/0), like torch. */
+export const softmax = (backend: Backend, a: Tensor) =>
+  mapRows(backend, 'softmax', a, (src, dst, start, n) => {
+    const m = rowMax(src, start, n);
+    let s = 0;
+    for (let i = start; i < start + n; i++) s += Math.exp(src[i] - m);
+    for (let i = start; i < start + n; i++) dst[i] = Math.exp(src[i] - m) / s;
+  });
+
+/** logSoftmax = x − logsumexp(x). */
+export const logSoftmax = (backend: Backend, a: Tensor) =>
+  mapRows(backend, 'logSoftmax', a, (src, dst, start, n) => {
+    const lse = rowLogsumexp(src, start, n);
+    for (let i = start; i < start + n; i++) dst[i] = src[i] - lse;
+  });
+
+/** Weight-only LayerNorm over the last axis with biased variance: (x − mean)/√(var + eps) · weight. */
+export function layerNorm(backend: Backend, x: Tensor, weight: Tensor, eps = 1e-5): CpuTensor {
+  const op = 'layerNorm';
+  checkEps(op, eps);
+  const tx = use(op, 'x', x, backend);
+  const tw = use(op, 'weight', weight, backend);
+  checkDtype(op, 'x', tx, FLOAT);
+  checkSameDtype(op, tx, tw);
+  const { rows, n } = lastAxis(op, 'x', tx);
+  if (tw.shape.length !== 1 || tw.shape[0] !== n) {
+    throw new ShapeError(op, `weight of shape ${describeShape(tw.shape)}`, `weight of shape [${n}]`);
+  }
+  const out = output(backend, tx.shape, tx.dtype);
+  const src = tx.data;
+  const w = tw.data;
+  for (let r = 0; r < rows; r++) {
+    const start = r * n;
+    const mean = rowSum(src, start, n) / n;
+    let v = 0;
+    for (let i = start; i < start + n; i++) v += (src[i] - mean) * (src[i] - mean);
+    const inv = 1 / Math.sqrt(v / n + eps);
+    for (let i = 0; i < n; i++) out.data[start + i] = (src[start + i] - mean) * inv * w[i];
+  }
+  return out;
+}
+
+/** Index of the largest value per row (first on ties; a NaN counts as largest, like torch). */
+export function argmax(backend: Backend, a: Tensor): CpuTensor<'i32'> {
+  const op = 'argmax';
+  const ta = use(op, 'a', a, backend);
+  checkDtype(op, 'a', ta, ALL);
+  const { rows, n, outer } = lastAxis(op, 'a', ta);
+  const out = output(backend, outer, 'i32');
+  const src = ta.data;
+  for (let r = 0; r < rows; r++) out.data[r] = rowArgmax(src, r * n, n);
+  return out;
+}
+
+export function rowArgmax(src: TypedArray, start: number, n: number): number {
+  let best = src[start];
+  let arg = 0;
+  if (Number.isNaN(best)) return 0;
+  for (let i = 1; i < n; i++) {
+    const v = src[start + i];
+    if (Number.isNaN(v)) return i;
+    if (v > best) {
+      best = v;
+      arg = i;
+    }
+  }
+  return arg;
+}
