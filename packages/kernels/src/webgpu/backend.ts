@@ -1,0 +1,831 @@
+/**
+ * The WebGPU backend: tensors are storage buffers that stay on the device between ops, every op is a WGSL
+ * compute kernel run through TypeGPU (pipelines cached per kernel, dtype and variant), and `read()` is the only
+ * readback. Inputs are validated by the shared checks in ../validate, so both backends refuse the same inputs with
+ * the same typed errors.
+ */
+import {
+  ArgumentError,
+  DisposedTensorError,
+  DTypeError,
+  describeShape,
+  IndexOutOfRangeError,
+  ShapeError,
+} from '../errors';
+import { philoxKey } from '../rng/philox';
+import type {
+  ArrayFor,
+  CompareOp,
+  CreateBackendOptions,
+  CustomKernel,
+  DType,
+  FloatDType,
+  MatmulOptions,
+  RandomStream,
+  SampleOptions,
+  Shape,
+  Tensor,
+  TypedArray,
+  WebGPUBackend,
+} from '../types';
+import {
+  broadcastShapes,
+  checkDtype,
+  checkDtypeArg,
+  checkEps,
+  checkFinite,
+  checkRank,
+  checkSameDtype,
+  checkSameShape,
+  checkSeed,
+  checkShape,
+  checkStreamRange,
+  checkTemperature,
+  checkTensor,
+  checkTopK,
+  checkTopP,
+  lastAxis,
+  planMatmul,
+  resolveReshape,
+  shapeSize,
+} from '../validate';
+import { acquireDevice } from './device';
+import {
+  type BinaryOp,
+  binarySpec,
+  broadcastParams,
+  castSpec,
+  compareSpec,
+  EW_WG,
+  fillSpec,
+  planBroadcast,
+  type UnaryOp,
+  unarySpec,
+  whereSpec,
+} from './kernels/elementwise';
+import {
+  embeddingBagSpec,
+  embeddingSpec,
+  FAULT_OPS,
+  type FaultOp,
+  faultCode,
+  gatherLastSpec,
+  oneHotSpec,
+  scatterAddSpec,
+} from './kernels/gather';
+import { matmulSpec, TILE } from './kernels/matmul';
+import { normalSpec, sampleSpec, uniformSpec } from './kernels/random';
+import {
+  argmaxSpec,
+  layerNormSpec,
+  maxSpec,
+  type SoftOp,
+  softSpec,
+  sumSpec,
+  topKSpec,
+  topPSpec,
+} from './kernels/rows';
+import { GpuRuntime, type KernelSpec, type Scalar } from './runtime';
+import { GpuStorage, GpuTensor } from './tensor';
+
+/** The dtypes a WebGPU tensor can hold (WGSL has no f64). */
+export const GPU_DTYPES: readonly DType[] = ['f32', 'i32', 'u32'];
+const F32: readonly DType[] = ['f32'];
+const INDEX: readonly DType[] = ['i32', 'u32'];
+const INT_RANGE = { i32: [-2147483648, 2147483647], u32: [0, 4294967295] } as const;
+const CTORS = { f32: Float32Array, i32: Int32Array, u32: Uint32Array } as const;
+
+const dtypeOfArray = (data: ArrayLike<number>): DType | undefined =>
+  data instanceof Float32Array
+    ? 'f32'
+    : data instanceof Float64Array
+      ? 'f64'
+      : data instanceof Int32Array
+        ? 'i32'
+        : data instanceof Uint32Array
+          ? 'u32'
+          : undefined;
+
+/** Creates the WebGPU backend; throws WebGPUUnavailableError when no adapter/device can be had. */
+export async function createWebGPUBackend(options: CreateBackendOptions = {}): Promise<WebGPUBackend> {
+  const { device, owned } = await acquireDevice(options);
+  return new WebGPUBackendImpl(new GpuRuntime(device), owned);
+}
+
+class WebGPUBackendImpl implements WebGPUBackend {
+  readonly name = 'webgpu' as const;
+  readonly supportsF64 = false;
+  private readonly live = new Set<GpuStorage>();
+  private readonly fault: GPUBuffer;
+  private faultPending = false;
+  private destroyed = false;
+
+  constructor(
+    private readonly rt: GpuRuntime,
+    private readonly ownsDevice: boolean,
+  ) {
+    this.fault = rt.createStorage('u32', 4);
+  }
+
+  get device(): GPUDevice {
+    return this.rt.device;
+  }
+
+  // --- tensors ---------------------------------------------------------------------------------------------
+
+  private alive(op: string): void {
+    if (this.destroyed) throw new DisposedTensorError(op, 'a destroyed backend', 'a live webgpu backend');
+    if (this.rt.lostReason)
+      throw new DisposedTensorError(op, `a lost device (${this.rt.lostReason})`, 'a live device');
+  }
+
+  private use(op: string, name: string, t: Tensor, allowed: readonly DType[] = GPU_DTYPES): GpuTensor {
+    this.alive(op);
+    checkTensor(op, name, t, this);
+    checkDtype(op, name, t, allowed);
+    return t as GpuTensor;
+  }
+
+  private wrap<D extends DType>(buffer: GPUBuffer, shape: Shape, dtype: D): GpuTensor<D> {
+    const storage = new GpuStorage(buffer, (s) => this.live.delete(s));
+    this.live.add(storage);
+    return new GpuTensor(this, storage, Object.freeze([...shape]), dtype, (op, b, n) =>
+      this.readBack(op, b, n),
+    );
+  }
+
+  private output<D extends DType>(shape: Shape, dtype: D): GpuTensor<D> {
+    return this.wrap(this.rt.createStorage(dtype as Scalar, shapeSize(shape)), shape, dtype);
+  }
+
+  private async readBack(op: string, buffer: GPUBuffer, bytes: number): Promise<ArrayBuffer> {
+    const data = await this.rt.readBytes(op, buffer, bytes);
+    await this.checkFaults();
+    return data;
+  }
+
+  /** Turns a fault recorded by a gather/scatter kernel into IndexOutOfRangeError (and clears it). */
+  private async checkFaults(): Promise<void> {
+    if (!this.faultPending) return;
+    this.faultPending = false;
+    const words = new Uint32Array(await this.rt.readBytes('fault', this.fault, 16));
+    if (words[0] === 0) return;
+    this.device.queue.writeBuffer(this.fault, 0, new Uint32Array(4));
+    const op = FAULT_OPS[words[1]] ?? 'gather';
+    const id = words[2] | 0;
+    throw new IndexOutOfRangeError(op, `id ${id}`, `ids in [0, ${words[3]})`, 'found on the device');
+  }
+
+  private run(
+    op: string,
+    spec: () => Omit<KernelSpec, 'key'>,
+    key: string,
+    buffers: Record<string, GPUBuffer>,
+    params: Record<string, unknown>,
+    groups: number,
+  ): void {
+    const kernel = this.rt.kernel(() => ({ ...spec(), key }), key);
+    this.rt.dispatch(op, kernel, buffers, params, groups);
+  }
+
+  tensor<D extends DType>(data: ArrayLike<number>, shape: Shape, dtype: D): Tensor<D>;
+  tensor(data: TypedArray, shape: Shape): Tensor;
+  tensor(data: ArrayLike<number>, shape: Shape, dtype?: DType): Tensor {
+    const op = 'tensor';
+    this.alive(op);
+    const resolved = dtype ?? dtypeOfArray(data);
+    if (resolved === undefined) {
+      throw new DTypeError(op, 'a plain array without a dtype', 'a dtype argument or a typed array');
+    }
+    checkDtypeArg(op, resolved, GPU_DTYPES);
+    checkShape(op, shape);
+    const size = shapeSize(shape);
+    if (data.length !== size) {
+      throw new ShapeError(op, `${data.length} values for shape ${describeShape(shape)}`, `${size} values`);
+    }
+    if ((resolved === 'i32' || resolved === 'u32') && dtypeOfArray(data) !== resolved) {
+      checkIntegers(op, data, resolved);
+    }
+    const host =
+      data instanceof CTORS[resolved as Scalar] ? (data as TypedArray) : CTORS[resolved as Scalar].from(data);
+    const out = this.output(shape, resolved);
+    if (size > 0) this.device.queue.writeBuffer(out.buffer, 0, host.buffer, host.byteOffset, size * 4);
+    return out;
+  }
+
+  zeros<D extends DType>(shape: Shape, dtype: D): Tensor<D> {
+    const op = 'zeros';
+    this.alive(op);
+    checkDtypeArg(op, dtype, GPU_DTYPES);
+    checkShape(op, shape);
+    return this.output(shape, dtype); // WebGPU buffers start zeroed
+  }
+
+  full<D extends DType>(shape: Shape, value: number, dtype: D): Tensor<D> {
+    const op = 'full';
+    this.alive(op);
+    checkDtypeArg(op, dtype, GPU_DTYPES);
+    checkShape(op, shape);
+    if (dtype === 'i32' || dtype === 'u32') checkIntegers(op, [value], dtype);
+    const out = this.output(shape, dtype);
+    const bits = new Uint32Array(new CTORS[dtype as Scalar]([value]).buffer)[0];
+    if (bits !== 0) {
+      this.run(
+        op,
+        fillSpec,
+        'fill',
+        { out: out.buffer },
+        { size: out.size, value: bits },
+        groupsOf(out.size, EW_WG),
+      );
+    }
+    return out;
+  }
+
+  cast<D extends DType>(x: Tensor, dtype: D): Tensor<D> {
+    const op = 'cast';
+    const src = this.use(op, 'x', x);
+    checkDtypeArg(op, dtype, GPU_DTYPES);
+    const out = this.output(src.shape, dtype);
+    if (src.dtype === dtype) {
+      this.copy(op, src.buffer, out.buffer, src.size);
+    } else {
+      const key = `cast_${src.dtype}_${dtype}`;
+      const spec = () => castSpec(src.dtype as Scalar, dtype as Scalar);
+      this.run(
+        op,
+        spec,
+        key,
+        { a: src.buffer, out: out.buffer },
+        { size: src.size, value: 0 },
+        groupsOf(src.size, EW_WG),
+      );
+    }
+    return out;
+  }
+
+  private copy(op: string, from: GPUBuffer, to: GPUBuffer, count: number): void {
+    if (count === 0) return;
+    this.rt.scoped(op, () => {
+      const encoder = this.device.createCommandEncoder();
+      encoder.copyBufferToBuffer(from, 0, to, 0, count * 4);
+      this.device.queue.submit([encoder.finish()]);
+    });
+  }
+
+  /** An alias: the new tensor shares the buffer (it stays alive until every alias is disposed). */
+  reshape<D extends DType>(x: Tensor<D>, shape: Shape): Tensor<D> {
+    const op = 'reshape';
+    const src = this.use(op, 'x', x) as GpuTensor<D>;
+    const resolved = resolveReshape(op, src.shape, shape);
+    return new GpuTensor(this, src.storage.retain(), Object.freeze(resolved), src.dtype, (o, b, n) =>
+      this.readBack(o, b, n),
+    );
+  }
+
+  // --- elementwise -----------------------------------------------------------------------------------------
+
+  private binary(op: BinaryOp, a: Tensor, b: Tensor): Tensor {
+    const ta = this.use(op, 'a', a);
+    const tb = this.use(op, 'b', b);
+    checkSameDtype(op, ta, tb);
+    const shape = broadcastShapes(op, ta.shape, tb.shape);
+    const out = this.output(shape, ta.dtype);
+    const plan = planBroadcast(op, shape, [ta.shape, tb.shape]);
+    const t = ta.dtype as Scalar;
+    this.run(
+      op,
+      () => binarySpec(op, t),
+      `${op}_${t}`,
+      { a: ta.buffer, b: tb.buffer, out: out.buffer },
+      broadcastParams(plan),
+      groupsOf(out.size, EW_WG),
+    );
+    return out;
+  }
+
+  add(a: Tensor, b: Tensor): Tensor {
+    return this.binary('add', a, b);
+  }
+  sub(a: Tensor, b: Tensor): Tensor {
+    return this.binary('sub', a, b);
+  }
+  mul(a: Tensor, b: Tensor): Tensor {
+    return this.binary('mul', a, b);
+  }
+  div(a: Tensor, b: Tensor): Tensor {
+    return this.binary('div', a, b);
+  }
+
+  private unary(op: UnaryOp, a: Tensor, s = 1, shift = 0): Tensor {
+    const ta = this.use(op, 'a', a, F32);
+    const out = this.output(ta.shape, 'f32');
+    this.run(
+      op,
+      () => unarySpec(op),
+      `unary_${op}`,
+      { a: ta.buffer, out: out.buffer },
+      { size: ta.size, s, shift },
+      groupsOf(ta.size, EW_WG),
+    );
+    return out;
+  }
+
+  scale(a: Tensor, s: number, shift = 0): Tensor {
+    checkFinite('scale', 'factor', s);
+    checkFinite('scale', 'shift', shift);
+    return this.unary('scale', a, s, shift);
+  }
+  exp(a: Tensor): Tensor {
+    return this.unary('exp', a);
+  }
+  log(a: Tensor): Tensor {
+    return this.unary('log', a);
+  }
+  geluTanh(a: Tensor): Tensor {
+    return this.unary('geluTanh', a);
+  }
+  silu(a: Tensor): Tensor {
+    return this.unary('silu', a);
+  }
+
+  compare(a: Tensor, b: Tensor, cmp: CompareOp): Tensor<'i32'> {
+    const op = 'compare';
+    if (!['lt', 'le', 'gt', 'ge', 'eq', 'ne'].includes(cmp)) {
+      throw new ArgumentError(op, `comparison ${String(cmp)}`, 'lt | le | gt | ge | eq | ne');
+    }
+    const ta = this.use(op, 'a', a);
+    const tb = this.use(op, 'b', b);
+    checkSameDtype(op, ta, tb);
+    const shape = broadcastShapes(op, ta.shape, tb.shape);
+    const out = this.output(shape, 'i32');
+    const plan = planBroadcast(op, shape, [ta.shape, tb.shape]);
+    const t = ta.dtype as Scalar;
+    this.run(
+      op,
+      () => compareSpec(cmp, t),
+      `compare_${cmp}_${t}`,
+      { a: ta.buffer, b: tb.buffer, out: out.buffer },
+      broadcastParams(plan),
+      groupsOf(out.size, EW_WG),
+    );
+    return out;
+  }
+
+  where(cond: Tensor, a: Tensor, b: Tensor): Tensor {
+    const op = 'where';
+    const tc = this.use(op, 'cond', cond, INDEX);
+    const ta = this.use(op, 'a', a);
+    const tb = this.use(op, 'b', b);
+    checkSameDtype(op, ta, tb);
+    const shape = broadcastShapes(op, tc.shape, broadcastShapes(op, ta.shape, tb.shape));
+    const out = this.output(shape, ta.dtype);
+    const plan = planBroadcast(op, shape, [ta.shape, tb.shape, tc.shape]);
+    const [c, t] = [tc.dtype as Scalar, ta.dtype as Scalar];
+    this.run(
+      op,
+      () => whereSpec(c, t),
+      `where_${c}_${t}`,
+      { a: ta.buffer, b: tb.buffer, c: tc.buffer, out: out.buffer },
+      broadcastParams(plan),
+      groupsOf(out.size, EW_WG),
+    );
+    return out;
+  }
+
+  // --- linear algebra --------------------------------------------------------------------------------------
+
+  matmul(a: Tensor, b: Tensor, options: MatmulOptions = {}): Tensor {
+    const op = 'matmul';
+    const ta = this.use(op, 'a', a, F32);
+    const tb = this.use(op, 'b', b, F32);
+    const bias = options.bias ? this.use(op, 'bias', options.bias, F32) : undefined;
+    const transposeA = options.transposeA ?? false;
+    const transposeB = options.transposeB ?? false;
+    const plan = planMatmul(op, ta.shape, tb.shape, transposeA, transposeB, bias?.shape);
+    const out = this.output(plan.outShape, 'f32');
+    if (out.size === 0) return out;
+    if (plan.k === 0) return bias ? this.broadcastRows(op, bias, out) : out;
+    const offsets = new Uint32Array(2 * plan.batch);
+    for (let p = 0; p < plan.batch; p++) {
+      offsets[2 * p] = plan.aOffsets[p];
+      offsets[2 * p + 1] = plan.bOffsets[p];
+    }
+    const offsetBuffer = this.rt.createStorage('u32', offsets.length);
+    this.device.queue.writeBuffer(offsetBuffer, 0, offsets);
+    const tilesN = Math.ceil(plan.n / TILE);
+    const tilesM = Math.ceil(plan.m / TILE);
+    const key = `matmul_${transposeA ? 't' : 'n'}${transposeB ? 't' : 'n'}${bias ? '_bias' : ''}`;
+    const buffers: Record<string, GPUBuffer> = {
+      a: ta.buffer,
+      b: tb.buffer,
+      offsets: offsetBuffer,
+      out: out.buffer,
+    };
+    if (bias) buffers.bias = bias.buffer;
+    const params = { m: plan.m, k: plan.k, n: plan.n, tilesN, tilesM, batch: plan.batch };
+    this.run(
+      op,
+      () => matmulSpec(transposeA, transposeB, !!bias),
+      key,
+      buffers,
+      params,
+      tilesN * tilesM * plan.batch,
+    );
+    offsetBuffer.destroy(); // safe after submit: WebGPU keeps it alive for the queued dispatch
+    return out;
+  }
+
+  /** out[..., j] = bias[j] (matmul with an empty inner dimension). */
+  private broadcastRows(op: string, bias: GpuTensor, out: GpuTensor): Tensor {
+    const zero = this.output([1], 'f32');
+    const plan = planBroadcast(op, out.shape, [out.shape.map(() => 1), bias.shape]);
+    this.run(
+      op,
+      () => binarySpec('add', 'f32'),
+      'add_f32',
+      { a: zero.buffer, b: bias.buffer, out: out.buffer },
+      broadcastParams(plan),
+      groupsOf(out.size, EW_WG),
+    );
+    zero.dispose();
+    return out;
+  }
+
+  // --- rows ------------------------------------------------------------------------------------------------
+
+  private rows(
+    op: string,
+    a: GpuTensor,
+    outShape: Shape,
+    outType: DType,
+    key: string,
+    spec: () => Omit<KernelSpec, 'key'>,
+    extra: { a?: number; b?: number } = {},
+    more: Record<string, GPUBuffer> = {},
+  ): GpuTensor {
+    const { rows, n } = lastAxis(op, 'a', a);
+    const out = this.output(outShape, outType);
+    this.run(
+      op,
+      spec,
+      key,
+      { x: a.buffer, out: out.buffer, ...more },
+      { rows, n, a: extra.a ?? 0, b: extra.b ?? 0 },
+      rows,
+    );
+    return out;
+  }
+
+  sum(a: Tensor): Tensor {
+    const ta = this.use('sum', 'a', a, F32);
+    const t = ta.dtype as Scalar;
+    return this.rows('sum', ta, lastAxis('sum', 'a', ta).outer, t, `sum_${t}`, () => sumSpec(t));
+  }
+
+  max(a: Tensor): Tensor {
+    const ta = this.use('max', 'a', a, F32);
+    const t = ta.dtype as Scalar;
+    return this.rows('max', ta, lastAxis('max', 'a', ta).outer, t, `max_${t}`, () => maxSpec(t));
+  }
+
+  private soft(op: SoftOp, a: Tensor): Tensor {
+    const ta = this.use(op, 'a', a, F32);
+    const { outer } = lastAxis(op, 'a', ta);
+    return this.rows(op, ta, op === 'logsumexp' ? outer : ta.shape, 'f32', `soft_${op}`, () => softSpec(op));
+  }
+
+  logsumexp(a: Tensor): Tensor {
+    return this.soft('logsumexp', a);
+  }
+  softmax(a: Tensor): Tensor {
+    return this.soft('softmax', a);
+  }
+  logSoftmax(a: Tensor): Tensor {
+    return this.soft('logSoftmax', a);
+  }
+
+  layerNorm(x: Tensor, weight: Tensor, eps = 1e-5): Tensor {
+    const op = 'layerNorm';
+    checkEps(op, eps);
+    const tx = this.use(op, 'x', x, F32);
+    const tw = this.use(op, 'weight', weight, F32);
+    const { n } = lastAxis(op, 'x', tx);
+    if (tw.shape.length !== 1 || tw.shape[0] !== n) {
+      throw new ShapeError(op, `weight of shape ${describeShape(tw.shape)}`, `weight of shape [${n}]`);
+    }
+    return this.rows(op, tx, tx.shape, 'f32', 'layerNorm', layerNormSpec, { a: eps }, { w: tw.buffer });
+  }
+
+  argmax(a: Tensor): Tensor<'i32'> {
+    const ta = this.use('argmax', 'a', a);
+    const t = ta.dtype as Scalar;
+    return this.rows('argmax', ta, lastAxis('argmax', 'a', ta).outer, 'i32', `argmax_${t}`, () =>
+      argmaxSpec(t),
+    ) as GpuTensor<'i32'>;
+  }
+
+  // --- gathers and scatters --------------------------------------------------------------------------------
+
+  private gather(
+    op: FaultOp,
+    key: string,
+    spec: () => Omit<KernelSpec, 'key'>,
+    buffers: Record<string, GPUBuffer>,
+    p: { size: number; rows?: number; n?: number; k?: number; limit: number },
+    groups: number,
+  ): void {
+    this.faultPending = true;
+    const params = { rows: 0, n: 0, k: 0, ...p, code: faultCode(op) };
+    this.run(op, spec, key, { ...buffers, fault: this.fault }, params, groups);
+  }
+
+  embedding(table: Tensor, ids: Tensor): Tensor {
+    const op = 'embedding';
+    const tt = this.use(op, 'table', table, F32);
+    checkRank(op, 'table', tt, 2, 2);
+    const ti = this.use(op, 'ids', ids, INDEX);
+    const [v, dim] = tt.shape;
+    const out = this.output([...ti.shape, dim], tt.dtype);
+    const it = ti.dtype as Scalar;
+    this.gather(
+      op,
+      `embedding_${it}`,
+      () => embeddingSpec('f32', it),
+      { table: tt.buffer, ids: ti.buffer, out: out.buffer },
+      { size: out.size, n: dim, limit: v },
+      groupsOf(out.size, EW_WG),
+    );
+    return out;
+  }
+
+  embeddingBag(table: Tensor, indices: Tensor, weights: Tensor): Tensor {
+    const op = 'embeddingBag';
+    const tt = this.use(op, 'table', table, F32);
+    checkRank(op, 'table', tt, 2, 2);
+    const ti = this.use(op, 'indices', indices, INDEX);
+    const tw = this.use(op, 'weights', weights, F32);
+    checkSameDtype(op, tt, tw);
+    checkRank(op, 'indices', ti, 1);
+    checkSameShape(op, 'indices and weights', ti.shape, tw.shape);
+    const [v, dim] = tt.shape;
+    const k = ti.shape[ti.shape.length - 1];
+    const out = this.output([...ti.shape.slice(0, -1), dim], 'f32');
+    const it = ti.dtype as Scalar;
+    this.gather(
+      op,
+      `embeddingBag_${it}`,
+      () => embeddingBagSpec(it),
+      { table: tt.buffer, ids: ti.buffer, weights: tw.buffer, out: out.buffer },
+      { size: out.size, n: dim, k, limit: v },
+      groupsOf(out.size, EW_WG),
+    );
+    return out;
+  }
+
+  gatherLast(x: Tensor, ids: Tensor): Tensor {
+    const op = 'gatherLast';
+    const tx = this.use(op, 'x', x);
+    const ti = this.use(op, 'ids', ids, INDEX);
+    const { rows, n, outer } = lastAxis(op, 'x', tx);
+    checkSameShape(op, 'x without its last axis and ids', outer, ti.shape);
+    const out = this.output(outer, tx.dtype);
+    const [t, it] = [tx.dtype as Scalar, ti.dtype as Scalar];
+    this.gather(
+      op,
+      `gatherLast_${t}_${it}`,
+      () => gatherLastSpec(t, it),
+      { x: tx.buffer, ids: ti.buffer, out: out.buffer },
+      { size: rows, n, limit: n },
+      groupsOf(rows, EW_WG),
+    );
+    return out;
+  }
+
+  oneHot<D extends FloatDType>(ids: Tensor, depth: number, dtype: D): Tensor<D> {
+    const op = 'oneHot';
+    const ti = this.use(op, 'ids', ids, INDEX);
+    checkDtypeArg(op, dtype, F32);
+    if (!Number.isInteger(depth) || depth < 1) {
+      throw new ArgumentError(op, `depth ${String(depth)}`, 'a positive integer depth');
+    }
+    const out = this.output([...ti.shape, depth], dtype);
+    const it = ti.dtype as Scalar;
+    this.gather(
+      op,
+      `oneHot_${it}`,
+      () => oneHotSpec(it),
+      { ids: ti.buffer, out: out.buffer },
+      { size: out.size, n: depth, limit: depth },
+      groupsOf(out.size, EW_WG),
+    );
+    return out;
+  }
+
+  scatterAdd(target: Tensor, indices: Tensor, src: Tensor): Tensor {
+    const op = 'scatterAdd';
+    const tt = this.use(op, 'target', target, F32);
+    checkRank(op, 'target', tt, 2, 2);
+    const ti = this.use(op, 'indices', indices, INDEX);
+    checkRank(op, 'indices', ti, 1, 1);
+    const ts = this.use(op, 'src', src, F32);
+    checkSameDtype(op, tt, ts);
+    const [v, dim] = tt.shape;
+    const n = ti.shape[0];
+    if (ts.shape.length !== 2 || ts.shape[0] !== n || ts.shape[1] !== dim) {
+      throw new ShapeError(op, `src of shape ${describeShape(ts.shape)}`, `src of shape [${n}, ${dim}]`);
+    }
+    const out = this.output(tt.shape, tt.dtype);
+    this.copy(op, tt.buffer, out.buffer, tt.size);
+    const it = ti.dtype as Scalar;
+    if (n > 0) {
+      this.gather(
+        op,
+        `scatterAdd_${it}`,
+        () => scatterAddSpec('f32', it),
+        { ids: ti.buffer, src: ts.buffer, out: out.buffer },
+        { size: dim, n: dim, k: n, limit: v },
+        groupsOf(dim, EW_WG),
+      );
+    }
+    return out;
+  }
+
+  // --- sampling and filtering ------------------------------------------------------------------------------
+
+  sampleCategorical(logits: Tensor, options: SampleOptions): Tensor<'i32'> {
+    const op = 'sampleCategorical';
+    const tl = this.use(op, 'logits', logits, F32);
+    const { rows, n, outer } = lastAxis(op, 'logits', tl);
+    const offset = options.offset ?? 0;
+    checkSeed(op, options.seed, offset);
+    checkStreamRange(op, offset, rows * n);
+    const temperature = options.temperature ?? 1;
+    checkTemperature(op, temperature);
+    const out = this.output(outer, 'i32');
+    const { k0, k1 } = philoxKey(options.seed);
+    const params = { rows, n, k0, k1, start: split64(offset), invT: 1 / temperature };
+    this.run(op, sampleSpec, 'sampleCategorical', { x: tl.buffer, out: out.buffer }, params, rows);
+    return out;
+  }
+
+  topK(logits: Tensor, k: number): Tensor {
+    const op = 'topK';
+    const tl = this.use(op, 'logits', logits, F32);
+    const { n } = lastAxis(op, 'logits', tl);
+    checkTopK(op, k, n);
+    return this.rows(op, tl, tl.shape, 'f32', 'topK', topKSpec, { a: k });
+  }
+
+  topP(logits: Tensor, p: number): Tensor {
+    const op = 'topP';
+    const tl = this.use(op, 'logits', logits, F32);
+    lastAxis(op, 'logits', tl);
+    checkTopP(op, p);
+    return this.rows(op, tl, tl.shape, 'f32', 'topP', topPSpec, { a: p });
+  }
+
+  // --- random streams --------------------------------------------------------------------------------------
+
+  private stream(op: string, shape: Shape, stream: RandomStream, dtype: FloatDType) {
+    this.alive(op);
+    checkShape(op, shape);
+    checkDtypeArg(op, dtype, F32);
+    const offset = stream.offset ?? 0;
+    checkSeed(op, stream.seed, offset);
+    const size = shapeSize(shape);
+    checkStreamRange(op, offset, size);
+    const { k0, k1 } = philoxKey(stream.seed);
+    const skip = offset % 4;
+    const blocks = Math.ceil((size + skip) / 4);
+    return { size, blocks, params: { size, k0, k1, block: split64((offset - skip) / 4), skip } };
+  }
+
+  uniform(shape: Shape, stream: RandomStream, dtype: FloatDType = 'f32'): Tensor {
+    const { blocks, params } = this.stream('uniform', shape, stream, dtype);
+    const out = this.output(shape, 'f32');
+    this.run(
+      'uniform',
+      () => uniformSpec(false),
+      'uniform',
+      { out: out.buffer },
+      params,
+      groupsOf(blocks, 64),
+    );
+    return out;
+  }
+
+  /** The raw Philox words of a stream (u32), for tests and for kernels that need their own transforms. */
+  uniformWords(shape: Shape, stream: RandomStream): Tensor<'u32'> {
+    const { blocks, params } = this.stream('uniformWords', shape, stream, 'f32');
+    const out = this.output(shape, 'u32');
+    this.run(
+      'uniformWords',
+      () => uniformSpec(true),
+      'uniformWords',
+      { out: out.buffer },
+      params,
+      groupsOf(blocks, 64),
+    );
+    return out;
+  }
+
+  normal(shape: Shape, stream: RandomStream, dtype: FloatDType = 'f32'): Tensor {
+    const { blocks, params } = this.stream('normal', shape, stream, dtype);
+    const out = this.output(shape, 'f32');
+    this.run(
+      'normal',
+      normalSpec,
+      'normal',
+      { out: out.buffer },
+      { ...params, zero: 0 },
+      groupsOf(blocks, 64),
+    );
+    return out;
+  }
+
+  // --- WebGPU extension ------------------------------------------------------------------------------------
+
+  bufferOf(t: Tensor): GPUBuffer {
+    return this.use('bufferOf', 't', t).buffer;
+  }
+
+  fromBuffer<D extends DType>(buffer: GPUBuffer, shape: Shape, dtype: D): Tensor<D> {
+    const op = 'fromBuffer';
+    this.alive(op);
+    checkDtypeArg(op, dtype, GPU_DTYPES);
+    checkShape(op, shape);
+    const need = shapeSize(shape) * 4;
+    if (buffer.size < need) {
+      throw new ShapeError(
+        op,
+        `a buffer of ${buffer.size} bytes`,
+        `at least ${need} bytes for ${describeShape(shape)}`,
+      );
+    }
+    if (!(buffer.usage & GPUBufferUsage.STORAGE) || !(buffer.usage & GPUBufferUsage.COPY_SRC)) {
+      throw new ArgumentError(op, `buffer usage ${buffer.usage}`, 'STORAGE | COPY_SRC usage');
+    }
+    return this.wrap(buffer, shape, dtype);
+  }
+
+  runKernel(kernel: CustomKernel): void {
+    const op = `runKernel(${kernel.name})`;
+    this.alive(op);
+    const bindings = kernel.bindings.map((b, i) => {
+      if ('uniform' in b) {
+        const bytes = Math.max(16, Math.ceil(b.uniform.byteLength / 16) * 16);
+        const buffer = this.device.createBuffer({
+          size: bytes,
+          usage: GPUBufferUsage.UNIFORM | GPUBufferUsage.COPY_DST,
+        });
+        this.device.queue.writeBuffer(buffer, 0, b.uniform);
+        return { buffer, type: 'uniform' as const, temporary: true };
+      }
+      const t = this.use(op, `binding ${i}`, b.tensor);
+      return {
+        buffer: t.buffer,
+        type: b.access === 'read' ? ('read-only-storage' as const) : ('storage' as const),
+        temporary: false,
+      };
+    });
+    const [x, y = 1, z = 1] = kernel.workgroups;
+    this.rt.runRaw(kernel.name, kernel.wgsl, bindings, [x, y, z]);
+    for (const b of bindings) if (b.temporary) b.buffer.destroy();
+  }
+
+  async sync(): Promise<void> {
+    this.alive('sync');
+    await this.rt.sync();
+    await this.checkFaults();
+  }
+
+  destroy(): void {
+    if (this.destroyed) return;
+    this.destroyed = true;
+    for (const s of [...this.live]) s.buffer.destroy();
+    this.live.clear();
+    this.fault.destroy();
+    this.rt.destroy();
+    if (this.ownsDevice) this.device.destroy();
+  }
+}
+
+const groupsOf = (count: number, per: number) => Math.ceil(count / per);
+
+/** A safe integer as (lo, hi) u32 words. */
+function split64(v: number): [number, number] {
+  return [v % 4294967296, Math.floor(v / 4294967296)];
+}
+
+function checkIntegers(op: string, data: ArrayLike<number>, dtype: 'i32' | 'u32'): void {
+  const [lo, hi] = INT_RANGE[dtype];
+  for (let i = 0; i < data.length; i++) {
+    const v = data[i];
+    if (!Number.isInteger(v) || v < lo || v > hi) {
+      throw new ArgumentError(op, `value ${v} at index ${i}`, `integers in [${lo}, ${hi}] for ${dtype}`);
+    }
+  }
+}
+
+export type { ArrayFor };

@@ -1,0 +1,138 @@
+/**
+ * WGSL for gathers and scatters. Ids live on the device, so a bad id cannot be refused before the dispatch:
+ * the kernel writes 0 for it and records (1, op code, id, limit) in the backend's fault buffer, which the
+ * backend checks at the next read()/sync() and turns into IndexOutOfRangeError.
+ */
+import { d } from 'typegpu';
+import type { KernelSpec, Scalar } from '../runtime';
+import { EW_WG } from './elementwise';
+
+export const GatherParams = d.struct({
+  size: d.u32,
+  rows: d.u32,
+  n: d.u32,
+  k: d.u32,
+  limit: d.u32,
+  code: d.u32,
+});
+
+/** Op codes written into the fault buffer. */
+export const FAULT_OPS = ['none', 'embedding', 'embeddingBag', 'gatherLast', 'oneHot', 'scatterAdd'] as const;
+export type FaultOp = (typeof FAULT_OPS)[number];
+export const faultCode = (op: FaultOp): number => FAULT_OPS.indexOf(op);
+
+/** Reads id `expr` as u32 and whether it is inside [0, limit); records a fault if not. */
+const checkedId = (idType: Scalar, expr: string) => /* wgsl */ `
+  let rawId = ${expr};
+  let id = u32(rawId);
+  let inRange = ${idType === 'i32' ? 'rawId >= 0 &&' : ''} id < P.limit;
+  if (!inRange) {
+    L.$.fault[0] = 1u;
+    L.$.fault[1] = P.code;
+    L.$.fault[2] = bitcast<u32>(rawId);
+    L.$.fault[3] = P.limit;
+  }`;
+
+const HEAD = /* wgsl */ `
+  let P = L.$.params;
+  let i = group * ${EW_WG}u + lid;
+  if (i >= P.size) { return; }`;
+
+const fault = { type: 'u32' as const, access: 'mutable' as const };
+
+/** out[r, c] = table[ids[r], c]: table [V, n], size = rows·n, limit = V. */
+export function embeddingSpec(t: Scalar, idType: Scalar): Omit<KernelSpec, 'key'> {
+  return {
+    storage: {
+      table: { type: t, access: 'readonly' },
+      ids: { type: idType, access: 'readonly' },
+      out: { type: t, access: 'mutable' },
+      fault,
+    },
+    params: GatherParams,
+    workgroupSize: EW_WG,
+    body: `${HEAD}
+  let r = i / P.n;
+  let c = i % P.n;
+  ${checkedId(idType, 'L.$.ids[r]')}
+  L.$.out[i] = select(${t}(0), L.$.table[id * P.n + c], inRange);`,
+  };
+}
+
+/** out[r, c] = Σ_q weights[r, q]·table[indices[r, q], c] in order q = 0 … k − 1. */
+export function embeddingBagSpec(idType: Scalar): Omit<KernelSpec, 'key'> {
+  return {
+    storage: {
+      table: { type: 'f32', access: 'readonly' },
+      ids: { type: idType, access: 'readonly' },
+      weights: { type: 'f32', access: 'readonly' },
+      out: { type: 'f32', access: 'mutable' },
+      fault,
+    },
+    params: GatherParams,
+    workgroupSize: EW_WG,
+    body: `${HEAD}
+  let r = i / P.n;
+  let c = i % P.n;
+  var acc = 0.0;
+  for (var q = 0u; q < P.k; q++) {
+    ${checkedId(idType, 'L.$.ids[r * P.k + q]')}
+    if (inRange) { acc += L.$.weights[r * P.k + q] * L.$.table[id * P.n + c]; }
+  }
+  L.$.out[i] = acc;`,
+  };
+}
+
+/** out[r] = x[r, ids[r]]: x [rows, n], limit = n. */
+export function gatherLastSpec(t: Scalar, idType: Scalar): Omit<KernelSpec, 'key'> {
+  return {
+    storage: {
+      x: { type: t, access: 'readonly' },
+      ids: { type: idType, access: 'readonly' },
+      out: { type: t, access: 'mutable' },
+      fault,
+    },
+    params: GatherParams,
+    workgroupSize: EW_WG,
+    body: `${HEAD}
+  ${checkedId(idType, 'L.$.ids[i]')}
+  L.$.out[i] = select(${t}(0), L.$.x[i * P.n + id], inRange);`,
+  };
+}
+
+/** out[r, c] = (ids[r] == c): size = rows·depth, n = depth = limit. */
+export function oneHotSpec(idType: Scalar): Omit<KernelSpec, 'key'> {
+  return {
+    storage: { ids: { type: idType, access: 'readonly' }, out: { type: 'f32', access: 'mutable' }, fault },
+    params: GatherParams,
+    workgroupSize: EW_WG,
+    body: `${HEAD}
+  let r = i / P.n;
+  let c = i % P.n;
+  ${checkedId(idType, 'L.$.ids[r]')}
+  L.$.out[i] = select(0.0, 1.0, inRange && id == c);`,
+  };
+}
+
+/**
+ * out (a copy of target [V, n]) gets src[q] added to row indices[q], q = 0 … k − 1 in order: one invocation per
+ * column walks the indices sequentially, so the sums are deterministic and in the cpu backend's order.
+ */
+export function scatterAddSpec(t: Scalar, idType: Scalar): Omit<KernelSpec, 'key'> {
+  return {
+    storage: {
+      ids: { type: idType, access: 'readonly' },
+      src: { type: t, access: 'readonly' },
+      out: { type: t, access: 'mutable' },
+      fault,
+    },
+    params: GatherParams,
+    workgroupSize: EW_WG,
+    body: `${HEAD}
+  let c = i;
+  for (var q = 0u; q < P.k; q++) {
+    ${checkedId(idType, 'L.$.ids[q]')}
+    if (inRange) { L.$.out[id * P.n + c] = L.$.out[id * P.n + c] + L.$.src[q * P.n + c]; }
+  }`,
+  };
+}

@@ -1,0 +1,258 @@
+/**
+ * The WebGPU runtime under the backend: a TypeGPU root, a cache of compute pipelines (one per kernel variant),
+ * dispatch with 2-D workgroup grids, error scopes turned into GPUValidationError, and readback.
+ */
+import tgpu, {
+  d,
+  type TgpuBindGroupLayout,
+  type TgpuBuffer,
+  type TgpuComputePipeline,
+  type TgpuRoot,
+} from 'typegpu';
+import { GPUValidationError } from '../errors';
+
+export type Scalar = 'f32' | 'i32' | 'u32';
+
+export const SCALAR_SCHEMA = { f32: d.f32, i32: d.i32, u32: d.u32 } as const;
+
+/** Largest workgroup count per grid dimension guaranteed by WebGPU. */
+export const MAX_GROUPS_PER_DIM = 65535;
+
+export interface StorageSlot {
+  type: Scalar;
+  access: 'readonly' | 'mutable';
+}
+
+/**
+ * One compute kernel variant. The WGSL body refers to its bindings as `L.$.<name>` (storage arrays and the
+ * `params` uniform), to the linear workgroup index as `group`, to the local invocation index as `lid`, and to
+ * anything passed in `uses` by name. Bodies are plain WGSL (the 'use gpu' TS→WGSL plugin is not used).
+ */
+export interface KernelSpec {
+  key: string;
+  storage: Record<string, StorageSlot>;
+  // biome-ignore lint/suspicious/noExplicitAny: any TypeGPU struct schema
+  params?: any;
+  workgroupSize: number;
+  body: string;
+  uses?: Record<string, unknown>;
+}
+
+interface CompiledKernel {
+  layout: TgpuBindGroupLayout;
+  pipeline: TgpuComputePipeline;
+  // biome-ignore lint/suspicious/noExplicitAny: buffer of the kernel's params struct
+  params?: TgpuBuffer<any>;
+}
+
+/** 1-D workgroup count → a grid within the per-dimension limit (the body recombines it into `group`). */
+export function splitGrid(groups: number): [number, number] {
+  if (groups <= MAX_GROUPS_PER_DIM) return [groups, 1];
+  const y = Math.ceil(groups / MAX_GROUPS_PER_DIM);
+  return [Math.ceil(groups / y), y];
+}
+
+export class GpuRuntime {
+  readonly root: TgpuRoot;
+  readonly device: GPUDevice;
+  private readonly kernels = new Map<string, CompiledKernel>();
+  private readonly rawPipelines = new Map<
+    string,
+    { pipeline: GPUComputePipeline; layout: GPUBindGroupLayout }
+  >();
+  private pendingErrors: Array<Promise<GPUError | null>> = [];
+  private pendingOps: string[] = [];
+  lostReason: string | undefined;
+
+  constructor(device: GPUDevice) {
+    this.device = device;
+    this.root = tgpu.initFromDevice({ device });
+    device.lost.then((info) => {
+      this.lostReason = `${info.reason}: ${info.message}`;
+    });
+  }
+
+  /** Runs `fn` inside validation and out-of-memory error scopes; errors surface at the next `checkErrors()`. */
+  scoped<T>(op: string, fn: () => T): T {
+    this.device.pushErrorScope('validation');
+    this.device.pushErrorScope('out-of-memory');
+    try {
+      return fn();
+    } finally {
+      this.pendingErrors.push(this.device.popErrorScope(), this.device.popErrorScope());
+      this.pendingOps.push(op, op);
+    }
+  }
+
+  /** Awaits the error scopes opened so far and throws the first error as GPUValidationError. */
+  async checkErrors(): Promise<void> {
+    const errors = this.pendingErrors;
+    const ops = this.pendingOps;
+    this.pendingErrors = [];
+    this.pendingOps = [];
+    const settled = await Promise.all(errors);
+    const at = settled.findIndex((e) => e !== null);
+    if (at >= 0) {
+      const error = settled[at] as GPUError;
+      const kind = error.constructor?.name ?? 'GPUError';
+      throw new GPUValidationError(ops[at], `${kind}: ${error.message}`, 'a valid WebGPU command');
+    }
+  }
+
+  private compile(spec: KernelSpec): CompiledKernel {
+    const entries: Record<string, unknown> = {};
+    for (const [name, slot] of Object.entries(spec.storage)) {
+      entries[name] = {
+        storage: d.arrayOf(SCALAR_SCHEMA[slot.type]),
+        access: slot.access,
+        visibility: ['compute'],
+      };
+    }
+    if (spec.params) entries.params = { uniform: spec.params, visibility: ['compute'] };
+    // biome-ignore lint/suspicious/noExplicitAny: entries are built from the spec at runtime
+    const layout = tgpu.bindGroupLayout(entries as any).$name(`${spec.key}_layout`);
+    const wg = spec.workgroupSize;
+    const compute = tgpu
+      .computeFn({
+        in: {
+          lidv: d.builtin.localInvocationId,
+          wid: d.builtin.workgroupId,
+          nwg: d.builtin.numWorkgroups,
+        },
+        workgroupSize: [wg],
+      })(`{
+  let group = in.wid.x + in.wid.y * in.nwg.x;
+  let lid = in.lidv.x;
+${spec.body}
+}`)
+      .$uses({ L: layout, ...(spec.uses ?? {}) })
+      .$name(spec.key.replace(/[^A-Za-z0-9_]/g, '_'));
+    const pipeline = this.root.createComputePipeline({ compute });
+    const params = spec.params ? this.root.createBuffer(spec.params).$usage('uniform') : undefined;
+    return { layout, pipeline, params };
+  }
+
+  /** The cached pipeline of a kernel variant (compiled on first use, inside error scopes). */
+  kernel(spec: () => KernelSpec, key: string): CompiledKernel {
+    let compiled = this.kernels.get(key);
+    if (!compiled) {
+      compiled = this.scoped(key, () => {
+        const k = this.compile({ ...spec(), key });
+        k.pipeline.initSync();
+        return k;
+      });
+      this.kernels.set(key, compiled);
+    }
+    return compiled;
+  }
+
+  /**
+   * Dispatches `groups` workgroups (split into a 2-D grid when needed) with these storage buffers and params.
+   * Each dispatch is submitted at once, so params written just before it are the ones it reads.
+   */
+  dispatch(
+    op: string,
+    kernel: CompiledKernel,
+    buffers: Record<string, GPUBuffer>,
+    params: Record<string, unknown> | undefined,
+    groups: number,
+  ): void {
+    if (groups === 0) return;
+    this.scoped(op, () => {
+      const entries: Record<string, unknown> = { ...buffers };
+      if (kernel.params) {
+        kernel.params.write(params);
+        entries.params = kernel.params;
+      }
+      // biome-ignore lint/suspicious/noExplicitAny: entries match the layout built in compile()
+      const bindGroup = this.root.createBindGroup(kernel.layout, entries as any);
+      const [x, y] = splitGrid(groups);
+      kernel.pipeline.with(bindGroup).dispatchWorkgroups(x, y);
+    });
+  }
+
+  /**
+   * Runs a caller's whole WGSL module (bindings @group(0) @binding(i), entry point `main`). Raw WebGPU on the
+   * device: the module declares its own bindings, so a TypeGPU layout would only restate them.
+   */
+  runRaw(
+    name: string,
+    wgsl: string,
+    bindings: Array<{ buffer: GPUBuffer; type: GPUBufferBindingType }>,
+    workgroups: [number, number, number],
+  ): void {
+    this.scoped(name, () => {
+      const key = `${name}\u0000${bindings.map((b) => b.type).join(',')}\u0000${wgsl}`;
+      let cached = this.rawPipelines.get(key);
+      if (!cached) {
+        const module = this.device.createShaderModule({ label: name, code: wgsl });
+        const layout = this.device.createBindGroupLayout({
+          label: name,
+          entries: bindings.map((b, i) => ({
+            binding: i,
+            visibility: GPUShaderStage.COMPUTE,
+            buffer: { type: b.type },
+          })),
+        });
+        const pipeline = this.device.createComputePipeline({
+          label: name,
+          layout: this.device.createPipelineLayout({ bindGroupLayouts: [layout] }),
+          compute: { module, entryPoint: 'main' },
+        });
+        cached = { pipeline, layout };
+        this.rawPipelines.set(key, cached);
+      }
+      const bindGroup = this.device.createBindGroup({
+        layout: cached.layout,
+        entries: bindings.map((b, i) => ({ binding: i, resource: { buffer: b.buffer } })),
+      });
+      const encoder = this.device.createCommandEncoder({ label: name });
+      const pass = encoder.beginComputePass({ label: name });
+      pass.setPipeline(cached.pipeline);
+      pass.setBindGroup(0, bindGroup);
+      pass.dispatchWorkgroups(...workgroups);
+      pass.end();
+      this.device.queue.submit([encoder.finish()]);
+    });
+  }
+
+  /** A storage buffer of `count` 4-byte elements (at least one, so it can always be bound). */
+  createStorage(type: Scalar, count: number): GPUBuffer {
+    return this.scoped('allocate', () => {
+      const buffer = this.root
+        .createBuffer(d.arrayOf(SCALAR_SCHEMA[type], Math.max(1, count)))
+        .$usage('storage');
+      return this.root.unwrap(buffer);
+    });
+  }
+
+  /** Copies `bytes` bytes of a buffer back to the host (raw WebGPU: a MAP_READ staging buffer). */
+  async readBytes(op: string, source: GPUBuffer, bytes: number): Promise<ArrayBuffer> {
+    const size = Math.max(4, bytes);
+    const staging = this.scoped(op, () => {
+      const s = this.device.createBuffer({ size, usage: GPUBufferUsage.COPY_DST | GPUBufferUsage.MAP_READ });
+      const encoder = this.device.createCommandEncoder();
+      encoder.copyBufferToBuffer(source, 0, s, 0, size);
+      this.device.queue.submit([encoder.finish()]);
+      return s;
+    });
+    await this.checkErrors();
+    try {
+      await staging.mapAsync(GPUMapMode.READ);
+      return staging.getMappedRange().slice(0, bytes);
+    } finally {
+      staging.destroy();
+    }
+  }
+
+  async sync(): Promise<void> {
+    await this.device.queue.onSubmittedWorkDone();
+    await this.checkErrors();
+  }
+
+  destroy(): void {
+    this.kernels.clear();
+    this.rawPipelines.clear();
+    this.root.destroy();
+  }
+}
