@@ -1,0 +1,160 @@
+/**
+ * The task runner shared by the main thread and the worker threads, as JavaScript source: workers are created
+ * from an inline string (no separate file, so the pool works from src/, from dist/ and in a bundle), and the main
+ * thread evaluates the very same text, so inline and threaded runs execute identical code.
+ *
+ * `createRunner(exports, mr, nr)` takes the exports of one wasm kernels instance and returns `run(job, task)`.
+ * Jobs (built in matmul.ts / sample.ts):
+ *   matmul: { kind, a, b, out, bias, m, k, n, tA, tB, aOffsets, bOffsets, tilesM, tilesN, tileM, tileN }
+ *           task t → batch item, row tile, column tile; packs A/B panels into wasm memory, calls gemm, writes out
+ *   sample: { kind, logits, n, k0, k1, offset, invT, t0, chunk, chunksPerRow, cand, candF, cap, stride }
+ *           task t → row, column chunk; streams the chunk through wasm `gumbel`, writes its candidates
+ */
+export const RUNNER_SOURCE = String.raw`
+function createRunner(wasm, MR, NR) {
+  const KC = 256;
+  const MC = 64;
+  const SLOTS = 4096;
+  let f32 = new Float32Array(wasm.memory.buffer);
+  let i32 = new Int32Array(wasm.memory.buffer);
+  function ensure(bytes) {
+    const have = wasm.memory.buffer.byteLength;
+    if (bytes > have) wasm.memory.grow(Math.ceil((bytes - have) / 65536));
+    if (f32.buffer !== wasm.memory.buffer) {
+      f32 = new Float32Array(wasm.memory.buffer);
+      i32 = new Int32Array(wasm.memory.buffer);
+    }
+  }
+  const roundUp = (x, s) => Math.ceil(x / s) * s;
+
+  function packB(job, bo, j0, nc, np, bBase) {
+    const { b, k, n, tB } = job;
+    let w = bBase >> 2;
+    for (let jp = 0; jp < np; jp += NR) {
+      for (let q = 0; q < k; q++) {
+        for (let c = 0; c < NR; c++) {
+          const col = jp + c;
+          f32[w++] = col < nc ? (tB ? b[bo + (j0 + col) * k + q] : b[bo + q * n + j0 + col]) : 0;
+        }
+      }
+    }
+  }
+
+  function packA(job, ao, i0, mc, mp, aBase) {
+    const { a, m, k, tA } = job;
+    let w = aBase >> 2;
+    for (let ip = 0; ip < mp; ip += MR) {
+      for (let q = 0; q < k; q++) {
+        for (let r = 0; r < MR; r++) {
+          const row = ip + r;
+          f32[w++] = row < mc ? (tA ? a[ao + q * m + i0 + row] : a[ao + (i0 + row) * k + q]) : 0;
+        }
+      }
+    }
+  }
+
+  function matmulTask(job, t) {
+    const { m, k, n, out, bias, tilesM, tilesN, tileM, tileN } = job;
+    const perItem = tilesM * tilesN;
+    const p = Math.floor(t / perItem);
+    const rest = t - p * perItem;
+    const i0 = Math.floor(rest / tilesN) * tileM;
+    const j0 = (rest % tilesN) * tileN;
+    const i1 = Math.min(m, i0 + tileM);
+    const nc = Math.min(n, j0 + tileN) - j0;
+    const np = roundUp(nc, NR);
+    const ao = job.aOffsets[p];
+    const bo = job.bOffsets[p];
+    const oo = p * m * n;
+    const bBase = 0;
+    const aBase = bBase + k * np * 4;
+    const cBase = aBase + roundUp(MC, MR) * k * 4;
+    ensure(cBase + roundUp(MC, MR) * np * 4);
+    packB(job, bo, j0, nc, np, bBase);
+    for (let ic = i0; ic < i1; ic += MC) {
+      const mc = Math.min(MC, i1 - ic);
+      const mp = roundUp(mc, MR);
+      packA(job, ao, ic, mc, mp, aBase);
+      for (let pc = 0; pc < k; pc += KC) {
+        const kc = Math.min(KC, k - pc);
+        wasm.gemm(aBase + pc * MR * 4, k * MR * 4, bBase + pc * NR * 4, k * NR * 4, cBase, mp, np, kc, pc > 0 ? 1 : 0);
+      }
+      const c0 = cBase >> 2;
+      for (let r = 0; r < mc; r++) {
+        const src = c0 + r * np;
+        const dst = oo + (ic + r) * n + j0;
+        if (bias) {
+          for (let c = 0; c < nc; c++) out[dst + c] = f32[src + c] + bias[j0 + c];
+        } else if (k === 0) {
+          out.fill(0, dst, dst + nc);
+        } else {
+          out.set(f32.subarray(src, src + nc), dst);
+        }
+      }
+    }
+  }
+
+  function sampleTask(job, t) {
+    const { logits, n, k0, k1, offset, invT, t0, chunk, chunksPerRow, cap, stride } = job;
+    const r = Math.floor(t / chunksPerRow);
+    const c0 = (t - r * chunksPerRow) * chunk;
+    const c1 = Math.min(n, c0 + chunk);
+    const candBase = 0;
+    const lp = candBase + cap * 8;
+    ensure(lp + (SLOTS + 16) * 4);
+    wasm.gumbelReset(candBase, cap, t0);
+    const rowPos = offset + r * n;
+    let count = 0;
+    for (let c = c0; c < c1; ) {
+      const pos = rowPos + c;
+      const h = pos % 16;
+      const len = Math.min(c1 - c, SLOTS - h);
+      const l = lp >> 2;
+      f32.fill(-Infinity, l, l + h);
+      f32.set(logits.subarray(r * n + c, r * n + c + len), l + h);
+      const groups = Math.ceil((h + len) / 16);
+      f32.fill(-Infinity, l + h + len, l + groups * 16);
+      const block = (pos - h) / 4;
+      count = wasm.gumbel(lp, groups, block % 4294967296, Math.floor(block / 4294967296), k0, k1, invT, c - h);
+      c += len;
+    }
+    const at = t * stride;
+    job.cand[at] = count;
+    if (count > 0) job.cand.set(i32.subarray(candBase >> 2, (candBase >> 2) + 2 * count), at + 1);
+  }
+
+  return function run(job, t) {
+    if (job.kind === 'matmul') matmulTask(job, t);
+    else sampleTask(job, t);
+  };
+}
+`;
+
+/** Message loop of a worker: one wasm instance, then jobs shared through SharedArrayBuffers. */
+export const WORKER_SOURCE = `${RUNNER_SOURCE}
+const port = typeof require === 'function' ? require('node:worker_threads').parentPort : self;
+let run = null;
+function onJob(data) {
+  if (data.init) {
+    run = createRunner(new WebAssembly.Instance(data.module, {}).exports, data.mr, data.nr);
+    return;
+  }
+  const { job, ctl } = data;
+  try {
+    for (;;) {
+      const t = Atomics.add(ctl, 0, 1);
+      if (t >= job.tasks) break;
+      run(job, t);
+    }
+  } catch (error) {
+    Atomics.store(ctl, 2, 1);
+    Atomics.store(ctl, 0, job.tasks);
+    console.error('duality cpu worker:', error);
+  } finally {
+    Atomics.add(ctl, 1, 1);
+    Atomics.notify(ctl, 1);
+  }
+}
+if (typeof require === 'function') port.on('message', onJob);
+else port.onmessage = (event) => onJob(event.data);
+`;
