@@ -56,8 +56,8 @@ export function bitsOfF32(x: number): number {
 }
 
 const SQRT2 = f32FromBits(0x3fb504f3); // 1.41421353816986083984375
-const LN2_HI = f32FromBits(0x3f317180); // 0.693138122558593750
-const LN2_LO = f32FromBits(0x3717f7d1); // 9.05800061445916071534e-06
+const LN2_HI = f32FromBits(0x3f317180); // 0.69313812255859375
+const LN2_LO = f32FromBits(0x3717f7d1); // 9.0580006144591607153415679931640625e-6
 const RSQRT_MAGIC = 0x5f3759df;
 
 /** ln(1 + f)/f ≈ Σ LN_Q[k] f^k on [√½ − 1, √2 − 1]. */
