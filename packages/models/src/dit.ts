@@ -188,14 +188,14 @@ export class DiT {
         throw new MissingTensorError(
           'DiT.fromStateDict',
           `no tensor "${name}"`,
-          `a tensor of shape [${expected.get(name)}]`,
+          `a tensor of shape [${(expected.get(name) ?? []).join(', ')}]`,
         );
       const want = expected.get(name) as number[];
       if (stored.shape.length !== want.length || stored.shape.some((d, i) => d !== want[i])) {
         throw new TensorShapeMismatchError(
           'DiT.fromStateDict',
-          `"${name}" of shape [${stored.shape}]`,
-          `[${want}]`,
+          `"${name}" of shape [${stored.shape.join(', ')}]`,
+          `[${want.join(', ')}]`,
         );
       }
       let data: ArrayLike<number> = stored.data;
