@@ -21,8 +21,8 @@ export function checkTensor(op: string, name: string, t: Tensor, backend: Backen
   if (t.backend !== backend) {
     throw new DisposedTensorError(
       op,
-      `${name} from the ${t.backend.name} backend`,
-      `a ${backend.name} tensor`,
+      `${name} from another backend (${t.backend.name})`,
+      `a tensor of this ${backend.name} backend`,
     );
   }
 }
