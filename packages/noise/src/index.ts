@@ -13,6 +13,34 @@ export {
 } from './approx';
 export { binaryTransformClosedForm, diffusionTransform, type OperatorValue } from './operator';
 export {
+  type GaussianOptions,
+  GaussianProcess,
+  gaussian,
+  gaussianLatents,
+  latentScales,
+  type MaskedOptions,
+  MaskedProcess,
+  masked,
+  type ProcessOptions,
+  UniformProcess,
+  uniform,
+} from './processes';
+export {
+  type AnnealedTauOptions,
+  annealedTau,
+  DEFAULT_TAU,
+  logMeanExpTruncNormal,
+  type RelaxationOptions,
+  type TemperedRelaxation,
+  type TopKOptions,
+  type TopKRelaxation,
+  type TopKRows,
+  temperedSoftmaxRelaxation,
+  topKRelaxation,
+  topKRelaxationRows,
+  topKWordsPerPosition,
+} from './relax';
+export {
   type CosineSchedule,
   cosine,
   type EpsOptions,
@@ -23,4 +51,5 @@ export {
   sigmaFromAlpha,
 } from './schedules';
 export { logNdtr, ndtr, ndtri } from './special';
+export { uniformIds, uniforms53 } from './tensors';
 export type { NoiseProcess, Schedule, Times } from './types';

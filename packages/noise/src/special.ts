@@ -60,19 +60,22 @@ function acklamLower(p: number): number {
   );
 }
 
-/**
- * Φ⁻¹(p) for p in (0, 1) to full double precision: Acklam's approximation plus Halley steps on the lower-tail
- * probability min(p, 1 − p). Pass `upper = true` to give q = 1 − p directly (exact for tiny upper tails).
- */
-export function ndtri(p: number, upper = false): number {
-  const lowerTail = upper ? p : p > 0.5 ? 1 - p : p;
-  const sign = upper || p > 0.5 ? -1 : 1;
-  // x solves Φ(x) = lowerTail with x ≤ 0.
-  let x = acklamLower(lowerTail);
+/** Φ⁻¹(p) for p ≤ 0.5 to full double precision: Acklam's approximation plus two Halley steps. */
+function ndtriLowerHalf(p: number): number {
+  let x = acklamLower(p);
   for (let i = 0; i < 2; i++) {
-    const e = ndtr(x) - lowerTail;
+    const e = ndtr(x) - p;
     const u = e * Math.exp(0.5 * x * x + LOG_SQRT_2PI);
     x -= u / (1 + 0.5 * x * u);
   }
-  return sign * x;
+  return x;
+}
+
+/**
+ * Φ⁻¹(p) for p in (0, 1) to full double precision. With `upper = true`, p is the upper-tail probability
+ * q = 1 − Φ(z) and the result is z = Φ⁻¹(1 − q), exact for tiny q (no rounding of 1 − q).
+ */
+export function ndtri(p: number, upper = false): number {
+  if (upper) return p <= 0.5 ? -ndtriLowerHalf(p) : ndtriLowerHalf(1 - p);
+  return p <= 0.5 ? ndtriLowerHalf(p) : -ndtriLowerHalf(1 - p);
 }

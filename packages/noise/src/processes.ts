@@ -1,0 +1,431 @@
+/**
+ * The masked (absorbing), uniform-state and Gaussian noise processes on the kernel layer, batched over [B, L].
+ * Marginals and posteriors are written with backend ops (broadcasting per-row alphas [B, 1, 1] over [B, L, K]),
+ * so they run on cpu (f64 or f32) and webgpu (f32) alike.
+ */
+import {
+  ArgumentError,
+  type Backend,
+  type FloatDType,
+  type RandomStream,
+  type Shape,
+  type Tensor,
+} from '@duality/kernels';
+import type { OperatorApprox } from './approx';
+import { assertAlpha, assertVocabSize } from './errors';
+import { type GaussianCurriculumSchedule, gaussianCurriculum, logLinear } from './schedules';
+import { checkIds, checkProbs, perRow, rowTensor, Scope, uniformIds } from './tensors';
+import type { NoiseProcess, Schedule, Times } from './types';
+
+export interface ProcessOptions {
+  vocabSize: number;
+  /** Default: logLinear() for masked and uniform. */
+  schedule?: Schedule;
+}
+
+export interface MaskedOptions extends ProcessOptions {
+  /** The absorbing id (default vocabSize − 1, the last id). */
+  maskId?: number;
+}
+
+/** alpha(t) per batch row. */
+function alphasAt(schedule: Schedule, op: string, t: Times, batch: number): Float64Array {
+  const ts = perRow(op, 't', t, batch);
+  return ts.map((ti) => schedule.alpha(ti));
+}
+
+/** Checks alphas and the bridge ordering alphaS ≥ alphaT per row (s ≤ t). */
+function bridgeAlphas(op: string, alphaS: Times, alphaT: Times, batch: number): [Float64Array, Float64Array] {
+  const as = perRow(op, 'alphaS', alphaS, batch);
+  const at = perRow(op, 'alphaT', alphaT, batch);
+  for (let b = 0; b < batch; b++) {
+    assertAlpha(op, `alphaS[${b}]`, as[b]);
+    assertAlpha(op, `alphaT[${b}]`, at[b]);
+    if (!(as[b] >= at[b])) {
+      throw new ArgumentError(
+        op,
+        `alphaS[${b}] = ${as[b]} < alphaT[${b}] = ${at[b]}`,
+        'alphaS ≥ alphaT (s < t)',
+      );
+    }
+  }
+  return [as, at];
+}
+
+/** Times s < t per row, mapped to alphas. */
+function posteriorAlphas(schedule: Schedule, op: string, s: Times, t: Times, batch: number) {
+  const ss = perRow(op, 's', s, batch);
+  const ts = perRow(op, 't', t, batch);
+  for (let b = 0; b < batch; b++) {
+    if (!(ss[b] < ts[b])) throw new ArgumentError(op, `s[${b}] = ${ss[b]}, t[${b}] = ${ts[b]}`, 's < t');
+  }
+  return { alphaS: ss.map((x) => schedule.alpha(x)), alphaT: ts.map((x) => schedule.alpha(x)) };
+}
+
+function streamAt(rng: RandomStream, extra: number): RandomStream {
+  return { seed: rng.seed, offset: (rng.offset ?? 0) + extra };
+}
+
+function checkShapeArg(op: string, shape: Shape): void {
+  if (shape.length !== 2 || !shape.every((d) => Number.isInteger(d) && d >= 0)) {
+    throw new ArgumentError(op, `shape [${shape.join(', ')}]`, '[B, L] with non-negative integer sizes');
+  }
+}
+
+/** Shared by the uniform-state processes (uniform and Gaussian): marginal and posterior. */
+abstract class UniformStateBase implements NoiseProcess {
+  abstract readonly kind: string;
+  abstract readonly schedule: Schedule;
+  readonly maskId = undefined;
+  constructor(
+    readonly backend: Backend,
+    readonly vocabSize: number,
+  ) {}
+
+  forward(x0Probs: Tensor, t: Times): Tensor {
+    const [batch] = checkProbs(`${this.kind}.forward`, x0Probs, this.vocabSize);
+    return this.marginalAt(x0Probs, alphasAt(this.schedule, `${this.kind}.forward`, t, batch));
+  }
+
+  /** q_alpha(x | x0) = alpha·x0 + (1 − alpha)/K (Duo Eq. 2, uniform prior). */
+  marginalAt(x0Probs: Tensor, alpha: Times): Tensor {
+    const op = `${this.kind}.marginalAt`;
+    const [batch] = checkProbs(op, x0Probs, this.vocabSize);
+    const a = perRow(op, 'alpha', alpha, batch);
+    for (let b = 0; b < batch; b++) assertAlpha(op, `alpha[${b}]`, a[b]);
+    const K = this.vocabSize;
+    const be = this.backend;
+    const dt = x0Probs.dtype as FloatDType;
+    const scope = new Scope();
+    const A = scope.keep(rowTensor(be, a, dt));
+    const C = scope.keep(
+      rowTensor(
+        be,
+        a.map((v) => (1 - v) / K),
+        dt,
+      ),
+    );
+    const out = be.add(scope.keep(be.mul(x0Probs, A)), C);
+    scope.dispose();
+    return out;
+  }
+
+  abstract sample(x0: Tensor, t: Times, rng: RandomStream): Tensor;
+
+  /** Uniform ids: element i takes words offset + 2i, offset + 2i + 1 (53-bit uniforms). */
+  prior(shape: Shape, rng: RandomStream): Tensor {
+    checkShapeArg(`${this.kind}.prior`, shape);
+    const n = shape[0] * shape[1];
+    return this.backend.tensor(uniformIds(rng, n, this.vocabSize), shape, 'i32');
+  }
+
+  posterior(x0Probs: Tensor, xt: Tensor, s: Times, t: Times): Tensor {
+    const op = `${this.kind}.posterior`;
+    const [batch] = checkProbs(op, x0Probs, this.vocabSize);
+    const { alphaS, alphaT } = posteriorAlphas(this.schedule, op, s, t, batch);
+    return this.bridgeAt(x0Probs, xt, alphaS, alphaT);
+  }
+
+  /**
+   * q(x_s | x_t, x0) for the uniform prior (Duo / UDLM posterior, Duo Eq. 5):
+   * num_j = K a_t x0_j [j=xt] + (a_t/a_s − a_t)[j=xt] + (a_s − a_t) x0_j + (1 − a_t/a_s)(1 − a_s)/K,
+   * den = K a_t x0[xt] + 1 − a_t. With alphaS = 1 it is q(x0 | x_t, x̂0).
+   */
+  bridgeAt(x0Probs: Tensor, xt: Tensor, alphaS: Times, alphaT: Times): Tensor {
+    const op = `${this.kind}.bridgeAt`;
+    const [batch, length] = checkProbs(op, x0Probs, this.vocabSize);
+    checkIds(op, 'xt', xt, this.vocabSize, [batch, length]);
+    const [as, at] = bridgeAlphas(op, alphaS, alphaT, batch);
+    for (let b = 0; b < batch; b++) {
+      if (!(as[b] > 0)) throw new ArgumentError(op, `alphaS[${b}] = ${as[b]}`, 'alphaS > 0');
+    }
+    const K = this.vocabSize;
+    const be = this.backend;
+    const dt = x0Probs.dtype as FloatDType;
+    const scope = new Scope();
+    const row = (f: (s: number, t: number) => number) =>
+      scope.keep(
+        rowTensor(
+          be,
+          as.map((s, b) => f(s, at[b])),
+          dt,
+        ),
+      );
+    const cKat = row((_, t) => K * t);
+    const cR = row((s, t) => t / s - t);
+    const cD = row((s, t) => s - t);
+    const c0 = row((s, t) => ((1 - t / s) * (1 - s)) / K);
+    const cOne = row((_, t) => 1 - t);
+    const oneHot = scope.keep(be.oneHot(xt, K, dt));
+    const atXt = scope.keep(be.mul(oneHot, scope.keep(be.add(scope.keep(be.mul(x0Probs, cKat)), cR))));
+    const num = scope.keep(be.add(atXt, scope.keep(be.add(scope.keep(be.mul(x0Probs, cD)), c0))));
+    const x0AtXt = scope.keep(be.reshape(scope.keep(be.gatherLast(x0Probs, xt)), [batch, length, 1]));
+    const den = scope.keep(be.add(scope.keep(be.mul(x0AtXt, cKat)), cOne));
+    const out = be.div(num, den);
+    scope.dispose();
+    return out;
+  }
+}
+
+/** Uniform-state process (UDLM / Duo's discrete side) with any alpha schedule. */
+export class UniformProcess extends UniformStateBase {
+  readonly kind: string = 'uniform';
+  readonly schedule: Schedule;
+  constructor(backend: Backend, options: ProcessOptions) {
+    assertVocabSize('uniform', options.vocabSize);
+    super(backend, options.vocabSize);
+    this.schedule = options.schedule ?? logLinear();
+  }
+
+  /**
+   * x_t = x0 with probability alpha_t, else a uniform id. Stream layout: keep-uniforms at offset … offset + n − 1
+   * (backend.uniform), replacement ids from words offset + n … offset + 3n − 1 (n = B·L).
+   */
+  sample(x0: Tensor, t: Times, rng: RandomStream): Tensor {
+    const op = 'uniform.sample';
+    const [batch, length] = checkIds(op, 'x0', x0, this.vocabSize);
+    const a = alphasAt(this.schedule, op, t, batch);
+    const n = batch * length;
+    const be = this.backend;
+    const scope = new Scope();
+    const u = scope.keep(be.uniform([batch, length], rng, 'f32'));
+    const keep = scope.keep(be.compare(u, scope.keep(rowTensor(be, a, 'f32', 2)), 'lt'));
+    const replacement = scope.keep(
+      be.tensor(uniformIds(streamAt(rng, n), n, this.vocabSize), [batch, length], 'i32'),
+    );
+    const out = be.where(keep, x0, replacement);
+    scope.dispose();
+    return out;
+  }
+}
+
+/** Masked (absorbing-state) process (MDLM): one id is reserved for the mask, the last by default. */
+export class MaskedProcess implements NoiseProcess {
+  readonly kind = 'masked';
+  readonly schedule: Schedule;
+  readonly vocabSize: number;
+  readonly maskId: number;
+  constructor(
+    readonly backend: Backend,
+    options: MaskedOptions,
+  ) {
+    assertVocabSize('masked', options.vocabSize);
+    this.vocabSize = options.vocabSize;
+    this.maskId = options.maskId ?? options.vocabSize - 1;
+    if (!Number.isInteger(this.maskId) || this.maskId < 0 || this.maskId >= this.vocabSize) {
+      throw new ArgumentError('masked', `maskId = ${this.maskId}`, `an id in [0, ${this.vocabSize})`);
+    }
+    this.schedule = options.schedule ?? logLinear();
+  }
+
+  /** [K] rows: 1 except 0 at the mask, and the one-hot of the mask. */
+  private maskRows(dtype: FloatDType): { keep: Tensor; mask: Tensor } {
+    const keep = new Float64Array(this.vocabSize).fill(1);
+    keep[this.maskId] = 0;
+    const mask = new Float64Array(this.vocabSize);
+    mask[this.maskId] = 1;
+    const make = (v: Float64Array) =>
+      this.backend.tensor(dtype === 'f64' ? v : Float32Array.from(v), [this.vocabSize], dtype);
+    return { keep: make(keep), mask: make(mask) };
+  }
+
+  forward(x0Probs: Tensor, t: Times): Tensor {
+    const [batch] = checkProbs('masked.forward', x0Probs, this.vocabSize);
+    return this.marginalAt(x0Probs, alphasAt(this.schedule, 'masked.forward', t, batch));
+  }
+
+  /** q_alpha(x | x0) = alpha·x0 + (1 − alpha)·e_mask (MDLM Eq. 2; x0 carries no mass on the mask). */
+  marginalAt(x0Probs: Tensor, alpha: Times): Tensor {
+    const op = 'masked.marginalAt';
+    const [batch] = checkProbs(op, x0Probs, this.vocabSize);
+    const a = perRow(op, 'alpha', alpha, batch);
+    for (let b = 0; b < batch; b++) assertAlpha(op, `alpha[${b}]`, a[b]);
+    const be = this.backend;
+    const dt = x0Probs.dtype as FloatDType;
+    const scope = new Scope();
+    const { keep, mask } = this.maskRows(dt);
+    scope.keep(keep);
+    scope.keep(mask);
+    const x0 = scope.keep(be.mul(x0Probs, keep));
+    const kept = scope.keep(be.mul(x0, scope.keep(rowTensor(be, a, dt))));
+    const masked = scope.keep(
+      be.mul(
+        mask,
+        scope.keep(
+          rowTensor(
+            be,
+            a.map((v) => 1 - v),
+            dt,
+          ),
+        ),
+      ),
+    );
+    const out = be.add(kept, masked);
+    scope.dispose();
+    return out;
+  }
+
+  /** x_t = mask with probability 1 − alpha_t, else x0. Keep-uniforms at offset … offset + B·L − 1. */
+  sample(x0: Tensor, t: Times, rng: RandomStream): Tensor {
+    const op = 'masked.sample';
+    const [batch, length] = checkIds(op, 'x0', x0, this.vocabSize);
+    const a = alphasAt(this.schedule, op, t, batch);
+    const be = this.backend;
+    const scope = new Scope();
+    const u = scope.keep(be.uniform([batch, length], rng, 'f32'));
+    const masked = scope.keep(
+      be.compare(
+        u,
+        scope.keep(
+          rowTensor(
+            be,
+            a.map((v) => 1 - v),
+            'f32',
+            2,
+          ),
+        ),
+        'lt',
+      ),
+    );
+    const out = be.where(masked, scope.keep(be.full([1], this.maskId, 'i32')), x0);
+    scope.dispose();
+    return out;
+  }
+
+  /** The prior is all-mask. */
+  prior(shape: Shape, _rng?: RandomStream): Tensor {
+    checkShapeArg('masked.prior', shape);
+    return this.backend.full(shape, this.maskId, 'i32');
+  }
+
+  posterior(x0Probs: Tensor, xt: Tensor, s: Times, t: Times): Tensor {
+    const [batch] = checkProbs('masked.posterior', x0Probs, this.vocabSize);
+    const { alphaS, alphaT } = posteriorAlphas(this.schedule, 'masked.posterior', s, t, batch);
+    return this.bridgeAt(x0Probs, xt, alphaS, alphaT);
+  }
+
+  /**
+   * MDLM posterior (MDLM Eq. 4): at xt = mask, q_j = (a_s − a_t)/(1 − a_t)·x0_j (j ≠ mask),
+   * q_mask = (1 − a_s)/(1 − a_t); at an unmasked xt, onehot(xt). With alphaS = 1 it is q(x0 | x_t, x̂0).
+   */
+  bridgeAt(x0Probs: Tensor, xt: Tensor, alphaS: Times, alphaT: Times): Tensor {
+    const op = 'masked.bridgeAt';
+    const [batch, length] = checkProbs(op, x0Probs, this.vocabSize);
+    checkIds(op, 'xt', xt, this.vocabSize, [batch, length]);
+    const [as, at] = bridgeAlphas(op, alphaS, alphaT, batch);
+    for (let b = 0; b < batch; b++) {
+      if (!(at[b] < 1)) throw new ArgumentError(op, `alphaT[${b}] = ${at[b]}`, 'alphaT < 1');
+    }
+    const be = this.backend;
+    const dt = x0Probs.dtype as FloatDType;
+    const scope = new Scope();
+    const { keep, mask } = this.maskRows(dt);
+    scope.keep(keep);
+    scope.keep(mask);
+    const c1 = scope.keep(
+      rowTensor(
+        be,
+        as.map((s, b) => (s - at[b]) / (1 - at[b])),
+        dt,
+      ),
+    );
+    const c2 = scope.keep(
+      rowTensor(
+        be,
+        as.map((s, b) => (1 - s) / (1 - at[b])),
+        dt,
+      ),
+    );
+    const fromX0 = scope.keep(be.mul(scope.keep(be.mul(x0Probs, keep)), c1));
+    const atMask = scope.keep(be.add(fromX0, scope.keep(be.mul(mask, c2))));
+    const isMask = scope.keep(be.compare(xt, scope.keep(be.full([1], this.maskId, 'i32')), 'eq'));
+    const isMask3 = scope.keep(be.reshape(isMask, [batch, length, 1]));
+    const out = be.where(isMask3, atMask, scope.keep(be.oneHot(xt, this.vocabSize, dt)));
+    scope.dispose();
+    return out;
+  }
+}
+
+export interface GaussianOptions {
+  vocabSize: number;
+  gammaMin?: number;
+  gammaMax?: number;
+  approx?: OperatorApprox;
+  /** dtype of the latents (default f64 where the backend has it, else f32). */
+  dtype?: FloatDType;
+}
+
+/** Per-row α̃ = sqrt(sigmoid(−γ)) and σ̃ = sqrt(sigmoid(γ)) (Duo Sec. 3: α̃² + σ̃² = 1). */
+export function latentScales(gamma: Float64Array): { alphaTilde: Float64Array; sigmaTilde: Float64Array } {
+  const alphaTilde = gamma.map((g) => Math.sqrt(1 / (1 + Math.exp(g))));
+  const sigmaTilde = gamma.map((g) => Math.sqrt(1 / (1 + Math.exp(-g))));
+  return { alphaTilde, sigmaTilde };
+}
+
+/**
+ * The Gaussian process behind Duo: latents z_t = α̃·onehot(x0) + σ̃·ε, mapped to uniform-state tokens by argmax.
+ * Its token marginal is the uniform-state marginal with alpha = T(gamma(t)) (Duo Eq. 10), so forward/posterior
+ * are the uniform formulas with the curriculum schedule.
+ */
+export class GaussianProcess extends UniformStateBase {
+  readonly kind: string = 'gaussian';
+  readonly schedule: GaussianCurriculumSchedule;
+  readonly dtype: FloatDType;
+  constructor(backend: Backend, options: GaussianOptions) {
+    super(backend, options.vocabSize);
+    this.schedule = gaussianCurriculum(options);
+    this.dtype = options.dtype ?? (backend.supportsF64 ? 'f64' : 'f32');
+  }
+
+  /** gamma(t) per batch row. */
+  gammas(t: Times, batch: number, op = 'gaussian.gamma'): Float64Array {
+    return perRow(op, 't', t, batch).map((ti) => this.schedule.gamma(ti));
+  }
+
+  /** z_t = α̃·onehot(x0) + σ̃·ε [B, L, K]; ε = backend.normal at stream offsets offset … offset + B·L·K − 1. */
+  latents(x0: Tensor, t: Times, rng: RandomStream): Tensor {
+    const op = 'gaussian.latents';
+    const [batch, length] = checkIds(op, 'x0', x0, this.vocabSize);
+    return gaussianLatents(this.backend, x0, this.gammas(t, batch, op), this.vocabSize, rng, this.dtype, [
+      batch,
+      length,
+    ]);
+  }
+
+  /** x_t = argmax z_t: a uniform-state token with P(x_t = x0) = (1 + (K − 1)·T(gamma))/K. */
+  sample(x0: Tensor, t: Times, rng: RandomStream): Tensor {
+    const z = this.latents(x0, t, rng);
+    const out = this.backend.argmax(z);
+    z.dispose();
+    return out;
+  }
+}
+
+/** Gaussian latents for per-row gammas (shared by the process and the tempered relaxation). */
+export function gaussianLatents(
+  be: Backend,
+  x0: Tensor,
+  gamma: Float64Array,
+  vocabSize: number,
+  rng: RandomStream,
+  dtype: FloatDType,
+  [batch, length]: [number, number],
+): Tensor {
+  const { alphaTilde, sigmaTilde } = latentScales(gamma);
+  const scope = new Scope();
+  const eps = scope.keep(be.normal([batch, length, vocabSize], rng, dtype));
+  const signal = scope.keep(
+    be.mul(scope.keep(be.oneHot(x0, vocabSize, dtype)), scope.keep(rowTensor(be, alphaTilde, dtype))),
+  );
+  const noise = scope.keep(be.mul(eps, scope.keep(rowTensor(be, sigmaTilde, dtype))));
+  const z = be.add(signal, noise);
+  scope.dispose();
+  return z;
+}
+
+export const masked = (backend: Backend, options: MaskedOptions): MaskedProcess =>
+  new MaskedProcess(backend, options);
+export const uniform = (backend: Backend, options: ProcessOptions): UniformProcess =>
+  new UniformProcess(backend, options);
+export const gaussian = (backend: Backend, options: GaussianOptions): GaussianProcess =>
+  new GaussianProcess(backend, options);

@@ -1,0 +1,274 @@
+/**
+ * The Duo curriculum relaxations: soft inputs for the denoiser while x_t stays the argmax of Gaussian latents.
+ *
+ * (1) Tempered softmax (Duo Sec. 4.1): weights = softmax(z_t/τ) over the whole vocabulary [B, L, K], x_t = argmax.
+ * (2) Memory-efficient top-k (Chapter II, arXiv 2602.21185, "efficient curriculum"): sample only the top-k order
+ *     statistics of the K − 1 zero-mean Gaussians plus the true token's Gaussian, approximate the tempered softmax
+ *     over the k kept entries with an analytic tail (truncated-normal mean), never materialising [B, L, K].
+ *     Unlike the reference (which sets x_t = x0 whenever x0 lands in the top k), x_t here is the true argmax, so
+ *     P(x_t = x0) = (1 + (K − 1)·T(gamma))/K exactly, for every k.
+ */
+import {
+  ArgumentError,
+  type Backend,
+  type FloatDType,
+  type RandomStream,
+  type Tensor,
+} from '@duality/kernels';
+import { assertFinite, assertIdsInRange, assertPositiveInteger, assertVocabSize } from './errors';
+import { gaussianLatents, latentScales } from './processes';
+import { logNdtr, ndtri } from './special';
+import { checkIds, isCpuBackend, perRow, readData, uniforms53 } from './tensors';
+import type { Times } from './types';
+
+/** Default temperature of the papers' runs (gumbel_tau_log10 = −3). */
+export const DEFAULT_TAU = 1e-3;
+
+function checkTau(op: string, tau: number): void {
+  assertFinite(op, 'tau', tau);
+  if (!(tau > 0)) throw new ArgumentError(op, `tau = ${tau}`, 'tau > 0');
+}
+
+export interface AnnealedTauOptions {
+  /** log10 τ up to `startStep` (default −3). */
+  log10Start?: number;
+  /** log10 τ from `endStep` on (default −3). */
+  log10End?: number;
+  startStep?: number;
+  endStep?: number;
+}
+
+/** τ(step): log10 τ held at log10Start before startStep, linear up to endStep, then held at log10End (Duo Sec. 4.1). */
+export function annealedTau(options: AnnealedTauOptions = {}): (step: number) => number {
+  const { log10Start = -3, log10End = -3, startStep = 0, endStep = 0 } = options;
+  assertFinite('annealedTau', 'log10Start', log10Start);
+  assertFinite('annealedTau', 'log10End', log10End);
+  if (!(endStep >= startStep))
+    throw new ArgumentError(
+      'annealedTau',
+      `startStep = ${startStep}, endStep = ${endStep}`,
+      'startStep ≤ endStep',
+    );
+  return (step: number) => {
+    assertFinite('annealedTau', 'step', step);
+    if (step <= startStep) return 10 ** log10Start;
+    if (step >= endStep) return 10 ** log10End;
+    const frac = (step - startStep) / (endStep - startStep);
+    return 10 ** (log10Start + frac * (log10End - log10Start));
+  };
+}
+
+export interface RelaxationOptions {
+  /** Temperature τ > 0 (default 1e-3). */
+  tau?: number;
+  rng: RandomStream;
+  /** Output dtype of the weights (default f64 where the backend has it, else f32). */
+  dtype?: FloatDType;
+}
+
+export interface TemperedRelaxation {
+  /** softmax(z_t/τ) [B, L, K]. */
+  weights: Tensor;
+  /** argmax z_t, i32 [B, L]. */
+  xt: Tensor;
+}
+
+/**
+ * The original Duo relaxation: z_t = α̃·onehot(x0) + σ̃·ε (normals at stream offsets offset … offset + B·L·K − 1),
+ * weights = softmax(z_t/τ) over all K ids, x_t = argmax z_t. Memory: several [B, L, K] tensors.
+ */
+export function temperedSoftmaxRelaxation(
+  backend: Backend,
+  x0: Tensor,
+  gamma: Times,
+  vocabSize: number,
+  options: RelaxationOptions,
+): TemperedRelaxation {
+  const op = 'temperedSoftmaxRelaxation';
+  assertVocabSize(op, vocabSize);
+  const [batch, length] = checkIds(op, 'x0', x0, vocabSize);
+  const gammas = perRow(op, 'gamma', gamma, batch);
+  for (let b = 0; b < batch; b++) assertFinite(op, `gamma[${b}]`, gammas[b]);
+  const tau = options.tau ?? DEFAULT_TAU;
+  checkTau(op, tau);
+  const dtype = options.dtype ?? (backend.supportsF64 ? 'f64' : 'f32');
+  const z = gaussianLatents(backend, x0, gammas, vocabSize, options.rng, dtype, [batch, length]);
+  const scaled = backend.scale(z, 1 / tau);
+  const weights = backend.softmax(scaled);
+  scaled.dispose();
+  const xt = backend.argmax(z);
+  z.dispose();
+  return { weights, xt };
+}
+
+export interface TopKOptions extends RelaxationOptions {
+  /** Entries kept per position, 1 ≤ k ≤ K − 1. */
+  k: number;
+}
+
+/** Host-side result of the top-k relaxation. */
+export interface TopKRows {
+  /** [B·L·k] kept ids, sorted by latent value (descending); indices[·, 0] is x_t. */
+  indices: Int32Array;
+  /** [B·L·k] approximate softmax(z/τ) of the kept entries (the tail's share is left out, as in the reference). */
+  weights: Float64Array;
+  /** [B·L] x_t = argmax of all K latents. */
+  xt: Int32Array;
+}
+
+/** Philox words one position consumes: k + 1 + k 53-bit uniforms (order statistics, the true-token normal's two, ids). */
+export const topKWordsPerPosition = (k: number): number => 2 * (2 * k + 2);
+
+/**
+ * log E[exp(βX) | X < c] for X ~ N(0, σ²) (mean of the truncated log-normal):
+ * β²σ²/2 + log Φ((c − βσ²)/σ) − log Φ(c/σ).
+ */
+export function logMeanExpTruncNormal(c: number, sigma: number, beta: number): number {
+  return 0.5 * beta * beta * sigma * sigma + logNdtr((c - beta * sigma * sigma) / sigma) - logNdtr(c / sigma);
+}
+
+/**
+ * The top-k relaxation on host arrays (the reference loop the backends share). Position n = b·L + l reads Philox
+ * words offset + n·W … offset + (n + 1)·W − 1, W = topKWordsPerPosition(k): uniforms 0…k−1 give the order
+ * statistics, k and k+1 the true token's normal (Box–Muller), k+2…2k+1 the ids (partial Fisher–Yates).
+ */
+export function topKRelaxationRows(
+  x0: ArrayLike<number>,
+  batch: number,
+  length: number,
+  gamma: Float64Array,
+  vocabSize: number,
+  options: TopKOptions,
+): TopKRows {
+  const { k } = options;
+  const tau = options.tau ?? DEFAULT_TAU;
+  const beta = 1 / tau;
+  const K = vocabSize;
+  const others = K - 1;
+  const positions = batch * length;
+  const indices = new Int32Array(positions * k);
+  const weights = new Float64Array(positions * k);
+  const xt = new Int32Array(positions);
+  const { alphaTilde, sigmaTilde } = latentScales(gamma);
+  const g = new Float64Array(k);
+  const keptValues = new Float64Array(k);
+  const ids = new Int32Array(k);
+  const swaps = new Map<number, number>();
+  const perPosition = 2 * k + 2;
+  const chunk = Math.max(1, Math.floor(65536 / perPosition));
+  const baseOffset = options.rng.offset ?? 0;
+  for (let start = 0; start < positions; start += chunk) {
+    const count = Math.min(chunk, positions - start);
+    const u = uniforms53(
+      { seed: options.rng.seed, offset: baseOffset + start * 2 * perPosition },
+      count * perPosition,
+    );
+    for (let c = 0; c < count; c++) {
+      const n = start + c;
+      const b = Math.floor(n / length);
+      const base = c * perPosition;
+      const sigma = sigmaTilde[b];
+      // Top-k order statistics of `others` iid N(0, 1): U_(j) = U_(j−1)·V_j^(1/(N−j+1)), g_j = Φ⁻¹(U_(j)).
+      let logU = 0;
+      for (let j = 0; j < k; j++) {
+        logU += Math.log(u[base + j]) / (others - j);
+        g[j] = sigma * ndtri(Math.min(-Math.expm1(logU), 1 - 2 ** -53), true);
+      }
+      // The true token's latent: α̃ + σ̃·N(0, 1) (Box–Muller on two uniforms).
+      const normal = Math.sqrt(-2 * Math.log(u[base + k])) * Math.cos(2 * Math.PI * u[base + k + 1]);
+      const extra = alphaTilde[b] + sigma * normal;
+      // Ids of the ordered others: a uniformly random ordered k-subset of the K − 1 ids ≠ x0 (partial Fisher–Yates).
+      swaps.clear();
+      for (let j = 0; j < k; j++) {
+        const r = j + Math.min(Math.floor(u[base + k + 2 + j] * (others - j)), others - j - 1);
+        const atR = swaps.get(r) ?? r;
+        swaps.set(r, swaps.get(j) ?? j);
+        ids[j] = atR >= x0[n] ? atR + 1 : atR;
+      }
+      const threshold = g[k - 1];
+      const extraKept = extra > threshold;
+      // Kept entries (descending): the k others, or the k − 1 largest others with x0 merged in.
+      const othersKept = extraKept ? k - 1 : k;
+      let extraPlaced = !extraKept;
+      for (let w = 0, j = 0; w < k; w++) {
+        if (!extraPlaced && (j >= othersKept || extra > g[j])) {
+          keptValues[w] = extra;
+          indices[n * k + w] = x0[n];
+          extraPlaced = true;
+        } else {
+          keptValues[w] = g[j];
+          indices[n * k + w] = ids[j];
+          j++;
+        }
+      }
+      xt[n] = indices[n * k];
+      // Denominator: kept + the known dropped latent + (K − 1 − k) others truncated below the threshold.
+      const dropped = extraKept ? g[k - 1] : extra;
+      const tailCount = others - k;
+      let maxLogit = beta * Math.max(keptValues[0], dropped);
+      const tailLog =
+        tailCount > 0
+          ? Math.log(tailCount) + logMeanExpTruncNormal(threshold, sigma, beta)
+          : Number.NEGATIVE_INFINITY;
+      maxLogit = Math.max(maxLogit, tailLog);
+      let sum = Math.exp(beta * dropped - maxLogit) + Math.exp(tailLog - maxLogit);
+      for (let j = 0; j < k; j++) sum += Math.exp(beta * keptValues[j] - maxLogit);
+      const logDenom = maxLogit + Math.log(sum);
+      let total = 0;
+      for (let j = 0; j < k; j++) {
+        const wj = Math.exp(beta * keptValues[j] - logDenom);
+        weights[n * k + j] = wj;
+        total += wj;
+      }
+      // All kept weights underflowed (the tail dominates): one-hot on x_t, as the reference does.
+      if (total === 0) weights[n * k] = 1;
+    }
+  }
+  return { indices, weights, xt };
+}
+
+export interface TopKRelaxation {
+  /** i32 [B, L, k] kept ids, descending by latent; indices[b, l, 0] = x_t. */
+  indices: Tensor;
+  /** [B, L, k] approximate tempered-softmax weights of the kept ids. */
+  weights: Tensor;
+  /** i32 [B, L]: the true argmax of the K latents. */
+  xt: Tensor;
+}
+
+/**
+ * The memory-efficient relaxation on a backend. The per-position loop runs on the host over Philox streams (so
+ * cpu and webgpu give identical numbers); on webgpu x0 is read back and the three small outputs are uploaded
+ * (B·L·k elements; no [B, L, K] buffer on either side).
+ */
+export async function topKRelaxation(
+  backend: Backend,
+  x0: Tensor,
+  gamma: Times,
+  vocabSize: number,
+  options: TopKOptions,
+): Promise<TopKRelaxation> {
+  const op = 'topKRelaxation';
+  assertVocabSize(op, vocabSize);
+  assertPositiveInteger(op, 'k', options.k);
+  if (options.k > vocabSize - 1)
+    throw new ArgumentError(op, `k = ${options.k}`, `1 ≤ k ≤ K − 1 = ${vocabSize - 1}`);
+  checkTau(op, options.tau ?? DEFAULT_TAU);
+  const [batch, length] = checkIds(op, 'x0', x0, vocabSize);
+  const gammas = perRow(op, 'gamma', gamma, batch);
+  for (let b = 0; b < batch; b++) assertFinite(op, `gamma[${b}]`, gammas[b]);
+  const ids = await readData(x0);
+  if (!isCpuBackend(backend)) assertIdsInRange(op, ids, vocabSize);
+  const rows = topKRelaxationRows(ids, batch, length, gammas, vocabSize, options);
+  const dtype = options.dtype ?? (backend.supportsF64 ? 'f64' : 'f32');
+  const k = options.k;
+  return {
+    indices: backend.tensor(rows.indices, [batch, length, k], 'i32'),
+    weights: backend.tensor(
+      dtype === 'f64' ? rows.weights : Float32Array.from(rows.weights),
+      [batch, length, k],
+      dtype,
+    ),
+    xt: backend.tensor(rows.xt, [batch, length], 'i32'),
+  };
+}

@@ -1,0 +1,115 @@
+/**
+ * Small tensor helpers shared by the processes: input validation, per-row coefficients, disposal of temporaries,
+ * and 53-bit uniforms straight from the Philox stream (same numbers on every backend).
+ */
+import {
+  type Backend,
+  type CpuBackend,
+  DTypeError,
+  type FloatDType,
+  philoxKey,
+  philoxWords,
+  type RandomStream,
+  ShapeError,
+  type Tensor,
+} from '@duality/kernels';
+import { assertIdsInRange } from './errors';
+import type { Times } from './types';
+
+const describe = (shape: readonly number[]) => `[${shape.join(', ')}]`;
+
+export function isCpuBackend(backend: Backend): backend is CpuBackend {
+  return backend.name === 'cpu' && typeof (backend as Partial<CpuBackend>).dataOf === 'function';
+}
+
+/** x0Probs must be a float [B, L, K] tensor with K = vocabSize. Returns [B, L]. */
+export function checkProbs(op: string, x: Tensor, vocabSize: number): [number, number] {
+  if (x.dtype !== 'f32' && x.dtype !== 'f64')
+    throw new DTypeError(op, `x0Probs of dtype ${x.dtype}`, 'f32 | f64');
+  if (x.shape.length !== 3 || x.shape[2] !== vocabSize) {
+    throw new ShapeError(op, `x0Probs of shape ${describe(x.shape)}`, `[B, L, ${vocabSize}]`);
+  }
+  return [x.shape[0], x.shape[1]];
+}
+
+/** ids must be an i32 [B, L] tensor (optionally of a given shape) with every id in [0, vocabSize) (checked on cpu). */
+export function checkIds(
+  op: string,
+  name: string,
+  ids: Tensor,
+  vocabSize: number,
+  shape?: readonly number[],
+) {
+  if (ids.dtype !== 'i32') throw new DTypeError(op, `${name} of dtype ${ids.dtype}`, 'i32');
+  if (ids.shape.length !== 2 || (shape && (ids.shape[0] !== shape[0] || ids.shape[1] !== shape[1]))) {
+    throw new ShapeError(op, `${name} of shape ${describe(ids.shape)}`, shape ? describe(shape) : '[B, L]');
+  }
+  if (isCpuBackend(ids.backend)) assertIdsInRange(`${op} (${name})`, ids.backend.dataOf(ids), vocabSize);
+  return [ids.shape[0], ids.shape[1]] as [number, number];
+}
+
+/** One value per batch row: a scalar is repeated, an array must have length B. */
+export function perRow(op: string, name: string, times: Times, batch: number): Float64Array {
+  if (typeof times === 'number') return new Float64Array(batch).fill(times);
+  if (times.length !== batch) {
+    throw new ShapeError(
+      op,
+      `${name} with ${times.length} values`,
+      `one number or ${batch} values (one per batch row)`,
+    );
+  }
+  return Float64Array.from(times);
+}
+
+/** A [B, 1, 1] (or [B, 1]) tensor of per-row coefficients in the given dtype. */
+export function rowTensor(
+  backend: Backend,
+  values: Float64Array,
+  dtype: FloatDType,
+  rank: 2 | 3 = 3,
+): Tensor {
+  const shape = rank === 3 ? [values.length, 1, 1] : [values.length, 1];
+  return backend.tensor(dtype === 'f64' ? values : Float32Array.from(values), shape, dtype);
+}
+
+/** Tracks temporaries and disposes them, keeping the result. */
+export class Scope {
+  private readonly temps: Tensor[] = [];
+  keep<T extends Tensor>(t: T): T {
+    this.temps.push(t);
+    return t;
+  }
+  dispose(except?: Tensor): void {
+    for (const t of this.temps) if (t !== except && !t.disposed) t.dispose();
+  }
+}
+
+/** Reads a tensor's data synchronously on cpu (zero-copy) or asynchronously elsewhere. */
+export async function readData(t: Tensor): Promise<ArrayLike<number>> {
+  return isCpuBackend(t.backend) ? t.backend.dataOf(t) : t.read();
+}
+
+const TWO_POW_M53 = 2 ** -53;
+
+/**
+ * n uniforms in (0, 1) with 53-bit resolution: uniform i takes words offset + 2i and offset + 2i + 1 of the Philox
+ * stream (26 + 27 high bits, plus half an ulp so 0 never occurs). Same numbers on every backend.
+ */
+export function uniforms53(stream: RandomStream, count: number): Float64Array {
+  const words = philoxWords(philoxKey(stream.seed), stream.offset ?? 0, 2 * count);
+  const out = new Float64Array(count);
+  for (let i = 0; i < count; i++) {
+    const hi = words[2 * i] >>> 6; // 26 bits
+    const lo = words[2 * i + 1] >>> 5; // 27 bits
+    out[i] = (hi * 2 ** 27 + lo + 0.5) * TWO_POW_M53;
+  }
+  return out;
+}
+
+/** Uniform ids in [0, n): floor(u·n) from 53-bit uniforms (bias ≤ n·2^-53). */
+export function uniformIds(stream: RandomStream, count: number, n: number): Int32Array {
+  const u = uniforms53(stream, count);
+  const ids = new Int32Array(count);
+  for (let i = 0; i < count; i++) ids[i] = Math.min(Math.floor(u[i] * n), n - 1);
+  return ids;
+}
