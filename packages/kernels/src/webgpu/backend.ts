@@ -106,10 +106,18 @@ const dtypeOfArray = (data: ArrayLike<number>): DType | undefined =>
           ? 'u32'
           : undefined;
 
+export interface WebGPUTuning {
+  /** Split dispatches into 2-D grids above this many workgroups per dimension (default: the device limit). */
+  maxWorkgroupsPerDimension?: number;
+}
+
 /** Creates the WebGPU backend; throws WebGPUUnavailableError when no adapter/device can be had. */
-export async function createWebGPUBackend(options: CreateBackendOptions = {}): Promise<WebGPUBackend> {
+export async function createWebGPUBackend(
+  options: CreateBackendOptions = {},
+  tuning: WebGPUTuning = {},
+): Promise<WebGPUBackend> {
   const { device, owned } = await acquireDevice(options);
-  return new WebGPUBackendImpl(new GpuRuntime(device), owned);
+  return new WebGPUBackendImpl(new GpuRuntime(device, tuning.maxWorkgroupsPerDimension), owned);
 }
 
 class WebGPUBackendImpl implements WebGPUBackend {

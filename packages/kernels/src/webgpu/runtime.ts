@@ -46,9 +46,9 @@ interface CompiledKernel {
 }
 
 /** 1-D workgroup count → a grid within the per-dimension limit (the body recombines it into `group`). */
-export function splitGrid(groups: number): [number, number] {
-  if (groups <= MAX_GROUPS_PER_DIM) return [groups, 1];
-  const y = Math.ceil(groups / MAX_GROUPS_PER_DIM);
+export function splitGrid(groups: number, limit = MAX_GROUPS_PER_DIM): [number, number] {
+  if (groups <= limit) return [groups, 1];
+  const y = Math.ceil(groups / limit);
   return [Math.ceil(groups / y), y];
 }
 
@@ -63,9 +63,12 @@ export class GpuRuntime {
   private pendingErrors: Array<Promise<GPUError | null>> = [];
   private pendingOps: string[] = [];
   lostReason: string | undefined;
+  /** Workgroups per grid dimension before a dispatch is split into a 2-D grid (tests lower it). */
+  maxGroupsPerDim: number;
 
-  constructor(device: GPUDevice) {
+  constructor(device: GPUDevice, maxGroupsPerDim = MAX_GROUPS_PER_DIM) {
     this.device = device;
+    this.maxGroupsPerDim = Math.min(maxGroupsPerDim, device.limits.maxComputeWorkgroupsPerDimension);
     this.root = tgpu.initFromDevice({ device });
     device.lost.then((info) => {
       this.lostReason = `${info.reason}: ${info.message}`;
@@ -166,7 +169,7 @@ ${spec.body}
       }
       // biome-ignore lint/suspicious/noExplicitAny: entries match the layout built in compile()
       const bindGroup = this.root.createBindGroup(kernel.layout, entries as any);
-      const [x, y] = splitGrid(groups);
+      const [x, y] = splitGrid(groups, this.maxGroupsPerDim);
       kernel.pipeline.with(bindGroup).dispatchWorkgroups(x, y);
     });
   }

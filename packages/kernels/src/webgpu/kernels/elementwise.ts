@@ -161,7 +161,8 @@ export type UnaryOp = 'exp' | 'log' | 'geluTanh' | 'silu' | 'scale';
 /** f32 expressions of x; `s`/`shift` come from params. tanh's argument is clamped where it is ±1 in f32. */
 const UNARY_EXPR: Record<UnaryOp, string> = {
   exp: 'exp(x)',
-  log: 'log(x)',
+  // log 0 = −∞ and log(x < 0) = NaN explicitly (SwiftShader returns −88 and 0 there)
+  log: 'select(select(log(x), -bitcast<f32>(infBits), x == 0.0), bitcast<f32>(infBits | 0x400000u), !(x >= 0.0))',
   // GELU, tanh approximation: ½x(1 + tanh(√(2/π)(x + 0.044715x³)))
   geluTanh: '0.5 * x * (1.0 + tanh(clamp(0.7978845608028654 * (x + 0.044715 * x * x * x), -15.0, 15.0)))',
   // SiLU: x·σ(x)
@@ -178,6 +179,7 @@ export function unarySpec(op: UnaryOp): Omit<KernelSpec, 'key'> {
   let i = group * ${EW_WG}u + lid;
   let P = L.$.params;
   if (i >= P.size) { return; }
+  var infBits = 0x7f800000u; // a var: a constant ∞ is a WGSL error
   let x = L.$.a[i];
   L.$.out[i] = ${UNARY_EXPR[op]};`,
   };

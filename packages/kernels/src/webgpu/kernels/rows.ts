@@ -45,7 +45,8 @@ const ROW_MAX = /* wgsl */ `
   redF[lid] = mx;
   ${treeReduce('redF', (a, b) => `max(${a}, ${b})`)}
   let m = workgroupUniformLoad(&redF[0]);
-  let shift = select(m, 0.0, m == NEG_INF);
+  let shift = m;
+  let infiniteMax = m == NEG_INF || m == -NEG_INF;
   workgroupBarrier();`;
 
 /** Σ exp(x − shift) over the row into `se`. */
@@ -96,14 +97,17 @@ export function maxSpec(t: Scalar): Omit<KernelSpec, 'key'> {
 
 export type SoftOp = 'logsumexp' | 'softmax' | 'logSoftmax';
 
-/** Stable softmax family: shift by the row max (0 when the row is all −∞, so logsumexp gives −∞). */
+/**
+ * Stable softmax family: shift by the row max. An infinite max passes through logsumexp (−∞ for a row of −∞) and
+ * makes softmax NaN, like the cpu backend and torch.
+ */
 export function softSpec(op: SoftOp): Omit<KernelSpec, 'key'> {
   const tail: Record<SoftOp, string> = {
-    // log Σ exp x = m + log Σ exp(x − m)
-    logsumexp: 'if (lid == 0u) { L.$.out[row] = shift + log(se); }',
+    // log Σ exp x = m + log Σ exp(x − m); an infinite max passes through
+    logsumexp: 'if (lid == 0u) { L.$.out[row] = select(shift + log(se), m, infiniteMax); }',
     softmax: `let inv = 1.0 / se;
   for (var j = lid; j < n; j += ${ROW_WG}u) { L.$.out[base + j] = exp(L.$.x[base + j] - shift) * inv; }`,
-    logSoftmax: `let lse = shift + log(se);
+    logSoftmax: `let lse = select(shift + log(se), m, infiniteMax);
   for (var j = lid; j < n; j += ${ROW_WG}u) { L.$.out[base + j] = L.$.x[base + j] - lse; }`,
   };
   return {
