@@ -132,7 +132,11 @@ export function timeForAlpha(schedule: Schedule, alpha: number): number {
 function checkFractions(op: string, highFrac: number, middleFrac: number): void {
   const ok = highFrac >= 0 && middleFrac >= 0 && highFrac + middleFrac <= 1;
   if (!ok) {
-    throw new ArgumentError(op, `highFrac ${highFrac}, middleFrac ${middleFrac}`, 'fractions ≥ 0 summing to ≤ 1');
+    throw new ArgumentError(
+      op,
+      `highFrac ${highFrac}, middleFrac ${middleFrac}`,
+      'fractions ≥ 0 summing to ≤ 1',
+    );
   }
 }
 
@@ -140,7 +144,12 @@ function checkFractions(op: string, highFrac: number, middleFrac: number): void 
  * The sampling time grid t_0 = 1 > … > t_steps = eps (steps + 1 points), as the reference's
  * `_get_sampling_time_profile`: step i goes from t_i to t_{i+1}.
  */
-export function samplingTimes(profile: TimeProfile, steps: number, eps: number, schedule?: Schedule): Float64Array {
+export function samplingTimes(
+  profile: TimeProfile,
+  steps: number,
+  eps: number,
+  schedule?: Schedule,
+): Float64Array {
   if (!Number.isInteger(steps) || steps < 1) {
     throw new ArgumentError('samplingTimes', `steps ${steps}`, 'a positive integer');
   }
@@ -149,10 +158,15 @@ export function samplingTimes(profile: TimeProfile, steps: number, eps: number, 
   if (profile.kind === 'linear') return linspace(1, eps, n);
   checkFractions('samplingTimes', profile.highFrac, profile.middleFrac);
   if (profile.cIsAlpha && !schedule) {
-    throw new ArgumentError('samplingTimes', 'cIsAlpha without a schedule', 'a schedule to invert alpha(t) = c');
+    throw new ArgumentError(
+      'samplingTimes',
+      'cIsAlpha without a schedule',
+      'a schedule to invert alpha(t) = c',
+    );
   }
   const c = profile.cIsAlpha && schedule ? timeForAlpha(schedule, profile.c) : profile.c;
-  if (!(c >= eps && c <= 1)) throw new ArgumentError('samplingTimes', `c ${c}`, `c in [eps, 1] = [${eps}, 1]`);
+  if (!(c >= eps && c <= 1))
+    throw new ArgumentError('samplingTimes', `c ${c}`, `c in [eps, 1] = [${eps}, 1]`);
   const nHigh = roundHalfEven(profile.highFrac * n);
   const nMiddle = roundHalfEven(profile.middleFrac * n);
   const out = new Float64Array(n);
@@ -194,7 +208,8 @@ export function kappaSchedule(plan: KappaPlan, times: ArrayLike<number>, schedul
   const alphas = Float64Array.from(times, (t) => schedule.alpha(t));
   const nHigh = roundHalfEven(plan.highFrac * n);
   const nMiddle = roundHalfEven(plan.middleFrac * n);
-  const modeOf = (i: number): KappaMode => (i < nHigh ? plan.high : i < nHigh + nMiddle ? plan.middle : plan.low);
+  const modeOf = (i: number): KappaMode =>
+    i < nHigh ? plan.high : i < nHigh + nMiddle ? plan.middle : plan.low;
   if (plan.boundary === 'continuous') {
     const out = new Float64Array(n).fill(1);
     for (let i = 0; i + 1 < n; i++) out[i] = kappaAt(modeOf(i), alphas[i + 1], alphas[i]);

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { duoIntegrand, mdlmIntegrand } from '../src/maths/nelbo';
-import { type NelboCase, loadFixture } from './fixtures';
+import { loadFixture, type NelboCase } from './fixtures';
 
 const fixture = loadFixture<{ duo: NelboCase[]; duo_truth_case_indices: number[]; mdlm: NelboCase[] }>(
   'nelbo.json',
@@ -27,16 +27,27 @@ describe('nelbo.json (float64)', () => {
     const fixtureError = Math.abs(c.expected_loss - exact[i]);
     if (fixtureError > 1e-12 * Math.abs(exact[i]) + slack) {
       // The fixture's literal float64 form cancels at small alpha_t; there it is the fixture that is off.
-      console.info(`Duo case ${i}: fixture off the exact value by ${rel(c.expected_loss, exact[i]).toExponential(2)}`);
+      console.info(
+        `Duo case ${i}: fixture off the exact value by ${rel(c.expected_loss, exact[i]).toExponential(2)}`,
+      );
       expect(Math.abs(loss - c.expected_loss)).toBeLessThan(2 * fixtureError + slack);
       expect(c.alpha_t).toBeLessThan(0.01);
     } else {
-      expect(Math.abs(loss - c.expected_loss)).toBeLessThanOrEqual(1e-12 * Math.abs(c.expected_loss) + 2 * slack);
+      expect(Math.abs(loss - c.expected_loss)).toBeLessThanOrEqual(
+        1e-12 * Math.abs(c.expected_loss) + 2 * slack,
+      );
     }
   });
 
   it.each(fixture.mdlm.map((c, i) => [i, c] as const))('MDLM case %i', (_, c) => {
-    const loss = mdlmIntegrand(c.log_x_theta, c.xt, c.x0, c.alpha_t, c.dalpha_t, c.mask_index ?? c.vocab_size - 1);
+    const loss = mdlmIntegrand(
+      c.log_x_theta,
+      c.xt,
+      c.x0,
+      c.alpha_t,
+      c.dalpha_t,
+      c.mask_index ?? c.vocab_size - 1,
+    );
     if (c.expected_loss === 0) expect(loss).toBe(0);
     else expect(Math.abs(loss - c.expected_loss) / Math.abs(c.expected_loss)).toBeLessThan(1e-12);
   });

@@ -8,7 +8,7 @@ import {
   uniformMarginal,
   uniformRows,
 } from '../src/maths/rows';
-import { type PosteriorCase, loadFixture, maxRelErr } from './fixtures';
+import { loadFixture, maxRelErr, type PosteriorCase } from './fixtures';
 
 const fixture = loadFixture<{ uniform: PosteriorCase[]; masked: PosteriorCase[] }>('posterior.json');
 const TOL = 1e-12;

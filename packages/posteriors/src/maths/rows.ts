@@ -28,7 +28,12 @@ export function uniformMarginal(x0: ArrayLike<number>, alpha: number): Float64Ar
  * num_j = K a_t x0_j [j = xt] + (a_t/a_s − a_t)[j = xt] + (a_s − a_t) x0_j + (1 − a_t/a_s)(1 − a_s)/K,
  * den = K a_t x0[xt] + 1 − a_t.
  */
-export function uniformBridge(x0: ArrayLike<number>, xt: number, alphaS: number, alphaT: number): Float64Array {
+export function uniformBridge(
+  x0: ArrayLike<number>,
+  xt: number,
+  alphaS: number,
+  alphaT: number,
+): Float64Array {
   const k = x0.length;
   const out = new Float64Array(k);
   const alphaTS = alphaT / alphaS;

@@ -1,0 +1,206 @@
+import type { Backend, RandomStream, Tensor, WebGPUBackend } from '@duality/kernels';
+import { philoxKey } from '@duality/kernels';
+import type { StepLayout } from './validate';
+
+/** What the WGSL kernel needs for one fused step (alphas and κ per batch row). */
+export interface WebGPUStep {
+  kind: 'masked' | 'uniform';
+  mask: number;
+  layout: StepLayout;
+  alphaS: Float64Array;
+  alphaT: Float64Array;
+  kappa: Float64Array;
+  x0Probs: Tensor;
+  xt: Tensor;
+  stream?: RandomStream;
+}
+
+const WORKGROUP = 256;
+const MAX_GRID = 65535;
+
+export function supportsWebGPUFused(backend: Backend, x0Probs: Tensor): backend is WebGPUBackend {
+  return backend.name === 'webgpu' && 'runKernel' in backend && x0Probs.dtype === 'f32';
+}
+
+/** Philox-4x32-10 in WGSL, bit-identical to @duality/kernels rng/philox.ts (16-bit split 32×32→64 products). */
+const PHILOX_WGSL = /* wgsl */ `
+fn mulhilo(a: u32, b: u32) -> vec2<u32> {
+  let al = a & 0xffffu; let ah = a >> 16u; let bl = b & 0xffffu; let bh = b >> 16u;
+  let ll = al * bl; let lh = al * bh; let hl = ah * bl; let hh = ah * bh;
+  let mid = (ll >> 16u) + (lh & 0xffffu) + (hl & 0xffffu);
+  return vec2<u32>(hh + (lh >> 16u) + (hl >> 16u) + (mid >> 16u), a * b);
+}
+fn philox(c: vec4<u32>, k: vec2<u32>) -> vec4<u32> {
+  var x = c; var key = k;
+  for (var i = 0u; i < 10u; i++) {
+    let p0 = mulhilo(0xD2511F53u, x.x);
+    let p1 = mulhilo(0xCD9E8D57u, x.z);
+    x = vec4<u32>(p1.x ^ x.y ^ key.x, p1.y, p0.x ^ x.w ^ key.y, p0.y);
+    key = key + vec2<u32>(0x9E3779B9u, 0xBB67AE85u);
+  }
+  return x;
+}
+// Uniform of stream element (lo, hi) = offset + e, as wordToUniform: ((w >> 9) + 0.5)·2^-23.
+fn streamUniform(lo: u32, hi: u32) -> f32 {
+  let block = philox(vec4<u32>((lo >> 2u) | (hi << 30u), hi >> 2u, 0u, 0u), vec2<u32>(params.key0, params.key1));
+  let w = block[lo & 3u];
+  return (f32(w >> 9u) + 0.5) * 1.1920928955078125e-7;
+}
+`;
+
+/** The affine Ψ row of src/affine.ts (same formulas, in f32). */
+const AFFINE_WGSL = /* wgsl */ `
+struct Params { rows: u32, k: u32, rowsPerBatch: u32, mask: i32, kind: u32, gridX: u32,
+                key0: u32, key1: u32, offLo: u32, offHi: u32, pad0: u32, pad1: u32 }
+struct Affine { a: f32, b: f32, i1: i32, v1: f32, i2: i32, v2: f32 }
+@group(0) @binding(0) var<storage, read> x: array<f32>;
+@group(0) @binding(1) var<storage, read> ids: array<i32>;
+@group(0) @binding(2) var<storage, read> coef: array<f32>;
+@group(0) @binding(4) var<uniform> params: Params;
+
+fn affineRow(r: u32) -> Affine {
+  let batch = r / params.rowsPerBatch;
+  let aS = coef[batch * 3u]; let aT = coef[batch * 3u + 1u]; let kap = coef[batch * 3u + 2u];
+  let start = r * params.k;
+  let xt = ids[r];
+  var o: Affine;
+  o.i2 = -1; o.v2 = 0.0; o.b = 0.0;
+  if (params.kind == 0u) {
+    let kf = f32(params.k);
+    let xi = x[start + u32(xt)];
+    let den = kf * aT * xi + (1.0 - aT);
+    let ratio = aT / aS;
+    o.a = (kap * (aS - aT) + (1.0 - kap) * aS * (1.0 - aT)) / den;
+    o.b = kap * (1.0 - ratio) * (1.0 - aS) / (kf * den) + (1.0 - kap) * (1.0 - aS) / kf;
+    let extra = (kap * (kf * aT * xi + ratio - aT) + (1.0 - kap) * aS * kf * aT * xi) / den;
+    o.i1 = xt; o.v1 = o.a * xi + o.b + extra;
+  } else if (xt != params.mask) {
+    o.a = 0.0; o.i1 = xt; o.v1 = kap + (1.0 - kap) * aS; o.i2 = params.mask; o.v2 = (1.0 - kap) * (1.0 - aS);
+  } else {
+    let xm = x[start + u32(params.mask)];
+    let den = aT * xm + (1.0 - aT);
+    o.a = (kap * (aS - aT) + (1.0 - kap) * aS * (1.0 - aT)) / den;
+    o.i1 = params.mask;
+    o.v1 = kap * (aS * xm + 1.0 - aS) / den + (1.0 - kap) * (aS * xm / den + 1.0 - aS);
+  }
+  return o;
+}
+fn valueAt(o: Affine, start: u32, j: u32) -> f32 {
+  if (i32(j) == o.i1) { return o.v1; }
+  if (i32(j) == o.i2) { return o.v2; }
+  return o.a * x[start + j] + o.b;
+}
+`;
+
+const PROBS_WGSL = /* wgsl */ `
+${AFFINE_WGSL}
+@group(0) @binding(3) var<storage, read_write> outp: array<f32>;
+@compute @workgroup_size(${WORKGROUP})
+fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) t: u32) {
+  let r = wg.x + wg.y * params.gridX;
+  if (r >= params.rows) { return; }
+  let o = affineRow(r);
+  let start = r * params.k;
+  for (var j = t; j < params.k; j += ${WORKGROUP}u) { outp[start + j] = valueAt(o, start, j); }
+}
+`;
+
+// Inverse CDF per row: chunk sums in parallel, then one invocation scans the chunk sums and walks one chunk.
+const SAMPLE_WGSL = /* wgsl */ `
+${AFFINE_WGSL}
+${PHILOX_WGSL}
+@group(0) @binding(3) var<storage, read_write> outp: array<i32>;
+var<workgroup> partial: array<f32, ${WORKGROUP}>;
+fn walk(o: Affine, start: u32, lo: u32, hi: u32, threshold: f32, cum: ptr<function, f32>, last: ptr<function, i32>) -> i32 {
+  for (var j = lo; j < hi; j++) {
+    let p = valueAt(o, start, j);
+    if (p > 0.0) {
+      *cum = *cum + p;
+      *last = i32(j);
+      if (*cum > threshold) { return i32(j); }
+    }
+  }
+  return -1;
+}
+@compute @workgroup_size(${WORKGROUP})
+fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) t: u32) {
+  let r = wg.x + wg.y * params.gridX;
+  if (r >= params.rows) { return; }
+  let o = affineRow(r);
+  let start = r * params.k;
+  let chunk = (params.k + ${WORKGROUP - 1}u) / ${WORKGROUP}u;
+  let lo = min(t * chunk, params.k);
+  let hi = min(lo + chunk, params.k);
+  var s = 0.0;
+  for (var j = lo; j < hi; j++) { s += max(valueAt(o, start, j), 0.0); }
+  partial[t] = s;
+  workgroupBarrier();
+  if (t != 0u) { return; }
+  var total = 0.0;
+  for (var c = 0u; c < ${WORKGROUP}u; c++) { total += partial[c]; }
+  let eLo = params.offLo + r * params.k;
+  let eHi = params.offHi + select(0u, 1u, eLo < params.offLo);
+  let threshold = streamUniform(eLo, eHi) * total;
+  var cum = 0.0;
+  var last = -1;
+  var lastChunk = 0u;
+  var pick = -1;
+  for (var c = 0u; c < ${WORKGROUP}u; c++) {
+    if (partial[c] <= 0.0) { continue; }
+    lastChunk = c;
+    if (cum + partial[c] > threshold) {
+      let cLo = min(c * chunk, params.k);
+      pick = walk(o, start, cLo, min(cLo + chunk, params.k), threshold, &cum, &last);
+      if (pick >= 0) { break; }
+    } else {
+      cum += partial[c];
+    }
+  }
+  if (pick < 0) {
+    // rounding left the threshold unreached: the last id with positive mass
+    let cLo = min(lastChunk * chunk, params.k);
+    var dummy = 0.0;
+    _ = walk(o, start, cLo, min(cLo + chunk, params.k), 3.0e38, &dummy, &last);
+    pick = last;
+  }
+  outp[r] = pick;
+}
+`;
+
+/**
+ * Runs the fused WGSL kernel: 'probs' writes Ψ [B, …, K] (f32); 'sample' draws one id per row by inverse CDF
+ * with the uniform at stream element offset + r·K, the same layout as the cpu kernel.
+ */
+export function fusedWebGPU(backend: WebGPUBackend, step: WebGPUStep, mode: 'probs' | 'sample'): Tensor {
+  const { rows, k, rowsPerBatch, batch } = step.layout;
+  const coefData = new Float32Array(batch * 3);
+  for (let b = 0; b < batch; b++) coefData.set([step.alphaS[b], step.alphaT[b], step.kappa[b]], b * 3);
+  const coef = backend.tensor(coefData, [batch * 3], 'f32');
+  const out =
+    mode === 'probs' ? backend.zeros(step.x0Probs.shape, 'f32') : backend.zeros(step.xt.shape, 'i32');
+  const gridX = Math.min(rows, MAX_GRID);
+  const gridY = Math.ceil(rows / gridX);
+  const params = new Uint32Array(12);
+  const offset = step.stream?.offset ?? 0;
+  const key = philoxKey(step.stream?.seed ?? 0);
+  params.set([rows, k, rowsPerBatch, 0, step.kind === 'uniform' ? 0 : 1, gridX, key.k0, key.k1]);
+  new Int32Array(params.buffer)[3] = step.mask;
+  params[8] = offset % 4294967296;
+  params[9] = Math.floor(offset / 4294967296);
+  if (rows > 0) {
+    backend.runKernel({
+      name: `duality-posteriors-${mode}`,
+      wgsl: mode === 'probs' ? PROBS_WGSL : SAMPLE_WGSL,
+      bindings: [
+        { tensor: step.x0Probs, access: 'read' },
+        { tensor: step.xt, access: 'read' },
+        { tensor: coef, access: 'read' },
+        { tensor: out, access: 'read_write' },
+        { uniform: params.buffer },
+      ],
+      workgroups: [gridX, gridY],
+    });
+  }
+  coef.dispose();
+  return out;
+}

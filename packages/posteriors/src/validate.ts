@@ -1,0 +1,240 @@
+import {
+  type Backend,
+  DTypeError,
+  IndexOutOfRangeError,
+  ShapeError,
+  shapeSize,
+  type Tensor,
+} from '@duality/kernels';
+import type { NoiseProcess, Times } from '@duality/noise';
+import { KappaRangeError, NonFiniteError, NotADistributionError, TimeOrderError } from './errors';
+
+const shapeText = (shape: readonly number[]) => `[${shape.join(', ')}]`;
+
+/** Tolerances of the input checks on probability rows: |Σ_j p_j − 1| ≤ tolerance and p_j ≥ −tolerance. */
+export const DEFAULT_TOLERANCE = { f64: 1e-9, f32: 1e-4 } as const;
+
+export interface CheckOptions {
+  /** Check the contents of x0Probs and xt (sums, NaN, negative entries, ids in range). Default true. */
+  validate?: boolean;
+  /** Allowed |Σ p − 1| (and negativity) of x0Probs rows. Default 1e-9 for f64, 1e-4 for f32. */
+  tolerance?: number;
+}
+
+/** Layout of a batched step: x0Probs [B, …, K], xt [B, …]. */
+export interface StepLayout {
+  /** Number of probability rows (product of xt's shape). */
+  rows: number;
+  /** Vocabulary size K. */
+  k: number;
+  /** Batch size B (first axis). */
+  batch: number;
+  /** Rows per batch entry. */
+  rowsPerBatch: number;
+}
+
+/** Shapes, dtypes and backends of (x0Probs, xt) against the process. */
+export function checkStepTensors(op: string, process: NoiseProcess, x0Probs: Tensor, xt: Tensor): StepLayout {
+  if (x0Probs.dtype !== 'f32' && x0Probs.dtype !== 'f64') {
+    throw new DTypeError(op, `x0Probs of dtype ${x0Probs.dtype}`, 'f32 | f64');
+  }
+  if (xt.dtype !== 'i32' && xt.dtype !== 'u32')
+    throw new DTypeError(op, `xt of dtype ${xt.dtype}`, 'i32 | u32');
+  const k = process.vocabSize;
+  const shape = x0Probs.shape;
+  if (shape.length < 2 || shape[shape.length - 1] !== k) {
+    throw new ShapeError(
+      op,
+      `x0Probs of shape ${shapeText(shape)}`,
+      `[B, …, ${k}] (rank ≥ 2, last axis = vocabSize)`,
+    );
+  }
+  const outer = shape.slice(0, -1);
+  if (xt.shape.length !== outer.length || xt.shape.some((d, i) => d !== outer[i])) {
+    throw new ShapeError(
+      op,
+      `xt of shape ${shapeText(xt.shape)}`,
+      `${shapeText(outer)} (x0Probs without its last axis)`,
+    );
+  }
+  if (x0Probs.backend !== process.backend || xt.backend !== process.backend) {
+    throw new ShapeError(
+      op,
+      'tensors from another backend',
+      `tensors of the process's ${process.backend.name} backend`,
+    );
+  }
+  const rows = shapeSize(outer);
+  const batch = outer[0];
+  return { rows, k, batch, rowsPerBatch: batch === 0 ? 0 : rows / batch };
+}
+
+/** Expands a scalar-or-per-batch argument to one finite number per batch row. */
+export function perBatch(op: string, name: string, value: Times, batch: number): Float64Array {
+  if (typeof value === 'number') return new Float64Array(batch).fill(value);
+  if (value.length !== batch) {
+    throw new ShapeError(
+      op,
+      `${name} with ${value.length} entries`,
+      `a number or ${batch} entries (one per batch row)`,
+    );
+  }
+  return Float64Array.from(value);
+}
+
+function checkFinite(op: string, name: string, values: Float64Array): void {
+  for (const v of values) {
+    if (!Number.isFinite(v)) throw new NonFiniteError(op, `${name} = ${v}`, 'a finite number');
+  }
+}
+
+/** κ in [0, 1] for every batch row. */
+export function checkKappa(op: string, kappa: Times, batch: number): Float64Array {
+  const values = perBatch(op, 'kappa', kappa, batch);
+  for (const v of values) {
+    if (!(v >= 0 && v <= 1)) throw new KappaRangeError(op, `kappa = ${v}`, 'kappa in [0, 1]');
+  }
+  return values;
+}
+
+export interface TimeArgs {
+  /** Earlier time s (less noise), scalar or one per batch row; converted with the process schedule. */
+  s?: Times;
+  /** Later time t (more noise). */
+  t?: Times;
+  /** Or the signal levels directly: alphaS = alpha(s) ≥ … */
+  alphaS?: Times;
+  /** … alphaT = alpha(t). */
+  alphaT?: Times;
+}
+
+/**
+ * Signal levels of a step s < t (alphaS > alphaT), one per batch row. With `allowEqual`, s = t is accepted
+ * (a pure corrector step, as in the constant phase of a linear-constant-linear profile).
+ */
+export function resolveAlphas(
+  op: string,
+  process: NoiseProcess,
+  args: TimeArgs,
+  batch: number,
+  allowEqual = false,
+): { alphaS: Float64Array; alphaT: Float64Array } {
+  const byTime = args.s !== undefined || args.t !== undefined;
+  const byAlpha = args.alphaS !== undefined || args.alphaT !== undefined;
+  if (byTime === byAlpha || (byTime && (args.s === undefined || args.t === undefined))) {
+    throw new TimeOrderError(
+      op,
+      'an incomplete or mixed time specification',
+      '{ s, t } or { alphaS, alphaT }',
+    );
+  }
+  if (byAlpha && (args.alphaS === undefined || args.alphaT === undefined)) {
+    throw new TimeOrderError(op, 'only one of alphaS / alphaT', 'both alphaS and alphaT');
+  }
+  if (byTime) {
+    const s = perBatch(op, 's', args.s as Times, batch);
+    const t = perBatch(op, 't', args.t as Times, batch);
+    checkFinite(op, 's', s);
+    checkFinite(op, 't', t);
+    for (let b = 0; b < batch; b++) checkOrder(op, 's', s[b], 't', t[b], allowEqual);
+    const alphaS = s.map((v) => process.schedule.alpha(v));
+    const alphaT = t.map((v) => process.schedule.alpha(v));
+    checkAlphas(op, alphaS, alphaT, true);
+    return { alphaS, alphaT };
+  }
+  const alphaS = perBatch(op, 'alphaS', args.alphaS as Times, batch);
+  const alphaT = perBatch(op, 'alphaT', args.alphaT as Times, batch);
+  checkAlphas(op, alphaS, alphaT, allowEqual);
+  return { alphaS, alphaT };
+}
+
+/** 0 ≤ low < high ≤ 1 (≤ with allowEqual): s < t for times, alphaT < alphaS for signal levels. */
+function checkOrder(op: string, low: string, vLow: number, high: string, vHigh: number, allowEqual: boolean) {
+  const inRange = vLow >= 0 && vLow <= 1 && vHigh >= 0 && vHigh <= 1;
+  const ordered = allowEqual ? vLow <= vHigh : vLow < vHigh;
+  if (!inRange || !ordered) {
+    const rel = allowEqual ? '≤' : '<';
+    throw new TimeOrderError(op, `${low} = ${vLow}, ${high} = ${vHigh}`, `0 ≤ ${low} ${rel} ${high} ≤ 1`);
+  }
+}
+
+function checkAlphas(op: string, alphaS: Float64Array, alphaT: Float64Array, allowEqual: boolean): void {
+  checkFinite(op, 'alphaS', alphaS);
+  checkFinite(op, 'alphaT', alphaT);
+  for (let b = 0; b < alphaS.length; b++)
+    checkOrder(op, 'alphaT', alphaT[b], 'alphaS', alphaS[b], allowEqual);
+}
+
+/** Throws the typed error for a bad probability row (sum, negative entry, NaN) or id. */
+export function rowError(op: string, row: number, sum: number, min: number, tolerance: number): Error {
+  if (!Number.isFinite(sum) || !Number.isFinite(min)) {
+    return new NonFiniteError(op, `x0Probs row ${row} containing NaN or ±Infinity`, 'finite probabilities');
+  }
+  if (min < -tolerance) {
+    return new NotADistributionError(
+      op,
+      `x0Probs row ${row} with entry ${min}`,
+      `entries ≥ 0 (tolerance ${tolerance})`,
+    );
+  }
+  return new NotADistributionError(
+    op,
+    `x0Probs row ${row} summing to ${sum}`,
+    `rows summing to 1 ± ${tolerance}`,
+  );
+}
+
+export const idError = (op: string, row: number, id: number, k: number) =>
+  new IndexOutOfRangeError(op, `xt[${row}] = ${id}`, `ids in [0, ${k})`);
+
+export const toleranceFor = (x0Probs: Tensor, options: CheckOptions): number =>
+  options.tolerance ?? (x0Probs.dtype === 'f64' ? DEFAULT_TOLERANCE.f64 : DEFAULT_TOLERANCE.f32);
+
+/** Checks one row of probabilities in a plain array (cpu); returns its sum. */
+export function checkRowArray(
+  op: string,
+  data: ArrayLike<number>,
+  start: number,
+  k: number,
+  row: number,
+  tolerance: number,
+): number {
+  let sum = 0;
+  let min = Number.POSITIVE_INFINITY;
+  for (let j = start; j < start + k; j++) {
+    const v = data[j];
+    sum += v;
+    if (v < min) min = v;
+  }
+  if (!(Math.abs(sum - 1) <= tolerance) || !(min >= -tolerance)) throw rowError(op, row, sum, min, tolerance);
+  return sum;
+}
+
+/**
+ * Content checks on any backend through backend ops (row sums, row minima) and a read-back of xt: every row of
+ * x0Probs a distribution within the tolerance, no NaN, every id in [0, K).
+ */
+export async function checkContents(
+  op: string,
+  backend: Backend,
+  x0Probs: Tensor,
+  xt: Tensor,
+  layout: StepLayout,
+  options: CheckOptions,
+): Promise<void> {
+  if (options.validate === false) return;
+  const tolerance = toleranceFor(x0Probs, options);
+  const sums = backend.sum(x0Probs);
+  const negated = backend.scale(x0Probs, -1);
+  const negMins = backend.max(negated);
+  negated.dispose();
+  const [sumData, negMinData, ids] = await Promise.all([sums.read(), negMins.read(), xt.read()]);
+  sums.dispose();
+  negMins.dispose();
+  for (let r = 0; r < layout.rows; r++) {
+    const sum = sumData[r];
+    const min = -negMinData[r];
+    if (!(Math.abs(sum - 1) <= tolerance) || !(min >= -tolerance)) throw rowError(op, r, sum, min, tolerance);
+    if (!(ids[r] >= 0 && ids[r] < layout.k)) throw idError(op, r, ids[r], layout.k);
+  }
+}
