@@ -116,8 +116,8 @@ export async function createWebGPUBackend(
   options: CreateBackendOptions = {},
   tuning: WebGPUTuning = {},
 ): Promise<WebGPUBackend> {
-  const { device, owned } = await acquireDevice(options);
-  return new WebGPUBackendImpl(new GpuRuntime(device, tuning.maxWorkgroupsPerDimension), owned);
+  const { device, owned, gpu } = await acquireDevice(options);
+  return new WebGPUBackendImpl(new GpuRuntime(device, tuning.maxWorkgroupsPerDimension), owned, gpu);
 }
 
 class WebGPUBackendImpl implements WebGPUBackend {
@@ -131,6 +131,8 @@ class WebGPUBackendImpl implements WebGPUBackend {
   constructor(
     private readonly rt: GpuRuntime,
     private readonly ownsDevice: boolean,
+    /** Keeps Dawn-for-Node alive while the backend is (see AcquiredDevice.gpu). */
+    private gpu?: GPU,
   ) {
     this.fault = rt.createStorage('u32', 4);
   }
@@ -816,6 +818,7 @@ class WebGPUBackendImpl implements WebGPUBackend {
     this.fault.destroy();
     this.rt.destroy();
     if (this.ownsDevice) this.device.destroy();
+    this.gpu = undefined;
   }
 }
 

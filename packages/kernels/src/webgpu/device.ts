@@ -7,6 +7,11 @@ export interface AcquiredDevice {
   owned: boolean;
   /** Where the device came from, for messages. */
   source: string;
+  /**
+   * The GPU entry point the device came from. Dawn for Node lives only as long as this object is referenced,
+   * so the backend holds it until `destroy()` (after which Node can exit).
+   */
+  gpu?: GPU;
 }
 
 const OP = 'createWebGPUBackend';
@@ -50,7 +55,7 @@ export async function acquireDevice(options: CreateBackendOptions): Promise<Acqu
         continue;
       }
       const device = await adapter.requestDevice({ requiredLimits: usefulLimits(adapter) });
-      return { device, owned: true, source: candidate.name };
+      return { device, owned: true, source: candidate.name, gpu };
     } catch (error) {
       tried.push(`${candidate.name} (${error instanceof Error ? error.message : String(error)})`);
     }

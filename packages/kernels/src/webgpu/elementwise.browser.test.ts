@@ -7,7 +7,7 @@ import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { CompareOp, Shape } from '../types';
 import { createWebGPUBackend } from './backend';
-import { type Pair, both, closeness, createPair, randomF32, randomInts, sizeOf } from './test-utils';
+import { both, closeness, createPair, type Pair, randomF32, randomInts, sizeOf } from './test-utils';
 
 let pair: Pair;
 beforeAll(async () => {
@@ -18,22 +18,20 @@ afterAll(() => pair.gpu.destroy());
 const RUNS = { numRuns: 12, seed: 20260611 };
 
 /** Two shapes that broadcast: a random output shape, each operand dropping leading axes / setting axes to 1. */
-const broadcastPair = fc
-  .array(fc.integer({ min: 1, max: 5 }), { minLength: 0, maxLength: 4 })
-  .chain((out) =>
-    fc
-      .tuple(
-        fc.array(fc.boolean(), { minLength: out.length, maxLength: out.length }),
-        fc.array(fc.boolean(), { minLength: out.length, maxLength: out.length }),
-        fc.integer({ min: 0, max: out.length }),
-        fc.integer({ min: 1, max: 1_000_000 }),
-      )
-      .map(([ones, onesB, drop, seed]) => ({
-        a: out.map((dd, i) => (ones[i] ? 1 : dd)) as Shape,
-        b: out.slice(drop).map((dd, i) => (onesB[i + drop] ? 1 : dd)) as Shape,
-        seed,
-      })),
-  );
+const broadcastPair = fc.array(fc.integer({ min: 1, max: 5 }), { minLength: 0, maxLength: 4 }).chain((out) =>
+  fc
+    .tuple(
+      fc.array(fc.boolean(), { minLength: out.length, maxLength: out.length }),
+      fc.array(fc.boolean(), { minLength: out.length, maxLength: out.length }),
+      fc.integer({ min: 0, max: out.length }),
+      fc.integer({ min: 1, max: 1_000_000 }),
+    )
+    .map(([ones, onesB, drop, seed]) => ({
+      a: out.map((dd, i) => (ones[i] ? 1 : dd)) as Shape,
+      b: out.slice(drop).map((dd, i) => (onesB[i + drop] ? 1 : dd)) as Shape,
+      seed,
+    })),
+);
 
 describe('binary ops broadcast like the cpu backend', () => {
   for (const op of ['add', 'sub', 'mul'] as const) {
@@ -133,8 +131,10 @@ describe('unary float maps', () => {
   it('scale is a·s + shift rounded like the cpu (within 1 ULP: the GPU may fuse it into one FMA)', async () => {
     await fc.assert(
       fc.asyncProperty(shapes, fc.double({ min: -3, max: 3, noNaN: true }), async ([shape, seed], s) => {
-        const r = await both(pair, [{ data: randomF32(sizeOf(shape), seed), shape, dtype: 'f32' }], (be, [x]) =>
-          be.scale(x, s, 0.25),
+        const r = await both(
+          pair,
+          [{ data: randomF32(sizeOf(shape), seed), shape, dtype: 'f32' }],
+          (be, [x]) => be.scale(x, s, 0.25),
         );
         const c = closeness(r.gpu, r.cpu, { rel: 2 ** -23, abs: 2 ** -24 });
         expect(c.ok, c.worst).toBe(true);
@@ -155,8 +155,10 @@ describe('unary float maps', () => {
     it(`${op} matches the cpu within ${JSON.stringify(tol)}`, async () => {
       await fc.assert(
         fc.asyncProperty(shapes, async ([shape, seed]) => {
-          const r = await both(pair, [{ data: randomF32(sizeOf(shape), seed, lo, hi), shape, dtype: 'f32' }], (be, [x]) =>
-            be[op](x),
+          const r = await both(
+            pair,
+            [{ data: randomF32(sizeOf(shape), seed, lo, hi), shape, dtype: 'f32' }],
+            (be, [x]) => be[op](x),
           );
           const c = closeness(r.gpu, r.cpu, tol);
           expect(c.ok, c.worst).toBe(true);
@@ -228,8 +230,22 @@ describe('creation, cast and reshape', () => {
     const checks = [
       both(ref, [{ data: x, shape: [rows, 3], dtype: 'f32' }], (b, [t]) => b.sum(t)),
       both(ref, [{ data: x, shape: [rows, 3], dtype: 'f32' }], (b, [t]) => b.argmax(t)),
-      both(ref, [{ data: x, shape: [rows, 3], dtype: 'f32' }, { data: [1, 2, 3], shape: [3], dtype: 'f32' }], (b, [t, u]) => b.add(t, u)),
-      both(ref, [{ data: w, shape: [40, 50], dtype: 'f32' }, { data: w, shape: [50, 40], dtype: 'f32' }], (b, [p, q]) => b.matmul(p, q)),
+      both(
+        ref,
+        [
+          { data: x, shape: [rows, 3], dtype: 'f32' },
+          { data: [1, 2, 3], shape: [3], dtype: 'f32' },
+        ],
+        (b, [t, u]) => b.add(t, u),
+      ),
+      both(
+        ref,
+        [
+          { data: w, shape: [40, 50], dtype: 'f32' },
+          { data: w, shape: [50, 40], dtype: 'f32' },
+        ],
+        (b, [p, q]) => b.matmul(p, q),
+      ),
     ];
     for (const r of await Promise.all(checks)) {
       const c = closeness(r.gpu, r.cpu, { abs: 1e-4, rel: 1e-5 });

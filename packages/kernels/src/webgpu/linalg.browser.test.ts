@@ -6,7 +6,7 @@
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Shape } from '../types';
-import { type Pair, both, closeness, createPair, randomF32, sizeOf } from './test-utils';
+import { both, closeness, createPair, type Pair, randomF32, sizeOf } from './test-utils';
 
 let pair: Pair;
 beforeAll(async () => {
@@ -39,7 +39,11 @@ describe('matmul', () => {
           { data: randomF32(c.n, c.seed + 2), shape: [c.n], dtype: 'f32' as const },
         ];
         const r = await both(pair, inputs, (b, [x, y, z]) =>
-          b.matmul(x, y, { transposeA: c.transposeA, transposeB: c.transposeB, bias: c.bias ? z : undefined }),
+          b.matmul(x, y, {
+            transposeA: c.transposeA,
+            transposeB: c.transposeB,
+            bias: c.bias ? z : undefined,
+          }),
         );
         const close = closeness(r.gpu, r.cpu, { abs: (c.k + 1) * 2 ** -22 });
         expect(close.ok, close.worst).toBe(true);
@@ -52,7 +56,9 @@ describe('matmul', () => {
     const [m, k, n] = [33, 257, 19];
     const a = randomF32(m * k, 11);
     const b = randomF32(k * n, 12);
-    const g = await pair.gpu.matmul(pair.gpu.tensor(a, [m, k], 'f32'), pair.gpu.tensor(b, [k, n], 'f32')).read();
+    const g = await pair.gpu
+      .matmul(pair.gpu.tensor(a, [m, k], 'f32'), pair.gpu.tensor(b, [k, n], 'f32'))
+      .read();
     const exact = await pair.cpu
       .matmul(pair.cpu.tensor(Float64Array.from(a), [m, k]), pair.cpu.tensor(Float64Array.from(b), [k, n]))
       .read();

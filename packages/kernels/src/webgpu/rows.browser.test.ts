@@ -7,7 +7,7 @@
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Shape } from '../types';
-import { type Pair, both, closeness, createPair, randomF32, randomInts, sizeOf } from './test-utils';
+import { both, closeness, createPair, type Pair, randomF32, randomInts, sizeOf } from './test-utils';
 
 let pair: Pair;
 beforeAll(async () => {

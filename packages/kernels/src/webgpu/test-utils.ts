@@ -69,7 +69,8 @@ export function closeness(
     const g = got[i];
     const w = want[i];
     if (!Number.isFinite(w) || !Number.isFinite(g)) {
-      if (!Object.is(g, w) && !(Number.isNaN(g) && Number.isNaN(w))) return { ok: false, worst: `at ${i}: ${g} vs ${w}` };
+      if (!Object.is(g, w) && !(Number.isNaN(g) && Number.isNaN(w)))
+        return { ok: false, worst: `at ${i}: ${g} vs ${w}` };
       continue;
     }
     const excess = Math.abs(g - w) - (abs + rel * Math.abs(w));
