@@ -18,6 +18,7 @@
  *                                Gumbel-max candidates over `groups`·16 logits at lp whose Philox stream starts at
  *                                block (bhi·2^32 + blo) (16-aligned); slot j is column colBase + j
  *   gumbelNoise(wp, gp, count)   g = −ln(−ln u(w)) for count words (count multiple of 4), the f32 approximation
+ *   gumbelUpper(wp, gp, count)   the cheap upper bound of g that lets `gumbel` skip both logarithms
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
@@ -116,7 +117,7 @@ function lnInto(target, x) {
   out.push(set('le', `(i32x4.sub (i32x4.shr_u ${get('lb')} (i32.const 23)) ${splatI(126)})`));
   out.push(set('lm', `(v128.or (v128.and ${get('lb')} ${splatI(0x007fffff)}) ${splatI(0x3f000000)})`));
   // m < √½: e −= 1, f = 2m − 1; else f = m − 1
-  out.push(set('lk', `(f32x4.lt ${get('lm')} ${splatF(0.7071067811865476)})`));
+  out.push(set('lk', `(f32x4.lt ${get('lm')} ${splatF(Math.SQRT1_2)})`));
   out.push(set('le', `(i32x4.add ${get('le')} ${get('lk')})`));
   out.push(
     set('lf', `(f32x4.sub (f32x4.add ${get('lm')} (v128.and ${get('lm')} ${get('lk')})) ${splatF(1)})`),
@@ -209,12 +210,35 @@ function transpose() {
   ];
 }
 
+/**
+ * Cheap upper bound of g = −ln(−ln u): −ln u ≥ 1 − u, so g ≤ −ln(1 − u) ≤ −⌊log2(1 − u)⌋·ln 2, and 1 − u is the
+ * uniform of the complemented word. Plus a margin that covers the f32 rounding of g and of ln 2 (checked over all
+ * 2^23 words by the tests), so an element whose bound cannot beat the threshold is skipped without any logarithm.
+ */
+const GUMBEL_BOUND_MARGIN = 1e-4;
+function gumbelUpperOf() {
+  return [
+    set(
+      'x',
+      `(f32x4.mul (f32x4.add (f32x4.convert_i32x4_s (i32x4.shr_u (v128.not ${get('w')}) (i32.const 9))) ${splatF(0.5)}) ${splatF(1.1920928955078125e-7)})`,
+    ),
+    set(
+      'gu',
+      `(f32x4.add (f32x4.mul (f32x4.convert_i32x4_s (i32x4.sub ${splatI(127)} (i32x4.shr_u ${get('x')} (i32.const 23)))) ${splatF(0.6931471824645996)}) ${splatF(GUMBEL_BOUND_MARGIN)})`,
+    ),
+  ];
+}
+
 function gumbel() {
   const body = [];
   for (let j = 0; j < 4; j++) {
-    body.push(set('w', get(`w${j}`)), ...gumbelOf());
     body.push(
-      set('v', `(f32x4.add (f32x4.mul (v128.load offset=${16 * j} ${get('lp')}) ${get('inv')}) ${get('g')})`),
+      set('w', get(`w${j}`)),
+      set('a', `(f32x4.mul (v128.load offset=${16 * j} ${get('lp')}) ${get('inv')})`),
+      ...gumbelUpperOf(),
+      `(if (v128.any_true (f32x4.gt (f32x4.add ${get('a')} ${get('gu')}) ${get('thrv')})) (then`,
+      ...gumbelOf(),
+      set('v', `(f32x4.add ${get('a')} ${get('g')})`),
       `(if (v128.any_true (f32x4.gt ${get('v')} ${get('thrv')})) (then`,
     );
     for (let lane = 0; lane < 4; lane++) {
@@ -223,7 +247,7 @@ function gumbel() {
         `  (if (f32.gt ${get('s')} (global.get $thr)) (then (call $push (i32.add ${get('col')} (i32.const ${4 * j + lane})) ${get('s')})))`,
       );
     }
-    body.push(`  ${set('thrv', '(f32x4.splat (global.get $thr))')}))`);
+    body.push(`  ${set('thrv', '(f32x4.splat (global.get $thr))')}))))`);
   }
   return `
   (func $gumbel (export "gumbel") (param $lp i32) (param $groups i32) (param $blo i32) (param $bhi i32)
@@ -231,7 +255,7 @@ function gumbel() {
     (local $cnt v128) (local $chi v128) (local $inv v128) (local $thrv v128) (local $end i32) (local $col i32)
     (local $w v128) (local $w0 v128) (local $w1 v128) (local $w2 v128) (local $w3 v128)
     (local $t0 v128) (local $t1 v128) (local $t2 v128) (local $t3 v128)
-    (local $u v128) (local $e v128) (local $g v128) (local $v v128) (local $s f32)
+    (local $u v128) (local $e v128) (local $g v128) (local $v v128) (local $s f32) (local $a v128) (local $x v128) (local $gu v128)
     ${PHILOX_LOCALS}
     ${LN_LOCALS}
     (if (i32.eqz ${get('groups')}) (then (return (global.get $ncand))))
@@ -256,6 +280,21 @@ function gumbel() {
       ${set('lp', `(i32.add ${get('lp')} (i32.const 64))`)}
       (br_if $G (i32.lt_u ${get('lp')} ${get('end')})))
     (if (result i32) (global.get $overflow) (then (i32.const -1)) (else (global.get $ncand))))`;
+}
+
+function gumbelUpper() {
+  return `
+  (func $gumbelUpper (export "gumbelUpper") (param $wp i32) (param $gp i32) (param $count i32)
+    (local $end i32) (local $w v128) (local $x v128) (local $gu v128)
+    ${set('end', `(i32.add ${get('wp')} (i32.shl ${get('count')} (i32.const 2)))`)}
+    (block $done (loop $L
+      (br_if $done (i32.ge_u ${get('wp')} ${get('end')}))
+      ${set('w', `(v128.load ${get('wp')})`)}
+      ${gumbelUpperOf().join('\n      ')}
+      (v128.store ${get('gp')} ${get('gu')})
+      ${set('wp', `(i32.add ${get('wp')} (i32.const 16))`)}
+      ${set('gp', `(i32.add ${get('gp')} (i32.const 16))`)}
+      (br $L))))`;
 }
 
 function gumbelNoise() {
@@ -334,6 +373,7 @@ export function wat() {
   ${gemm()}
   ${gumbel()}
   ${gumbelNoise()}
+  ${gumbelUpper()}
 )
 `;
 }

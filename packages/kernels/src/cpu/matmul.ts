@@ -1,5 +1,5 @@
 import type { MatmulPlan } from '../validate';
-import { cpuPoolThreads, runJob } from './pool';
+import { cpuKernelLimits, cpuPoolThreads, runJob } from './pool';
 import { isShared, toShared } from './storage';
 import { GEMM_MR, GEMM_NR } from './wasm/generated/kernels-wasm';
 
@@ -15,10 +15,6 @@ export interface MatmulArgs {
   bias?: FloatArray;
 }
 
-/** Below this many multiply-adds an f32 matmul stays in JS (packing and call overhead would dominate). */
-const WASM_MIN_MACS = 4096;
-/** From this many multiply-adds on, an f32 matmul is spread over the thread pool. */
-const PARALLEL_MIN_MACS = 1 << 20;
 /** Widest column tile of one task (its packed B panel is K × this). */
 const MAX_TILE_N = 1024;
 
@@ -30,7 +26,15 @@ export function matmulKernel(args: MatmulArgs): void {
   const { a, b, out, plan } = args;
   const macs = plan.batch * plan.m * plan.n * plan.k;
   const f32 = a instanceof Float32Array && b instanceof Float32Array && out instanceof Float32Array;
-  if (f32 && macs >= WASM_MIN_MACS && plan.m > 0 && plan.n > 0 && matmulWasm(args, macs >= PARALLEL_MIN_MACS))
+  const { matmulWasmMinMacs, matmulParallelMinMacs } = cpuKernelLimits;
+  if (
+    f32 &&
+    macs >= matmulWasmMinMacs &&
+    plan.m > 0 &&
+    plan.n > 0 &&
+    plan.k > 0 &&
+    matmulWasm(args, macs >= matmulParallelMinMacs)
+  )
     return;
   matmulJs(args);
 }

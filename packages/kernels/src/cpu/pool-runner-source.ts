@@ -85,8 +85,6 @@ function createRunner(wasm, MR, NR) {
         const dst = oo + (ic + r) * n + j0;
         if (bias) {
           for (let c = 0; c < nc; c++) out[dst + c] = f32[src + c] + bias[j0 + c];
-        } else if (k === 0) {
-          out.fill(0, dst, dst + nc);
         } else {
           out.set(f32.subarray(src, src + nc), dst);
         }

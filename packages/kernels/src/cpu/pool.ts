@@ -27,6 +27,21 @@ interface PoolState {
   broken: boolean;
 }
 
+/**
+ * Size thresholds of the fast cpu kernels (exported for tests and benchmarks, which lower them to exercise the
+ * threaded paths on small inputs; not part of the package's public entry).
+ */
+export const cpuKernelLimits = {
+  /** Below this many multiply-adds an f32 matmul stays in JS (packing and call overhead would dominate). */
+  matmulWasmMinMacs: 4096,
+  /** From this many multiply-adds on, an f32 matmul is spread over the pool. */
+  matmulParallelMinMacs: 1 << 20,
+  /** From this many logits on, sampling is spread over the pool. */
+  sampleParallelMinElements: 1 << 15,
+  /** Rows longer than this may be split into column chunks when there are fewer rows than threads. */
+  sampleMinChunk: 4096,
+};
+
 let configuredThreads: number | undefined;
 let state: PoolState | undefined;
 let mainRunner: Runner | null | undefined;
@@ -58,7 +73,7 @@ function canBlock(): boolean {
 /**
  * Sets how many threads the heavy cpu kernels (matmul, sampling) use: `threads` in total, the calling thread
  * included, so `threads - 1` workers are started on first use. 0 or 1 runs everything inline. Default: the
- * available cores. Changing the count tears down the current workers.
+ * available cores.
  */
 export function configureCpuPool({ threads }: { threads?: number } = {}): void {
   if (threads !== undefined && (!Number.isInteger(threads) || threads < 0)) {
@@ -68,8 +83,7 @@ export function configureCpuPool({ threads }: { threads?: number } = {}): void {
       'a non-negative integer (0 = inline)',
     );
   }
-  if (threads !== configuredThreads) destroyCpuPool();
-  configuredThreads = threads;
+  configuredThreads = threads; // running workers are resized (or left idle, for inline) on the next parallel job
 }
 
 /** Terminates the worker threads (a later parallel kernel starts them again). Called by backend.destroy(). */

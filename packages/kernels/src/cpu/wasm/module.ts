@@ -74,3 +74,10 @@ export function kernelsModule(): WebAssembly.Module | null {
 export function instantiateKernels(module: WebAssembly.Module): KernelExports {
   return new WebAssembly.Instance(module, {}).exports as unknown as KernelExports;
 }
+
+/** Resolves once the kernels module is compiled (true) or known to be unavailable (false). */
+export async function kernelsReady(): Promise<boolean> {
+  kernelsModule();
+  if (pending) await pending;
+  return compiled != null;
+}
