@@ -90,6 +90,9 @@ import { GpuStorage, GpuTensor } from './tensor';
 
 /** The dtypes a WebGPU tensor can hold (WGSL has no f64). */
 export const GPU_DTYPES: readonly DType[] = ['f32', 'i32', 'u32'];
+/** Float tensor inputs: listed like the cpu backend (an f64 tensor cannot exist here), so messages match. */
+const FLOAT_IN: readonly DType[] = ['f32', 'f64'];
+/** Float dtype arguments: f32 only. */
 const F32: readonly DType[] = ['f32'];
 const INDEX: readonly DType[] = ['i32', 'u32'];
 const INT_RANGE = { i32: [-2147483648, 2147483647], u32: [0, 4294967295] } as const;
@@ -328,7 +331,7 @@ class WebGPUBackendImpl implements WebGPUBackend {
   }
 
   private unary(op: UnaryOp, a: Tensor, s = 1, shift = 0): Tensor {
-    const ta = this.use(op, 'a', a, F32);
+    const ta = this.use(op, 'a', a, FLOAT_IN);
     const out = this.output(ta.shape, 'f32');
     this.run(
       op,
@@ -407,9 +410,9 @@ class WebGPUBackendImpl implements WebGPUBackend {
 
   matmul(a: Tensor, b: Tensor, options: MatmulOptions = {}): Tensor {
     const op = 'matmul';
-    const ta = this.use(op, 'a', a, F32);
-    const tb = this.use(op, 'b', b, F32);
-    const bias = options.bias ? this.use(op, 'bias', options.bias, F32) : undefined;
+    const ta = this.use(op, 'a', a, FLOAT_IN);
+    const tb = this.use(op, 'b', b, FLOAT_IN);
+    const bias = options.bias ? this.use(op, 'bias', options.bias, FLOAT_IN) : undefined;
     const transposeA = options.transposeA ?? false;
     const transposeB = options.transposeB ?? false;
     const plan = planMatmul(op, ta.shape, tb.shape, transposeA, transposeB, bias?.shape);
@@ -488,19 +491,19 @@ class WebGPUBackendImpl implements WebGPUBackend {
   }
 
   sum(a: Tensor): Tensor {
-    const ta = this.use('sum', 'a', a, F32);
+    const ta = this.use('sum', 'a', a, FLOAT_IN);
     const t = ta.dtype as Scalar;
     return this.rows('sum', ta, lastAxis('sum', 'a', ta).outer, t, `sum_${t}`, () => sumSpec(t));
   }
 
   max(a: Tensor): Tensor {
-    const ta = this.use('max', 'a', a, F32);
+    const ta = this.use('max', 'a', a, FLOAT_IN);
     const t = ta.dtype as Scalar;
     return this.rows('max', ta, lastAxis('max', 'a', ta).outer, t, `max_${t}`, () => maxSpec(t));
   }
 
   private soft(op: SoftOp, a: Tensor): Tensor {
-    const ta = this.use(op, 'a', a, F32);
+    const ta = this.use(op, 'a', a, FLOAT_IN);
     const { outer } = lastAxis(op, 'a', ta);
     return this.rows(op, ta, op === 'logsumexp' ? outer : ta.shape, 'f32', `soft_${op}`, () => softSpec(op));
   }
@@ -518,8 +521,8 @@ class WebGPUBackendImpl implements WebGPUBackend {
   layerNorm(x: Tensor, weight: Tensor, eps = 1e-5): Tensor {
     const op = 'layerNorm';
     checkEps(op, eps);
-    const tx = this.use(op, 'x', x, F32);
-    const tw = this.use(op, 'weight', weight, F32);
+    const tx = this.use(op, 'x', x, FLOAT_IN);
+    const tw = this.use(op, 'weight', weight, FLOAT_IN);
     const { n } = lastAxis(op, 'x', tx);
     if (tw.shape.length !== 1 || tw.shape[0] !== n) {
       throw new ShapeError(op, `weight of shape ${describeShape(tw.shape)}`, `weight of shape [${n}]`);
@@ -552,7 +555,7 @@ class WebGPUBackendImpl implements WebGPUBackend {
 
   embedding(table: Tensor, ids: Tensor): Tensor {
     const op = 'embedding';
-    const tt = this.use(op, 'table', table, F32);
+    const tt = this.use(op, 'table', table, FLOAT_IN);
     checkRank(op, 'table', tt, 2, 2);
     const ti = this.use(op, 'ids', ids, INDEX);
     const [v, dim] = tt.shape;
@@ -571,10 +574,10 @@ class WebGPUBackendImpl implements WebGPUBackend {
 
   embeddingBag(table: Tensor, indices: Tensor, weights: Tensor): Tensor {
     const op = 'embeddingBag';
-    const tt = this.use(op, 'table', table, F32);
+    const tt = this.use(op, 'table', table, FLOAT_IN);
     checkRank(op, 'table', tt, 2, 2);
     const ti = this.use(op, 'indices', indices, INDEX);
-    const tw = this.use(op, 'weights', weights, F32);
+    const tw = this.use(op, 'weights', weights, FLOAT_IN);
     checkSameDtype(op, tt, tw);
     checkRank(op, 'indices', ti, 1);
     checkSameShape(op, 'indices and weights', ti.shape, tw.shape);
@@ -634,11 +637,11 @@ class WebGPUBackendImpl implements WebGPUBackend {
 
   scatterAdd(target: Tensor, indices: Tensor, src: Tensor): Tensor {
     const op = 'scatterAdd';
-    const tt = this.use(op, 'target', target, F32);
+    const tt = this.use(op, 'target', target, FLOAT_IN);
     checkRank(op, 'target', tt, 2, 2);
     const ti = this.use(op, 'indices', indices, INDEX);
     checkRank(op, 'indices', ti, 1, 1);
-    const ts = this.use(op, 'src', src, F32);
+    const ts = this.use(op, 'src', src, FLOAT_IN);
     checkSameDtype(op, tt, ts);
     const [v, dim] = tt.shape;
     const n = ti.shape[0];
@@ -665,7 +668,7 @@ class WebGPUBackendImpl implements WebGPUBackend {
 
   sampleCategorical(logits: Tensor, options: SampleOptions): Tensor<'i32'> {
     const op = 'sampleCategorical';
-    const tl = this.use(op, 'logits', logits, F32);
+    const tl = this.use(op, 'logits', logits, FLOAT_IN);
     const { rows, n, outer } = lastAxis(op, 'logits', tl);
     const offset = options.offset ?? 0;
     checkSeed(op, options.seed, offset);
@@ -681,7 +684,7 @@ class WebGPUBackendImpl implements WebGPUBackend {
 
   topK(logits: Tensor, k: number): Tensor {
     const op = 'topK';
-    const tl = this.use(op, 'logits', logits, F32);
+    const tl = this.use(op, 'logits', logits, FLOAT_IN);
     const { n } = lastAxis(op, 'logits', tl);
     checkTopK(op, k, n);
     return this.rows(op, tl, tl.shape, 'f32', 'topK', topKSpec, { a: k });
@@ -689,7 +692,7 @@ class WebGPUBackendImpl implements WebGPUBackend {
 
   topP(logits: Tensor, p: number): Tensor {
     const op = 'topP';
-    const tl = this.use(op, 'logits', logits, F32);
+    const tl = this.use(op, 'logits', logits, FLOAT_IN);
     lastAxis(op, 'logits', tl);
     checkTopP(op, p);
     return this.rows(op, tl, tl.shape, 'f32', 'topP', topPSpec, { a: p });
@@ -800,7 +803,7 @@ class WebGPUBackendImpl implements WebGPUBackend {
       };
     });
     const [x, y = 1, z = 1] = kernel.workgroups;
-    this.rt.runRaw(kernel.name, kernel.wgsl, bindings, [x, y, z]);
+    this.rt.runRaw(op, kernel.name, kernel.wgsl, bindings, [x, y, z]);
     for (const b of bindings) if (b.temporary) b.buffer.destroy();
   }
 

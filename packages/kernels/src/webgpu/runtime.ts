@@ -179,12 +179,13 @@ ${spec.body}
    * device: the module declares its own bindings, so a TypeGPU layout would only restate them.
    */
   runRaw(
+    op: string,
     name: string,
     wgsl: string,
     bindings: Array<{ buffer: GPUBuffer; type: GPUBufferBindingType }>,
     workgroups: [number, number, number],
   ): void {
-    this.scoped(name, () => {
+    this.scoped(op, () => {
       const key = `${name}\u0000${bindings.map((b) => b.type).join(',')}\u0000${wgsl}`;
       let cached = this.rawPipelines.get(key);
       if (!cached) {
