@@ -22,6 +22,7 @@ import {
 } from '@duality/kernels';
 import { mergeHeads, splitHeadsRotary } from './attention-ops';
 import { DIT_CONSTANTS, type DiTConfig, referenceStateDictShapes } from './config';
+import { geluTanhInPlace, softmaxRowsInPlace } from './cpu-fast';
 import {
   MissingTensorError,
   ModelConfigError,
@@ -363,7 +364,7 @@ export class DiT {
       // MLP branch
       let m = s.own(b.layerNorm(h1, w.norm2, DIT_CONSTANTS.layerNormEps));
       if (mod) m = s.own(this.modulate(m, mod[3], mod[4], s));
-      const inner = s.own(b.geluTanh(s.own(this.linear(m, w.mlpIn))));
+      const inner = s.own(this.geluTanh(s.own(this.linear(m, w.mlpIn))));
       const mlp = s.own(this.dropout(s.own(this.linear(inner, w.mlpOut)), 2 * index + 1, options));
       const out = b.add(h1, mod ? s.own(b.mul(mod[5], mlp)) : mlp);
       return out;
@@ -383,7 +384,7 @@ export class DiT {
     s.own(v);
     let scores = s.own(b.matmul(q, k, { transposeB: true }));
     if (this.config.causal) scores = s.own(b.add(scores, this.causalMask(L)));
-    const probs = s.own(b.softmax(scores));
+    const probs = this.softmaxOwned(scores, s);
     const o = s.own(mergeHeads(b, s.own(b.matmul(probs, v))));
     return b.matmul(o, w.attnOut, { transposeB: true });
   }
@@ -406,6 +407,27 @@ export class DiT {
     } finally {
       s.release();
     }
+  }
+
+  /** f32 on cpu: fused in-place fast paths on tensors this model just created (see cpu-fast.ts). */
+  private get cpuFast(): CpuBackend | undefined {
+    return this.backend.name === 'cpu' && this.dtype === 'f32' ? (this.backend as CpuBackend) : undefined;
+  }
+
+  /** Softmax of a scores tensor this forward owns (in place on the cpu fast path). */
+  private softmaxOwned(scores: Tensor, s: Scope): Tensor {
+    const cpu = this.cpuFast;
+    if (!cpu) return s.own(this.backend.softmax(scores));
+    softmaxRowsInPlace(cpu, scores);
+    return scores;
+  }
+
+  /** GELU-tanh of a tensor this forward owns (in place on the cpu fast path). */
+  private geluTanh(x: Tensor): Tensor {
+    const cpu = this.cpuFast;
+    if (!cpu) return this.backend.geluTanh(x);
+    geluTanhInPlace(cpu, x);
+    return x;
   }
 
   /** x (1 + scale) + shift, the adaLN modulation (DiT). */

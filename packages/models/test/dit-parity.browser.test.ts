@@ -2,9 +2,16 @@
  * WebGPU parity with the reference fixture (f32, 1e-4) in headless Chromium: the fixture JSON is imported as a
  * module and the weights are fetched from the vite server (`?url`).
  */
-import { type Backend, type Tensor, createBackend } from '@duality/kernels';
+import { type Backend, createBackend, type Tensor } from '@duality/kernels';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type DiT, DiTDenoiser, configFromReference, loadDiT, mergeHeads, splitHeadsRotary } from '../src/index';
+import {
+  configFromReference,
+  type DiT,
+  DiTDenoiser,
+  loadDiT,
+  mergeHeads,
+  splitHeadsRotary,
+} from '../src/index';
 import fixture from './fixtures/dit_parity.json';
 import weightsUrl from './fixtures/dit_parity.safetensors?url';
 
@@ -38,7 +45,13 @@ beforeAll(async () => {
   const c = fx.config;
   const config = configFromReference({
     vocab_size: c.vocab_size,
-    model: { hidden_size: c.hidden_size, cond_dim: c.cond_dim, n_heads: c.n_heads, n_blocks: c.n_blocks, length: c.seq_len },
+    model: {
+      hidden_size: c.hidden_size,
+      cond_dim: c.cond_dim,
+      n_heads: c.n_heads,
+      n_blocks: c.n_blocks,
+      length: c.seq_len,
+    },
   });
   model = await loadDiT(gpu, bytes, { config });
 });
@@ -80,9 +93,13 @@ describe('DiT parity on webgpu (f32)', () => {
       const out: Tensor = await d.predict(b.tensor(ids, fx.inputs.tokens.shape, 'i32'), fx.inputs.sigma.data);
       return out.read();
     };
-    const cpuModel = await loadDiT(cpu, await (await fetch(weightsUrl)).arrayBuffer().then((b) => new Uint8Array(b)), {
-      config: model.config,
-    });
+    const cpuModel = await loadDiT(
+      cpu,
+      await (await fetch(weightsUrl)).arrayBuffer().then((b) => new Uint8Array(b)),
+      {
+        config: model.config,
+      },
+    );
     const a = await run(gpu, model);
     const b = await run(cpu, cpuModel);
     let worst = 0;
@@ -100,7 +117,14 @@ describe('DiT parity on webgpu (f32)', () => {
     const cos = Array.from({ length: (L * Dh) / 2 }, (_, i) => Math.cos(i / 3));
     const sin = Array.from({ length: (L * Dh) / 2 }, (_, i) => Math.sin(i / 3));
     const run = async (b: Backend) => {
-      const { q, k, v } = splitHeadsRotary(b, b.tensor(qkv, [B, L, 3 * H * Dh], 'f32'), b.tensor(cos, [L, Dh / 2], 'f32'), b.tensor(sin, [L, Dh / 2], 'f32'), H, 0.5);
+      const { q, k, v } = splitHeadsRotary(
+        b,
+        b.tensor(qkv, [B, L, 3 * H * Dh], 'f32'),
+        b.tensor(cos, [L, Dh / 2], 'f32'),
+        b.tensor(sin, [L, Dh / 2], 'f32'),
+        H,
+        0.5,
+      );
       return [await q.read(), await k.read(), await v.read(), await mergeHeads(b, v).read()];
     };
     const [g, c] = [await run(gpu), await run(cpu)];
