@@ -18,6 +18,7 @@ import * as ew from './elementwise';
 import { topK, topP } from './filter';
 import * as gather from './gather';
 import { matmul } from './linalg';
+import { configureCpuPool, destroyCpuPool } from './pool';
 import { normal, sampleCategorical, uniform } from './random';
 import * as reduce from './reduce';
 import { use } from './tensor';
@@ -54,31 +55,31 @@ class CpuBackendImpl implements CpuBackend {
   }
 
   add(a: Tensor, b: Tensor): Tensor {
-    return ew.binary(this, 'add', a, b, ew.addF);
+    return ew.binary(this, 'add', a, b, ew.addRow);
   }
   sub(a: Tensor, b: Tensor): Tensor {
-    return ew.binary(this, 'sub', a, b, ew.subF);
+    return ew.binary(this, 'sub', a, b, ew.subRow);
   }
   mul(a: Tensor, b: Tensor): Tensor {
-    return ew.binary(this, 'mul', a, b, ew.mulF);
+    return ew.binary(this, 'mul', a, b, ew.mulRow);
   }
   div(a: Tensor, b: Tensor): Tensor {
-    return ew.binary(this, 'div', a, b, ew.divF, FLOAT);
+    return ew.binary(this, 'div', a, b, ew.divRow, FLOAT);
   }
   scale(a: Tensor, s: number, shift?: number): Tensor {
     return ew.scale(this, a, s, shift);
   }
   exp(a: Tensor): Tensor {
-    return ew.unary(this, 'exp', a, Math.exp);
+    return ew.unary(this, 'exp', a, ew.expMap);
   }
   log(a: Tensor): Tensor {
-    return ew.unary(this, 'log', a, Math.log);
+    return ew.unary(this, 'log', a, ew.logMap);
   }
   geluTanh(a: Tensor): Tensor {
-    return ew.unary(this, 'geluTanh', a, ew.geluTanhF);
+    return ew.unary(this, 'geluTanh', a, ew.geluTanhMap);
   }
   silu(a: Tensor): Tensor {
-    return ew.unary(this, 'silu', a, ew.siluF);
+    return ew.unary(this, 'silu', a, ew.siluMap);
   }
   compare(a: Tensor, b: Tensor, op: CompareOp): Tensor<'i32'> {
     return ew.compare(this, a, b, op);
@@ -147,11 +148,15 @@ class CpuBackendImpl implements CpuBackend {
   }
 
   async sync(): Promise<void> {}
-  /** Nothing to free: cpu tensors are garbage-collected typed arrays. */
-  destroy(): void {}
+  /** Stops the worker threads of the heavy kernels (they restart on demand); tensors are garbage-collected. */
+  destroy(): void {
+    destroyCpuPool();
+  }
 }
 
 /** Creates the cpu backend (synchronous; `createBackend('cpu')` wraps it). */
 export function createCpuBackend(options: CreateBackendOptions = {}): CpuBackend {
+  // the worker pool is shared by every cpu backend of the process; `threads` reconfigures it
+  if (options.threads !== undefined) configureCpuPool({ threads: options.threads });
   return new CpuBackendImpl(options);
 }

@@ -34,7 +34,23 @@ export function layoutOf(shape: Shape, outShape: Shape): OperandLayout {
 
 const sameShape = (a: Shape, b: Shape) => a.length === b.length && a.every((d, i) => d === b[i]);
 
-/** out[i] = f(a[i'], b[i'']) over the broadcast of a and b. */
+/**
+ * One output row of a binary op: out[o + j] = f(a[ia + j·sa], b[ib + j·sb]) for j < n. Each op has its own row
+ * kernel (a plain loop, no per-element callback), so the per-call dispatch happens once per row.
+ */
+export type RowKernel = (
+  a: TypedArray,
+  ia: number,
+  sa: number,
+  b: TypedArray,
+  ib: number,
+  sb: number,
+  out: TypedArray,
+  o: number,
+  n: number,
+) => void;
+
+/** Runs `row` over the broadcast of a and b (one call when no broadcasting is needed). */
 export function mapBinary(
   a: TypedArray,
   aShape: Shape,
@@ -42,21 +58,21 @@ export function mapBinary(
   bShape: Shape,
   outShape: Shape,
   out: TypedArray,
-  f: (x: number, y: number) => number,
+  row: RowKernel,
 ): void {
   if (sameShape(aShape, outShape) && sameShape(bShape, outShape)) {
-    for (let i = 0; i < out.length; i++) out[i] = f(a[i], b[i]);
+    row(a, 0, 1, b, 0, 1, out, 0, out.length);
+    return;
+  }
+  if (b.length === 1 && sameShape(aShape, outShape)) {
+    row(a, 0, 1, b, 0, 0, out, 0, out.length);
     return;
   }
   const { rows, n } = rowsOf(outShape);
   const la = layoutOf(aShape, outShape);
   const lb = layoutOf(bShape, outShape);
-  for (let r = 0; r < rows; r++) {
-    let ia = la.rowOffsets[r];
-    let ib = lb.rowOffsets[r];
-    const o = r * n;
-    for (let j = 0; j < n; j++, ia += la.step, ib += lb.step) out[o + j] = f(a[ia], b[ib]);
-  }
+  for (let r = 0; r < rows; r++)
+    row(a, la.rowOffsets[r], la.step, b, lb.rowOffsets[r], lb.step, out, r * n, n);
 }
 
 /** out[i] = c[i'] ? a[i''] : b[i'''] over the broadcast of all three. */

@@ -1,7 +1,7 @@
 import { ArgumentError } from '../errors';
-import type { Backend, CompareOp, DType, Tensor } from '../types';
+import type { Backend, CompareOp, DType, Tensor, TypedArray } from '../types';
 import { broadcastShapes, checkDtype, checkFinite, checkSameDtype, FLOAT, INDEX } from '../validate';
-import { mapBinary, mapSelect } from './broadcast';
+import { mapBinary, mapSelect, type RowKernel } from './broadcast';
 import { type CpuTensor, output, use } from './tensor';
 
 const ALL: readonly DType[] = ['f32', 'f64', 'i32', 'u32'];
@@ -12,7 +12,7 @@ export function binary(
   op: string,
   a: Tensor,
   b: Tensor,
-  f: (x: number, y: number) => number,
+  row: RowKernel,
   allowed: readonly DType[] = ALL,
 ): CpuTensor {
   const ta = use(op, 'a', a, backend);
@@ -21,46 +21,83 @@ export function binary(
   checkSameDtype(op, ta, tb);
   const shape = broadcastShapes(op, ta.shape, tb.shape);
   const out = output(backend, shape, ta.dtype);
-  mapBinary(ta.data, ta.shape, tb.data, tb.shape, shape, out.data, f);
+  mapBinary(ta.data, ta.shape, tb.data, tb.shape, shape, out.data, row);
   return out;
 }
 
+/** A whole-array loop dst[i] = f(src[i]) (written out per op: no per-element callback). */
+export type MapKernel = (src: TypedArray, dst: TypedArray) => void;
+
 /** A float elementwise map, computed in float64 and stored in the input's dtype. */
-export function unary(backend: Backend, op: string, a: Tensor, f: (x: number) => number): CpuTensor {
+export function unary(backend: Backend, op: string, a: Tensor, map: MapKernel): CpuTensor {
   const ta = use(op, 'a', a, backend);
   checkDtype(op, 'a', ta, FLOAT);
   const out = output(backend, ta.shape, ta.dtype);
-  const src = ta.data;
-  const dst = out.data;
-  for (let i = 0; i < src.length; i++) dst[i] = f(src[i]);
+  map(ta.data, out.data);
   return out;
 }
 
-export const addF = (x: number, y: number) => x + y;
-export const subF = (x: number, y: number) => x - y;
-export const mulF = (x: number, y: number) => x * y;
-export const divF = (x: number, y: number) => x / y;
+export const addRow: RowKernel = (a, ia, sa, b, ib, sb, out, o, n) => {
+  for (let j = o; j < o + n; j++, ia += sa, ib += sb) out[j] = a[ia] + b[ib];
+};
+export const subRow: RowKernel = (a, ia, sa, b, ib, sb, out, o, n) => {
+  for (let j = o; j < o + n; j++, ia += sa, ib += sb) out[j] = a[ia] - b[ib];
+};
+export const mulRow: RowKernel = (a, ia, sa, b, ib, sb, out, o, n) => {
+  for (let j = o; j < o + n; j++, ia += sa, ib += sb) out[j] = a[ia] * b[ib];
+};
+export const divRow: RowKernel = (a, ia, sa, b, ib, sb, out, o, n) => {
+  for (let j = o; j < o + n; j++, ia += sa, ib += sb) out[j] = a[ia] / b[ib];
+};
+
+export const expMap: MapKernel = (src, dst) => {
+  for (let i = 0; i < src.length; i++) dst[i] = Math.exp(src[i]);
+};
+export const logMap: MapKernel = (src, dst) => {
+  for (let i = 0; i < src.length; i++) dst[i] = Math.log(src[i]);
+};
 
 const SQRT_2_OVER_PI = Math.sqrt(2 / Math.PI);
-/** GELU, tanh approximation (torch approximate='tanh'): ½x(1 + tanh(√(2/π)(x + 0.044715x³))). */
-export const geluTanhF = (x: number) =>
-  0.5 * x * (1 + Math.tanh(SQRT_2_OVER_PI * (x + 0.044715 * x * x * x)));
+/** GELU, tanh approximation, exactly torch's approximate='tanh': ½x(1 + tanh(√(2/π)(x + 0.044715x³))). */
+export const geluTanhMap: MapKernel = (src, dst) => {
+  for (let i = 0; i < src.length; i++) {
+    const x = src[i];
+    dst[i] = 0.5 * x * (1 + Math.tanh(SQRT_2_OVER_PI * (x + 0.044715 * x * x * x)));
+  }
+};
 /** SiLU: x·σ(x). */
-export const siluF = (x: number) => x / (1 + Math.exp(-x));
+export const siluMap: MapKernel = (src, dst) => {
+  for (let i = 0; i < src.length; i++) dst[i] = src[i] / (1 + Math.exp(-src[i]));
+};
 
+/** a·s + shift. */
 export function scale(backend: Backend, a: Tensor, s: number, shift = 0): CpuTensor {
   checkFinite('scale', 'factor', s);
   checkFinite('scale', 'shift', shift);
-  return unary(backend, 'scale', a, (x) => x * s + shift);
+  return unary(backend, 'scale', a, (src, dst) => {
+    for (let i = 0; i < src.length; i++) dst[i] = src[i] * s + shift;
+  });
 }
 
-const COMPARE: Record<CompareOp, (x: number, y: number) => number> = {
-  lt: (x, y) => (x < y ? 1 : 0),
-  le: (x, y) => (x <= y ? 1 : 0),
-  gt: (x, y) => (x > y ? 1 : 0),
-  ge: (x, y) => (x >= y ? 1 : 0),
-  eq: (x, y) => (x === y ? 1 : 0),
-  ne: (x, y) => (x !== y ? 1 : 0),
+const COMPARE: Record<CompareOp, RowKernel> = {
+  lt: (a, ia, sa, b, ib, sb, out, o, n) => {
+    for (let j = o; j < o + n; j++, ia += sa, ib += sb) out[j] = a[ia] < b[ib] ? 1 : 0;
+  },
+  le: (a, ia, sa, b, ib, sb, out, o, n) => {
+    for (let j = o; j < o + n; j++, ia += sa, ib += sb) out[j] = a[ia] <= b[ib] ? 1 : 0;
+  },
+  gt: (a, ia, sa, b, ib, sb, out, o, n) => {
+    for (let j = o; j < o + n; j++, ia += sa, ib += sb) out[j] = a[ia] > b[ib] ? 1 : 0;
+  },
+  ge: (a, ia, sa, b, ib, sb, out, o, n) => {
+    for (let j = o; j < o + n; j++, ia += sa, ib += sb) out[j] = a[ia] >= b[ib] ? 1 : 0;
+  },
+  eq: (a, ia, sa, b, ib, sb, out, o, n) => {
+    for (let j = o; j < o + n; j++, ia += sa, ib += sb) out[j] = a[ia] === b[ib] ? 1 : 0;
+  },
+  ne: (a, ia, sa, b, ib, sb, out, o, n) => {
+    for (let j = o; j < o + n; j++, ia += sa, ib += sb) out[j] = a[ia] !== b[ib] ? 1 : 0;
+  },
 };
 
 /** Broadcasting comparison → i32 0/1 (any dtype; both inputs the same dtype; NaN compares false except `ne`). */

@@ -16,24 +16,31 @@ export function checkNoNaN(op: string, data: TypedArray, n: number): void {
   }
 }
 
-/** Positions of a row in descending order of value; equal values keep ascending index order. */
-function descendingOrder(src: TypedArray, start: number, n: number): Int32Array {
-  const order = new Int32Array(n);
-  for (let i = 0; i < n; i++) order[i] = i;
-  return order.sort((i, j) => {
-    const x = src[start + i];
-    const y = src[start + j];
-    return x > y ? -1 : x < y ? 1 : i - j;
-  });
+/**
+ * The cut of a row in descending order (ties toward the lower index): the entries kept are every entry
+ * > `value`, then the first `equalKept` entries (by index) equal to `value`.
+ */
+interface Cut {
+  value: number;
+  equalKept: number;
 }
 
-/** Validates logits [..., N] and fills every row with −∞ except the entries `keep` marks. */
+/** The cut that keeps the first `count` entries of the descending order; `sorted` is the row sorted ascending. */
+function cutAt(sorted: Float64Array, count: number): Cut {
+  const n = sorted.length;
+  const value = sorted[n - count];
+  let greater = 0;
+  while (greater < n && sorted[n - 1 - greater] > value) greater++;
+  return { value, equalKept: count - greater };
+}
+
+/** Validates logits [..., N] and writes each row's kept entries (the rest −∞), the cut chosen by `cut`. */
 function filterRows(
   backend: Backend,
   op: string,
   logits: Tensor,
   check: (n: number) => void,
-  keep: (src: TypedArray, start: number, n: number, order: Int32Array) => number,
+  cut: (sorted: Float64Array) => Cut,
 ): CpuTensor {
   const tl = use(op, 'logits', logits, backend);
   checkDtype(op, 'logits', tl, FLOAT);
@@ -41,12 +48,20 @@ function filterRows(
   check(n);
   checkNoNaN(op, tl.data, n);
   const out = output(backend, tl.shape, tl.dtype);
-  out.data.fill(Number.NEGATIVE_INFINITY);
+  const src = tl.data;
+  const dst = out.data;
+  const sorted = new Float64Array(n);
   for (let r = 0; r < rows; r++) {
     const start = r * n;
-    const order = descendingOrder(tl.data, start, n);
-    const kept = keep(tl.data, start, n, order);
-    for (let q = 0; q < kept; q++) out.data[start + order[q]] = tl.data[start + order[q]];
+    sorted.set(src.subarray(start, start + n));
+    sorted.sort();
+    const { value, equalKept } = cut(sorted);
+    let equalLeft = equalKept;
+    for (let i = start; i < start + n; i++) {
+      const x = src[i];
+      const keep = x > value || (x === value && equalLeft-- > 0);
+      dst[i] = keep ? x : Number.NEGATIVE_INFINITY;
+    }
   }
   return out;
 }
@@ -60,7 +75,7 @@ export function topK(backend: Backend, logits: Tensor, k: number): CpuTensor {
     'topK',
     logits,
     (n) => checkTopK('topK', k, n),
-    () => k,
+    (sorted) => cutAt(sorted, k),
   );
 }
 
@@ -75,20 +90,21 @@ export function topP(backend: Backend, logits: Tensor, p: number): CpuTensor {
     'topP',
     logits,
     () => checkTopP('topP', p),
-    (src, start, n, order) => nucleusSize(src, start, n, order, p),
+    (sorted) => cutAt(sorted, nucleusSize(sorted, p)),
   );
 }
 
-/** Length of the shortest descending prefix whose softmax mass reaches p (at least 1). */
-function nucleusSize(src: TypedArray, start: number, n: number, order: Int32Array, p: number): number {
-  const m = src[start + order[0]];
+/** Length of the shortest descending prefix whose softmax mass reaches p (at least 1); `sorted` ascending. */
+function nucleusSize(sorted: Float64Array, p: number): number {
+  const n = sorted.length;
+  const m = sorted[n - 1];
   if (m === Number.POSITIVE_INFINITY || m === Number.NEGATIVE_INFINITY) return 1;
   let z = 0;
-  for (let i = start; i < start + n; i++) z += Math.exp(src[i] - m);
+  for (let i = 0; i < n; i++) z += Math.exp(sorted[i] - m);
   let mass = 0;
   let q = 0;
   while (q < n && (q === 0 || mass < p)) {
-    mass += Math.exp(src[start + order[q]] - m) / z;
+    mass += Math.exp(sorted[n - 1 - q] - m) / z;
     q++;
   }
   return q;

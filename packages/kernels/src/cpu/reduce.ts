@@ -69,13 +69,19 @@ function mapRows(
 }
 
 /** softmax = exp(x − max) / Σ exp(x − max); a row of all −∞ gives NaN (0/0), like torch. */
-export const softmax = (backend: Backend, a: Tensor) =>
-  mapRows(backend, 'softmax', a, (src, dst, start, n) => {
+export function softmax(backend: Backend, a: Tensor): CpuTensor {
+  let e = new Float64Array(0);
+  return mapRows(backend, 'softmax', a, (src, dst, start, n) => {
+    if (e.length !== n) e = new Float64Array(n);
     const m = rowMax(src, start, n);
     let s = 0;
-    for (let i = start; i < start + n; i++) s += Math.exp(src[i] - m);
-    for (let i = start; i < start + n; i++) dst[i] = Math.exp(src[i] - m) / s;
+    for (let i = 0; i < n; i++) {
+      e[i] = Math.exp(src[start + i] - m);
+      s += e[i];
+    }
+    for (let i = 0; i < n; i++) dst[start + i] = e[i] / s;
   });
+}
 
 /** logSoftmax = x − logsumexp(x). */
 export const logSoftmax = (backend: Backend, a: Tensor) =>

@@ -133,11 +133,19 @@ export function cosSin2Pi32(u: number, out: Float64Array | number[]): void {
 
 const trig = new Float64Array(2);
 
-/** Box–Muller on one word pair: [r·cos θ, r·sin θ] with u1 = wordToUniform(w0), u2 = wordToUniform(w1). */
-export function normalPair(w0: number, w1: number): [number, number] {
+/** Box–Muller on one word pair, written to out[at] = r·cos θ and out[at + 1] = r·sin θ. */
+function normalPairInto(w0: number, w1: number, out: Float64Array, at: number): void {
   const r = sqrt32(F(ln32(wordToUniform(w0)) * -2));
   cosSin2Pi32(wordToUniform(w1), trig);
-  return [F(r * trig[0]), F(r * trig[1])];
+  out[at] = F(r * trig[0]);
+  out[at + 1] = F(r * trig[1]);
+}
+
+/** Box–Muller on one word pair: [r·cos θ, r·sin θ] with u1 = wordToUniform(w0), u2 = wordToUniform(w1). */
+export function normalPair(w0: number, w1: number): [number, number] {
+  const pair = new Float64Array(2);
+  normalPairInto(w0, w1, pair, 0);
+  return [pair[0], pair[1]];
 }
 
 /**
@@ -151,15 +159,9 @@ export function normalsFromWords(
   out: Float32Array | Float64Array,
 ): void {
   const skip = firstElement % 4;
-  let pairAt = -1;
-  let pair: [number, number] = [0, 0];
-  for (let e = 0; e < count; e++) {
-    const w = skip + e;
-    const base = w - (w % 2);
-    if (base !== pairAt) {
-      pair = normalPair(words[base], words[base + 1]);
-      pairAt = base;
-    }
-    out[e] = pair[w % 2];
-  }
+  const pairs = new Float64Array(words.length);
+  const firstPair = skip - (skip % 2);
+  const lastWord = skip + count;
+  for (let w = firstPair; w < lastWord; w += 2) normalPairInto(words[w], words[w + 1], pairs, w);
+  out.set(pairs.subarray(skip, skip + count));
 }
