@@ -15,6 +15,7 @@
 import {
   ArgumentError,
   type Backend,
+  type CpuBackend,
   DTypeError,
   type FloatDType,
   ShapeError,

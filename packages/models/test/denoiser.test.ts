@@ -57,7 +57,7 @@ describe('DiTDenoiser', () => {
               expect(row[mask]).toBe(Number.NEGATIVE_INFINITY);
               expect(Math.abs(logSumExp(row))).toBeLessThan(1e-12);
             } else {
-              row.forEach((x, v) => expect(x).toBe(v === id ? 0 : Number.NEGATIVE_INFINITY));
+              expect(row).toEqual(row.map((_, v) => (v === id ? 0 : Number.NEGATIVE_INFINITY)));
             }
           });
         },
