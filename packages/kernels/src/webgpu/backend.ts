@@ -66,6 +66,7 @@ import {
 import {
   embeddingBagSpec,
   embeddingSpec,
+  FAULT_NAN,
   FAULT_OPS,
   type FaultOp,
   faultCode,
@@ -185,8 +186,15 @@ class WebGPUBackendImpl implements WebGPUBackend {
     if (words[0] === 0) return;
     this.device.queue.writeBuffer(this.fault, 0, new Uint32Array(4));
     const op = FAULT_OPS[words[1]] ?? 'gather';
-    const id = words[2] | 0;
-    throw new IndexOutOfRangeError(op, `id ${id}`, `ids in [0, ${words[3]})`, 'found on the device');
+    if (words[0] === FAULT_NAN) {
+      throw new ArgumentError(op, `NaN logit at row ${words[2]}, index ${words[3]}`, 'logits without NaN');
+    }
+    throw new IndexOutOfRangeError(
+      op,
+      `id ${words[2] | 0}`,
+      `ids in [0, ${words[3]})`,
+      'found on the device',
+    );
   }
 
   private run(
@@ -678,7 +686,15 @@ class WebGPUBackendImpl implements WebGPUBackend {
     const out = this.output(outer, 'i32');
     const { k0, k1 } = philoxKey(options.seed);
     const params = { rows, n, k0, k1, start: split64(offset), invT: 1 / temperature };
-    this.run(op, sampleSpec, 'sampleCategorical', { x: tl.buffer, out: out.buffer }, params, rows);
+    this.faultPending = true;
+    this.run(
+      op,
+      sampleSpec,
+      'sampleCategorical',
+      { x: tl.buffer, out: out.buffer, fault: this.fault },
+      params,
+      rows,
+    );
     return out;
   }
 
@@ -687,7 +703,8 @@ class WebGPUBackendImpl implements WebGPUBackend {
     const tl = this.use(op, 'logits', logits, FLOAT_IN);
     const { n } = lastAxis(op, 'logits', tl);
     checkTopK(op, k, n);
-    return this.rows(op, tl, tl.shape, 'f32', 'topK', topKSpec, { a: k });
+    this.faultPending = true;
+    return this.rows(op, tl, tl.shape, 'f32', 'topK', topKSpec, { a: k }, { fault: this.fault });
   }
 
   topP(logits: Tensor, p: number): Tensor {
@@ -695,7 +712,8 @@ class WebGPUBackendImpl implements WebGPUBackend {
     const tl = this.use(op, 'logits', logits, FLOAT_IN);
     lastAxis(op, 'logits', tl);
     checkTopP(op, p);
-    return this.rows(op, tl, tl.shape, 'f32', 'topP', topPSpec, { a: p });
+    this.faultPending = true;
+    return this.rows(op, tl, tl.shape, 'f32', 'topP', topPSpec, { a: p }, { fault: this.fault });
   }
 
   // --- random streams --------------------------------------------------------------------------------------

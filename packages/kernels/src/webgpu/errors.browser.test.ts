@@ -115,6 +115,34 @@ describe('webgpu-only refusals', () => {
     expect(Array.from(await good.read())).toEqual([5, 6, 1, 2]);
   });
 
+  it('NaN logits surface as the cpu backend’s ArgumentError at read() (topK, topP, sampleCategorical)', async () => {
+    const data = [1, 2, 3, 4, Number.NaN, 6];
+    const ops = [
+      (b: Backend, x: Tensor) => b.topK(x, 2),
+      (b: Backend, x: Tensor) => b.topP(x, 0.9),
+      (b: Backend, x: Tensor) => b.sampleCategorical(x, { seed: 3 }),
+    ];
+    for (const op of ops) {
+      let cpuError: unknown;
+      try {
+        op(pair.cpu, pair.cpu.tensor(data, [2, 3], 'f32'));
+      } catch (e) {
+        cpuError = e;
+      }
+      const gpuError = await op(pair.gpu, pair.gpu.tensor(data, [2, 3], 'f32'))
+        .read()
+        .then(
+          () => undefined,
+          (e: unknown) => e,
+        );
+      expect(cpuError).toBeInstanceOf(ArgumentError);
+      expect(gpuError).toBeInstanceOf(ArgumentError);
+      expect((gpuError as Error).message).toBe((cpuError as Error).message);
+    }
+    const fine = await pair.gpu.topK(pair.gpu.tensor([1, 3, 2], [3], 'f32'), 1).read();
+    expect(Array.from(fine)).toEqual([Number.NEGATIVE_INFINITY, 3, Number.NEGATIVE_INFINITY]);
+  });
+
   it('a runKernel with invalid WGSL surfaces as GPUValidationError, and later work still runs', async () => {
     const x = pair.gpu.tensor([1, 2, 3], [3], 'f32');
     pair.gpu.runKernel({

@@ -17,9 +17,35 @@ export const GatherParams = d.struct({
 });
 
 /** Op codes written into the fault buffer. */
-export const FAULT_OPS = ['none', 'embedding', 'embeddingBag', 'gatherLast', 'oneHot', 'scatterAdd'] as const;
+export const FAULT_OPS = [
+  'none',
+  'embedding',
+  'embeddingBag',
+  'gatherLast',
+  'oneHot',
+  'scatterAdd',
+  'topK',
+  'topP',
+  'sampleCategorical',
+] as const;
 export type FaultOp = (typeof FAULT_OPS)[number];
 export const faultCode = (op: FaultOp): number => FAULT_OPS.indexOf(op);
+
+/** Fault kinds (word 0 of the fault buffer). */
+export const FAULT_INDEX = 1;
+export const FAULT_NAN = 2;
+
+/**
+ * Records (2, op code, row, index) when `value` is NaN (tested on the bits, so no fast-math assumption can drop
+ * it): logits with NaN are refused like on the cpu backend, at the next read()/sync().
+ */
+export const nanCheck = (op: FaultOp, row: string, index: string, value: string) => /* wgsl */ `
+  if ((bitcast<u32>(${value}) & 0x7fffffffu) > 0x7f800000u) {
+    L.$.fault[0] = ${FAULT_NAN}u;
+    L.$.fault[1] = ${faultCode(op)}u;
+    L.$.fault[2] = ${row};
+    L.$.fault[3] = ${index};
+  }`;
 
 /** Reads id `expr` as u32 and whether it is inside [0, limit); records a fault if not. */
 const checkedId = (idType: Scalar, expr: string) => /* wgsl */ `
@@ -27,7 +53,7 @@ const checkedId = (idType: Scalar, expr: string) => /* wgsl */ `
   let id = u32(rawId);
   let inRange = ${idType === 'i32' ? 'rawId >= 0 &&' : ''} id < P.limit;
   if (!inRange) {
-    L.$.fault[0] = 1u;
+    L.$.fault[0] = ${FAULT_INDEX}u;
     L.$.fault[1] = P.code;
     L.$.fault[2] = bitcast<u32>(rawId);
     L.$.fault[3] = P.limit;

@@ -6,6 +6,7 @@
  */
 import tgpu, { d } from 'typegpu';
 import type { KernelSpec } from '../runtime';
+import { nanCheck } from './gather';
 import { ROW_WG } from './rows';
 
 /** High 32 bits of a·b from four 16×16-bit partial products (exact in u32). */
@@ -116,7 +117,11 @@ export function sampleSpec(): Omit<KernelSpec, 'key'> {
   const redF = tgpu.workgroupVar(d.arrayOf(d.f32, ROW_WG));
   const redU = tgpu.workgroupVar(d.arrayOf(d.u32, ROW_WG));
   return {
-    storage: { x: { type: 'f32', access: 'readonly' }, out: { type: 'i32', access: 'mutable' } },
+    storage: {
+      x: { type: 'f32', access: 'readonly' },
+      out: { type: 'i32', access: 'mutable' },
+      fault: { type: 'u32', access: 'mutable' },
+    },
     params: SampleParams,
     workgroupSize: ROW_WG,
     uses: {
@@ -152,7 +157,9 @@ export function sampleSpec(): Omit<KernelSpec, 'key'> {
       if (pos >= skip && pos - skip < n) {
         let i = pos - skip;
         let g = -log(negLog(toUniform(w[j])));
-        let v = L.$.x[base + i] * P.invT + g;
+        let logit = L.$.x[base + i];
+        ${nanCheck('sampleCategorical', 'row', 'i', 'logit')}
+        let v = logit * P.invT + g;
         if (bi == 0xffffffffu || v > best || (v == best && i < bi)) { best = v; bi = i; }
       }
     }

@@ -4,6 +4,7 @@
  */
 import tgpu, { d } from 'typegpu';
 import type { KernelSpec, Scalar } from '../runtime';
+import { nanCheck } from './gather';
 
 export const ROW_WG = 128;
 
@@ -251,11 +252,12 @@ function keepWithTies(tau: string, keepTies: string): string {
  */
 export function topKSpec(): Omit<KernelSpec, 'key'> {
   return {
-    storage: io('f32'),
+    storage: { ...io('f32'), fault: { type: 'u32', access: 'mutable' } },
     params: RowParams,
     workgroupSize: ROW_WG,
     uses: { ...SCRATCH, key: F32_KEY },
     body: `${ROW_HEADER}
+  for (var j = lid; j < n; j += ${ROW_WG}u) { ${nanCheck('topK', 'row', 'j', 'L.$.x[base + j]')} }
   var remaining = u32(P.a);
   var prefix = 0u;
   for (var digitPass = 0u; digitPass < 4u; digitPass++) {
@@ -295,11 +297,12 @@ export function topKSpec(): Omit<KernelSpec, 'key'> {
  */
 export function topPSpec(): Omit<KernelSpec, 'key'> {
   return {
-    storage: io('f32'),
+    storage: { ...io('f32'), fault: { type: 'u32', access: 'mutable' } },
     params: RowParams,
     workgroupSize: ROW_WG,
     uses: { ...SCRATCH, key: F32_KEY, keyToF32: KEY_F32 },
-    body: `${ROW_HEADER}${ROW_MAX}${ROW_SUMEXP}
+    body: `${ROW_HEADER}
+  for (var j = lid; j < n; j += ${ROW_WG}u) { ${nanCheck('topP', 'row', 'j', 'L.$.x[base + j]')} }${ROW_MAX}${ROW_SUMEXP}
   let goal = P.a * se;
   var tau = 0u;
   var keepTies = 1u;
