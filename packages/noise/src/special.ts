@@ -60,15 +60,15 @@ function acklamLower(p: number): number {
   );
 }
 
-/** Φ⁻¹(p) for p ≤ 0.5 to full double precision: Acklam's approximation plus two Halley steps. */
+/**
+ * Φ⁻¹(p) for p ≤ 0.5 to full double precision: Acklam's approximation (1.15e-9 relative) plus one Halley step
+ * (cubic convergence: (1e-9)³ is far below an ulp).
+ */
 function ndtriLowerHalf(p: number): number {
-  let x = acklamLower(p);
-  for (let i = 0; i < 2; i++) {
-    const e = ndtr(x) - p;
-    const u = e * Math.exp(0.5 * x * x + LOG_SQRT_2PI);
-    x -= u / (1 + 0.5 * x * u);
-  }
-  return x;
+  const x = acklamLower(p);
+  const e = ndtr(x) - p;
+  const u = e * Math.exp(0.5 * x * x + LOG_SQRT_2PI);
+  return x - u / (1 + 0.5 * x * u);
 }
 
 /**
