@@ -6,8 +6,8 @@
  */
 import type { CpuBackend, Tensor } from '@duality/kernels';
 
-const LOG2E = 1.4426950408889634;
-const LN2 = 0.6931471805599453;
+const LOG2E = Math.LOG2E;
+const LN2 = Math.LN2;
 /** 2^n for n = −150 … 0 (index −n). */
 const POW2_NEG = Float64Array.from({ length: 151 }, (_, i) => 2 ** -i);
 // Taylor coefficients of 2^f = e^(f ln 2): (ln 2)^k / k!
