@@ -75,8 +75,8 @@ describe('topP', () => {
           const x = logits(rows, n, ties, seed);
           const r = await both(pair, [{ data: x, shape: [rows, n], dtype: 'f32' }], (b, [t]) => b.topP(t, p));
           for (let row = 0; row < rows; row++) {
-            const g = Array.from(r.gpu.slice(row * n, (row + 1) * n) as ArrayLike<number>);
-            const c = Array.from(r.cpu.slice(row * n, (row + 1) * n) as ArrayLike<number>);
+            const g = r.gpu.slice(row * n, (row + 1) * n);
+            const c = r.cpu.slice(row * n, (row + 1) * n);
             if (g.every((v, i) => Object.is(v, c[i]))) continue;
             differing++;
             const masses = prefixMasses(x.subarray(row * n, (row + 1) * n));

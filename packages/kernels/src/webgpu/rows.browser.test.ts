@@ -86,7 +86,7 @@ describe('softmax family and layerNorm', () => {
     const exact = await pair.cpu.softmax(pair.cpu.tensor(Float64Array.from(x), [1, n])).read();
     const c = closeness(g, exact, { rel: 2e-5, abs: 1e-12 });
     expect(c.ok, c.worst).toBe(true);
-    const total = g.reduce((a, b) => a + b, 0);
+    const total = Array.from(g).reduce((a, b) => a + b, 0);
     expect(Math.abs(total - 1)).toBeLessThan(1e-4);
     const lse = await pair.gpu.logsumexp(pair.gpu.tensor(x, [n], 'f32')).read();
     const lseExact = await pair.cpu.logsumexp(pair.cpu.tensor(Float64Array.from(x), [n])).read();

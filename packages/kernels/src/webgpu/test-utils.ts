@@ -1,6 +1,6 @@
 /** Helpers for the WebGPU parity tests (browser project): shared backends, random data, tolerant comparison. */
 import { createBackend } from '../create-backend';
-import type { Backend, Shape, Tensor, WebGPUBackend } from '../types';
+import type { Backend, Shape, Tensor, TypedArray, WebGPUBackend } from '../types';
 import { shapeSize } from '../validate';
 
 export interface Pair {
@@ -35,11 +35,11 @@ export async function both(
   pair: Pair,
   inputs: Array<{ data: ArrayLike<number>; shape: Shape; dtype: 'f32' | 'i32' | 'u32' }>,
   op: (b: Backend, xs: Tensor[]) => Tensor,
-): Promise<{ gpu: ArrayLike<number>; cpu: ArrayLike<number>; shape: Shape }> {
+): Promise<{ gpu: number[]; cpu: number[]; shape: Shape }> {
   const run = async (b: Backend) => {
     const xs = inputs.map((x) => b.tensor(x.data, x.shape, x.dtype));
     const out = op(b, xs);
-    const data = await out.read();
+    const data = Array.from((await out.read()) as TypedArray);
     const shape = out.shape;
     out.dispose();
     for (const x of xs) x.dispose();
