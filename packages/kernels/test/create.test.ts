@@ -1,6 +1,6 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { createBackend } from '../src/index';
+import { ArgumentError, createBackend } from '../src/index';
 import { arbTensorData, cpu, data, FC, make } from './helpers';
 
 describe('creating, reading and disposing tensors', () => {
@@ -12,6 +12,16 @@ describe('creating, reading and disposing tensors', () => {
     expect([t.shape, t.dtype, t.size, t.backend]).toEqual([[2, 3], 'f64', 6, backend]);
     await backend.sync();
     backend.destroy();
+  });
+
+  it('threads: 0 runs inline, a bad thread count is refused, destroy() leaves the backend usable', async () => {
+    const inline = await createBackend('cpu', { threads: 0 });
+    const a = inline.tensor([1, 2, 3, 4], [2, 2], 'f64');
+    expect(Array.from(await inline.matmul(a, a).read())).toEqual([7, 10, 15, 22]);
+    inline.destroy();
+    expect(Array.from(await inline.matmul(a, a).read())).toEqual([7, 10, 15, 22]);
+    await expect(createBackend('cpu', { threads: -1 })).rejects.toBeInstanceOf(ArgumentError);
+    await createBackend('cpu', { threads: 2 });
   });
 
   it('read() returns a row-major copy in the dtype; writing the copy leaves the tensor alone', async () => {
