@@ -80,50 +80,113 @@ function rowStats(x: FloatArray, start: number, k: number): { sum: number; min: 
 const affineAt = (plan: AffineRow, x: FloatArray, start: number, j: number): number =>
   j === plan.i1 ? plan.v1 : j === plan.i2 ? plan.v2 : plan.a * x[start + j] + plan.b;
 
+/** Ids per block of the inverse-CDF walk: pass 1 keeps one partial sum of x̂0 per block. */
+const BLOCK = 256;
+
+/** Pass 1 over a row: per-block sums of x̂0 into `blocks`, the row sum and the smallest entry. */
+function blockSums(
+  x: FloatArray,
+  start: number,
+  k: number,
+  blocks: Float64Array,
+): { sum: number; min: number } {
+  let sum = 0;
+  let min = Number.POSITIVE_INFINITY;
+  for (let blk = 0, j = start, end = start + k; j < end; blk++) {
+    const stop = Math.min(j + BLOCK, end);
+    // four independent accumulators (and minima) so the adds pipeline
+    let s0 = 0;
+    let s1 = 0;
+    let s2 = 0;
+    let s3 = 0;
+    let m0 = min;
+    let m1 = min;
+    for (; j + 3 < stop; j += 4) {
+      const v0 = x[j];
+      const v1 = x[j + 1];
+      const v2 = x[j + 2];
+      const v3 = x[j + 3];
+      s0 += v0;
+      s1 += v1;
+      s2 += v2;
+      s3 += v3;
+      m0 = Math.min(m0, v0, v1);
+      m1 = Math.min(m1, v2, v3);
+    }
+    for (; j < stop; j++) {
+      s0 += x[j];
+      m0 = Math.min(m0, x[j]);
+    }
+    min = Math.min(m0, m1);
+    const s = s0 + s1 + (s2 + s3);
+    blocks[blk] = s;
+    sum += s;
+  }
+  return { sum, min };
+}
+
+/** When only the special ids carry mass (masked process, xt unmasked): walk them in id order. */
+function walkSpecials(plan: AffineRow, threshold: number): number {
+  const specials = [
+    [plan.i1, plan.v1],
+    [plan.i2, plan.v2],
+  ].filter(([i, v]) => i >= 0 && v > 0);
+  specials.sort((p, q) => p[0] - q[0]);
+  let mass = 0;
+  for (const [i, v] of specials) {
+    mass += v;
+    if (mass > threshold) return i;
+  }
+  return specials.length > 0 ? specials[specials.length - 1][0] : -1;
+}
+
+/** Ψ mass of ids lo … lo + len − 1 from the block's Σ x̂0, with the special ids' own values. */
+function blockMass(
+  plan: AffineRow,
+  x: FloatArray,
+  start: number,
+  lo: number,
+  len: number,
+  xSum: number,
+): number {
+  let mass = plan.a * xSum + plan.b * len;
+  if (plan.i1 >= lo && plan.i1 < lo + len) mass += plan.v1 - (plan.a * x[start + plan.i1] + plan.b);
+  if (plan.i2 >= lo && plan.i2 < lo + len) mass += plan.v2 - (plan.a * x[start + plan.i2] + plan.b);
+  return mass;
+}
+
 /**
- * Inverse-CDF walk: the first id whose cumulative Ψ mass exceeds `threshold`, visiting ids in order; falls back
+ * Inverse-CDF walk: the first id whose cumulative Ψ mass exceeds `threshold`, in id order. Whole blocks are
+ * skipped by their masses from pass 1; only the block where the threshold falls is walked id by id. Falls back
  * to the last id with positive mass when rounding leaves the threshold unreached.
  */
-function walkRow(plan: AffineRow, x: FloatArray, start: number, k: number, threshold: number): number {
-  if (plan.a === 0 && plan.b === 0) {
-    // Only the special ids carry mass (masked process with xt unmasked): walk them in id order.
-    const specials = [
-      [plan.i1, plan.v1],
-      [plan.i2, plan.v2],
-    ].filter(([i, v]) => i >= 0 && v > 0);
-    specials.sort((p, q) => p[0] - q[0]);
-    let mass = 0;
-    for (const [i, v] of specials) {
-      mass += v;
-      if (mass > threshold) return i;
-    }
-    return specials.length > 0 ? specials[specials.length - 1][0] : -1;
-  }
-  const { a, b } = plan;
+function walkRow(
+  plan: AffineRow,
+  x: FloatArray,
+  start: number,
+  k: number,
+  threshold: number,
+  blocks: Float64Array,
+): number {
+  if (plan.a === 0 && plan.b === 0) return walkSpecials(plan, threshold);
   let cum = 0;
-  let lastPositive = -1;
-  let from = 0;
-  const specials = [plan.i1, plan.i2].filter((i) => i >= 0).sort((p, q) => p - q);
-  for (const special of [...specials, k]) {
-    for (let j = from; j < special; j++) {
-      const p = a * x[start + j] + b;
+  for (let blk = 0, lo = 0; lo < k; blk++, lo += BLOCK) {
+    const len = Math.min(BLOCK, k - lo);
+    const mass = blockMass(plan, x, start, lo, len, blocks[blk]);
+    if (cum + mass <= threshold) {
+      cum += mass;
+      continue;
+    }
+    for (let j = lo; j < lo + len; j++) {
+      const p = affineAt(plan, x, start, j);
       if (p > 0) {
         cum += p;
-        lastPositive = j;
         if (cum > threshold) return j;
       }
     }
-    if (special < k) {
-      const p = affineAt(plan, x, start, special);
-      if (p > 0) {
-        cum += p;
-        lastPositive = special;
-        if (cum > threshold) return special;
-      }
-    }
-    from = special + 1;
   }
-  return lastPositive;
+  for (let j = k - 1; j >= 0; j--) if (affineAt(plan, x, start, j) > 0) return j;
+  return -1;
 }
 
 /** Total Ψ mass of a row from Σ x̂0 (1 up to rounding; used to scale the inverse-CDF threshold). */
@@ -155,13 +218,14 @@ export function fusedSampleInverseCdf(
   const { k0, k1 } = philoxKey(seed);
   const block = new Uint32Array(4);
   const plan = emptyAffine();
+  const blocks = new Float64Array(Math.ceil(k / BLOCK));
   for (let r = 0; r < step.rows; r++) {
     planRow(step, r, plan);
     const start = r * k;
-    const { sum, min } = rowStats(x, start, k);
+    const { sum, min } = blockSums(x, start, k, blocks);
     checkSums(step, r, sum, min);
     const u = uniformAt(k0, k1, offset + r * k, block);
-    out[r] = walkRow(plan, x, start, k, u * rowTotal(plan, x, start, k, sum));
+    out[r] = walkRow(plan, x, start, k, u * rowTotal(plan, x, start, k, sum), blocks);
   }
 }
 

@@ -197,16 +197,22 @@ describe('fused sampling', () => {
   const args = { alphaS: 0.6, alphaT: 0.3, kappa: 0.4 };
 
   for (const kind of ['uniform', 'masked'] as const) {
-    it(`${kind}: inverse CDF gives the same ids as Ψ then the unfused sampler, stream for stream`, async () => {
-      const { process, x0Probs, xt } = setup(kind, 9, 400);
-      for (const seed of [1, 2, 3]) {
-        const stream = { seed, offset: 17 };
-        const fused = await psiSample(process, { x0Probs, xt, ...args, stream });
-        const psi = await psiPosterior(process, { x0Probs, xt, ...args });
-        const unfused = await sampleInverseCdf(backend, psi, stream);
-        expect(await fused.read()).toEqual(await unfused.read());
-      }
-    });
+    it.each([
+      [9, 400],
+      [1000, 60],
+    ])(
+      `${kind}: inverse CDF (K = %i, several blocks) gives the ids of Ψ then the unfused sampler`,
+      async (k, rows) => {
+        const { process, x0Probs, xt } = setup(kind, k, rows);
+        for (const seed of [1, 2, 3]) {
+          const stream = { seed, offset: 17 };
+          const fused = await psiSample(process, { x0Probs, xt, ...args, stream });
+          const psi = await psiPosterior(process, { x0Probs, xt, ...args });
+          const unfused = await sampleInverseCdf(backend, psi, stream);
+          expect(await fused.read()).toEqual(await unfused.read());
+        }
+      },
+    );
 
     for (const dtype of ['f64', 'f32'] as const) {
       it(`${kind} ${dtype}: Gumbel-max gives the ids of backend.sampleCategorical(log Ψ)`, async () => {
