@@ -1,5 +1,6 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
+import { nthElement } from '../src/cpu/select';
 import { cpu, data, FC, make, rows, size } from './helpers';
 
 /** Rows of distinct logits (a shuffled range, scaled), so "the k largest" is unambiguous. */
@@ -45,6 +46,24 @@ function naiveTopP(row: number[], p: number): number[] {
   return row.map((x, i) => (kept.has(i) ? x : Number.NEGATIVE_INFINITY));
 }
 
+/** Rows drawn from a tiny pool of values (with −∞), so ties are everywhere; n up to 600 (> one candidate batch). */
+const arbTiedRows = fc
+  .record({
+    rowCount: fc.integer({ min: 1, max: 3 }),
+    n: fc.integer({ min: 1, max: 600 }),
+    salt: fc.nat({ max: 10000 }),
+    poolSize: fc.integer({ min: 1, max: 6 }),
+  })
+  .map(({ rowCount, n, salt, poolSize }) => {
+    const pool = [Number.NEGATIVE_INFINITY, 0, -0.5, 1.25, 2, -3].slice(0, poolSize);
+    if (poolSize === 1) pool[0] = 0.5;
+    const values = Array.from(
+      { length: rowCount * n },
+      (_, i) => pool[(i * 7 + salt + ((i * i) % 11)) % poolSize],
+    );
+    return { shape: [rowCount, n], n, values };
+  });
+
 describe('topK', () => {
   it('keeps exactly k finite entries, the k largest, unchanged; f32 and f64 agree with the naive sort', () => {
     fc.assert(
@@ -59,6 +78,18 @@ describe('topK', () => {
           expect(got).toEqual(want);
           for (const row of rows(got, n)) expect(row.filter(Number.isFinite).length).toBe(k);
         }
+      }),
+      FC,
+    );
+  });
+
+  it('with heavy ties equals the naive stable sort (lower indices first), f32 and f64', () => {
+    fc.assert(
+      fc.property(arbTiedRows, fc.nat(), ({ shape, n, values }, kSeed) => {
+        const k = 1 + (kSeed % n);
+        const want = rows(values, n).flatMap((r) => naiveTopK(r, k));
+        expect(data(cpu.topK(make(values, shape, 'f64'), k))).toEqual(want);
+        expect(data(cpu.topK(make(values, shape, 'f32'), k))).toEqual(want);
       }),
       FC,
     );
@@ -106,8 +137,55 @@ describe('topP', () => {
     );
   });
 
+  it('with heavy ties and long rows (beyond the first candidate batch) equals the naive nucleus', () => {
+    fc.assert(
+      fc.property(arbTiedRows, fc.double({ min: 0.01, max: 1, noNaN: true }), ({ shape, n, values }, p) => {
+        fc.pre(rows(values, n).every((r) => r.some(Number.isFinite)));
+        const want = rows(values, n).flatMap((r) => naiveTopP(r, p));
+        expect(data(cpu.topP(make(values, shape, 'f64'), p))).toEqual(want);
+        expect(data(cpu.topP(make(values, shape, 'f32'), p))).toEqual(want);
+      }),
+      FC,
+    );
+    // a flat row of 5000: p = 0.9871 keeps entries while the mass before them (q/5000) is < p: 4936 of them
+    const flat = make(new Array(5000).fill(0), [5000], 'f64');
+    expect(data(cpu.topP(flat, 0.9871)).filter(Number.isFinite).length).toBe(4936);
+  });
+
   it('always keeps the top entry, and p = 1 keeps every entry of positive probability', () => {
     expect(data(cpu.topP(make([0, 10, 1], [3], 'f64'), 1e-9))).toEqual([-Infinity, 10, -Infinity]);
     expect(data(cpu.topP(make([0, 1, -Infinity], [3], 'f64'), 1))).toEqual([0, 1, -Infinity]);
+  });
+});
+
+describe('nthElement (selection behind topK/topP)', () => {
+  it('puts the sorted value at the target, ≤ before and ≥ after, keeping the multiset', () => {
+    fc.assert(
+      fc.property(
+        fc.array(
+          fc.oneof(
+            fc.integer({ min: -3, max: 3 }),
+            fc.constant(Number.NEGATIVE_INFINITY),
+            fc.double({ noNaN: true }),
+          ),
+          {
+            minLength: 1,
+            maxLength: 300,
+          },
+        ),
+        fc.nat(),
+        (values, t) => {
+          const target = t % values.length;
+          const a = Float64Array.from(values);
+          nthElement(a, target);
+          const sorted = Float64Array.from(values).sort();
+          expect(a[target]).toBe(sorted[target]);
+          for (let i = 0; i < target; i++) expect(a[i] <= a[target]).toBe(true);
+          for (let i = target + 1; i < a.length; i++) expect(a[i] >= a[target]).toBe(true);
+          expect(Float64Array.from(a).sort()).toEqual(sorted);
+        },
+      ),
+      FC,
+    );
   });
 });

@@ -1,6 +1,7 @@
 import { ArgumentError } from '../errors';
 import type { Backend, Tensor, TypedArray } from '../types';
 import { checkDtype, checkTopK, checkTopP, FLOAT, lastAxis } from '../validate';
+import { largestSorted } from './select';
 import { type CpuTensor, output, use } from './tensor';
 
 /** Refuses NaN logits (a NaN has no place in a ranking or a distribution). */
@@ -25,22 +26,25 @@ interface Cut {
   equalKept: number;
 }
 
-/** The cut that keeps the first `count` entries of the descending order; `sorted` is the row sorted ascending. */
-function cutAt(sorted: Float64Array, count: number): Cut {
-  const n = sorted.length;
-  const value = sorted[n - count];
+/** The cut that keeps the first `count` entries of the descending order; `top` = the largest ≥ count, ascending. */
+function cutAt(top: Float64Array, count: number): Cut {
+  const n = top.length;
+  const value = top[n - count];
   let greater = 0;
-  while (greater < n && sorted[n - 1 - greater] > value) greater++;
+  while (greater < n && top[n - 1 - greater] > value) greater++;
   return { value, equalKept: count - greater };
 }
 
-/** Validates logits [..., N] and writes each row's kept entries (the rest −∞), the cut chosen by `cut`. */
+/**
+ * Validates logits [..., N] and writes each row's kept entries (the rest −∞). `cut(row)` gets the row as a
+ * scratch Float64Array it may rearrange, plus the row itself, and returns the cut.
+ */
 function filterRows(
   backend: Backend,
   op: string,
   logits: Tensor,
   check: (n: number) => void,
-  cut: (sorted: Float64Array) => Cut,
+  cut: (scratch: Float64Array, src: TypedArray, start: number) => Cut,
 ): CpuTensor {
   const tl = use(op, 'logits', logits, backend);
   checkDtype(op, 'logits', tl, FLOAT);
@@ -50,12 +54,11 @@ function filterRows(
   const out = output(backend, tl.shape, tl.dtype);
   const src = tl.data;
   const dst = out.data;
-  const sorted = new Float64Array(n);
+  const scratch = new Float64Array(n);
   for (let r = 0; r < rows; r++) {
     const start = r * n;
-    sorted.set(src.subarray(start, start + n));
-    sorted.sort();
-    const { value, equalKept } = cut(sorted);
+    scratch.set(src.subarray(start, start + n));
+    const { value, equalKept } = cut(scratch, src, start);
     let equalLeft = equalKept;
     for (let i = start; i < start + n; i++) {
       const x = src[i];
@@ -75,14 +78,15 @@ export function topK(backend: Backend, logits: Tensor, k: number): CpuTensor {
     'topK',
     logits,
     (n) => checkTopK('topK', k, n),
-    (sorted) => cutAt(sorted, k),
+    (scratch) => cutAt(largestSorted(scratch, k), k),
   );
 }
 
 /**
  * Nucleus filtering: with probabilities softmax(row) in float64, sorted descending (ties toward the lower index),
  * keeps the shortest prefix whose cumulative mass reaches p — entry q is kept iff the mass before it is < p, so
- * the top entry is always kept — and sets the rest to −∞.
+ * the top entry is always kept — and sets the rest to −∞. The normaliser sums exp(x − max) in index order; the
+ * cumulative mass sums the sorted probabilities from the top.
  */
 export function topP(backend: Backend, logits: Tensor, p: number): CpuTensor {
   return filterRows(
@@ -90,22 +94,30 @@ export function topP(backend: Backend, logits: Tensor, p: number): CpuTensor {
     'topP',
     logits,
     () => checkTopP('topP', p),
-    (sorted) => cutAt(sorted, nucleusSize(sorted, p)),
+    (scratch, src, start) => nucleusCut(scratch, src, start, p),
   );
 }
 
-/** Length of the shortest descending prefix whose softmax mass reaches p (at least 1); `sorted` ascending. */
-function nucleusSize(sorted: Float64Array, p: number): number {
-  const n = sorted.length;
-  const m = sorted[n - 1];
-  if (m === Number.POSITIVE_INFINITY || m === Number.NEGATIVE_INFINITY) return 1;
+/** Candidate counts tried before sorting a whole row: the nucleus is usually far smaller than the vocabulary. */
+const FIRST_CANDIDATES = 256;
+
+/** The cut of the shortest descending prefix whose softmax mass reaches p (at least one entry). */
+function nucleusCut(scratch: Float64Array, src: TypedArray, start: number, p: number): Cut {
+  const n = scratch.length;
+  let m = Number.NEGATIVE_INFINITY;
+  for (let i = start; i < start + n; i++) if (src[i] > m) m = src[i];
+  if (m === Number.POSITIVE_INFINITY || m === Number.NEGATIVE_INFINITY)
+    return cutAt(largestSorted(scratch, 1), 1);
   let z = 0;
-  for (let i = 0; i < n; i++) z += Math.exp(sorted[i] - m);
-  let mass = 0;
-  let q = 0;
-  while (q < n && (q === 0 || mass < p)) {
-    mass += Math.exp(sorted[n - 1 - q] - m) / z;
-    q++;
+  for (let i = start; i < start + n; i++) z += Math.exp(src[i] - m);
+  for (let candidates = Math.min(n, FIRST_CANDIDATES); ; candidates = Math.min(n, candidates * 8)) {
+    const top = largestSorted(scratch, candidates);
+    let mass = 0;
+    let q = 0;
+    while (q < candidates && (q === 0 || mass < p)) {
+      mass += Math.exp(top[candidates - 1 - q] - m) / z;
+      q++;
+    }
+    if (q < candidates || mass >= p || candidates === n) return cutAt(top, q);
   }
-  return q;
 }
