@@ -80,6 +80,9 @@ import {
   argmaxSpec,
   layerNormSpec,
   maxSpec,
+  type RowMode,
+  rowGroups,
+  rowMode,
   type SoftOp,
   softSpec,
   sumSpec,
@@ -475,45 +478,48 @@ class WebGPUBackendImpl implements WebGPUBackend {
 
   // --- rows ------------------------------------------------------------------------------------------------
 
+  /** Runs a last-axis row kernel in the layout that suits the row length (see kernels/rows.ts). */
   private rows(
     op: string,
     a: GpuTensor,
     outShape: Shape,
     outType: DType,
     key: string,
-    spec: () => Omit<KernelSpec, 'key'>,
-    extra: { a?: number; b?: number } = {},
+    spec: (mode: RowMode) => Omit<KernelSpec, 'key'>,
+    extra: { a?: number; b?: number; mode?: RowMode } = {},
     more: Record<string, GPUBuffer> = {},
   ): GpuTensor {
     const { rows, n } = lastAxis(op, 'a', a);
+    const mode = extra.mode ?? rowMode(n);
     const out = this.output(outShape, outType);
+    const params = { rows, n, a: extra.a ?? 0, b: extra.b ?? 0 };
     this.run(
       op,
-      spec,
-      key,
+      () => spec(mode),
+      `${key}_${mode}`,
       { x: a.buffer, out: out.buffer, ...more },
-      { rows, n, a: extra.a ?? 0, b: extra.b ?? 0 },
-      rows,
+      params,
+      rowGroups(mode, rows),
     );
     return out;
   }
 
   sum(a: Tensor): Tensor {
     const ta = this.use('sum', 'a', a, FLOAT_IN);
-    const t = ta.dtype as Scalar;
-    return this.rows('sum', ta, lastAxis('sum', 'a', ta).outer, t, `sum_${t}`, () => sumSpec(t));
+    return this.rows('sum', ta, lastAxis('sum', 'a', ta).outer, 'f32', 'sum', sumSpec);
   }
 
   max(a: Tensor): Tensor {
     const ta = this.use('max', 'a', a, FLOAT_IN);
-    const t = ta.dtype as Scalar;
-    return this.rows('max', ta, lastAxis('max', 'a', ta).outer, t, `max_${t}`, () => maxSpec(t));
+    return this.rows('max', ta, lastAxis('max', 'a', ta).outer, 'f32', 'max', maxSpec);
   }
 
   private soft(op: SoftOp, a: Tensor): Tensor {
     const ta = this.use(op, 'a', a, FLOAT_IN);
     const { outer } = lastAxis(op, 'a', ta);
-    return this.rows(op, ta, op === 'logsumexp' ? outer : ta.shape, 'f32', `soft_${op}`, () => softSpec(op));
+    return this.rows(op, ta, op === 'logsumexp' ? outer : ta.shape, 'f32', `soft_${op}`, (mode) =>
+      softSpec(op, mode),
+    );
   }
 
   logsumexp(a: Tensor): Tensor {
@@ -541,8 +547,8 @@ class WebGPUBackendImpl implements WebGPUBackend {
   argmax(a: Tensor): Tensor<'i32'> {
     const ta = this.use('argmax', 'a', a);
     const t = ta.dtype as Scalar;
-    return this.rows('argmax', ta, lastAxis('argmax', 'a', ta).outer, 'i32', `argmax_${t}`, () =>
-      argmaxSpec(t),
+    return this.rows('argmax', ta, lastAxis('argmax', 'a', ta).outer, 'i32', `argmax_${t}`, (mode) =>
+      argmaxSpec(t, mode),
     ) as GpuTensor<'i32'>;
   }
 
@@ -687,14 +693,9 @@ class WebGPUBackendImpl implements WebGPUBackend {
     const { k0, k1 } = philoxKey(options.seed);
     const params = { rows, n, k0, k1, start: split64(offset), invT: 1 / temperature };
     this.faultPending = true;
-    this.run(
-      op,
-      sampleSpec,
-      'sampleCategorical',
-      { x: tl.buffer, out: out.buffer, fault: this.fault },
-      params,
-      rows,
-    );
+    const mode = rowMode(n);
+    const buffers = { x: tl.buffer, out: out.buffer, fault: this.fault };
+    this.run(op, () => sampleSpec(mode), `sampleCategorical_${mode}`, buffers, params, rowGroups(mode, rows));
     return out;
   }
 
@@ -704,7 +705,16 @@ class WebGPUBackendImpl implements WebGPUBackend {
     const { n } = lastAxis(op, 'logits', tl);
     checkTopK(op, k, n);
     this.faultPending = true;
-    return this.rows(op, tl, tl.shape, 'f32', 'topK', topKSpec, { a: k }, { fault: this.fault });
+    return this.rows(
+      op,
+      tl,
+      tl.shape,
+      'f32',
+      'topK',
+      topKSpec,
+      { a: k, mode: 'group' },
+      { fault: this.fault },
+    );
   }
 
   topP(logits: Tensor, p: number): Tensor {
@@ -713,7 +723,16 @@ class WebGPUBackendImpl implements WebGPUBackend {
     lastAxis(op, 'logits', tl);
     checkTopP(op, p);
     this.faultPending = true;
-    return this.rows(op, tl, tl.shape, 'f32', 'topP', topPSpec, { a: p }, { fault: this.fault });
+    return this.rows(
+      op,
+      tl,
+      tl.shape,
+      'f32',
+      'topP',
+      topPSpec,
+      { a: p, mode: 'group' },
+      { fault: this.fault },
+    );
   }
 
   // --- random streams --------------------------------------------------------------------------------------

@@ -7,7 +7,7 @@
 import tgpu, { d } from 'typegpu';
 import type { KernelSpec } from '../runtime';
 import { nanCheck } from './gather';
-import { ROW_WG } from './rows';
+import { ROW_WG, type RowMode, THREAD_WG } from './rows';
 
 /** High 32 bits of a·b from four 16×16-bit partial products (exact in u32). */
 export const MULHI = tgpu.fn([d.u32, d.u32], d.u32)`(a: u32, b: u32) -> u32 {
@@ -109,61 +109,21 @@ export const SampleParams = d.struct({
 });
 
 /**
- * Fused Gumbel-max, one workgroup per row: id = argmax_i (x_i/T + G_i), G_i = −log(−log u_i), u_i the uniform
- * at stream position offset + r·n + i (the cpu backend's layout). Each invocation walks whole Philox blocks of
- * its row, keeping the first max; the tree keeps the larger score, then the smaller index.
+ * Fused Gumbel-max: id = argmax_i (x_i/T + G_i), G_i = −log(−log u_i), u_i the uniform at stream position
+ * offset + r·n + i (the cpu backend's layout). Each invocation walks whole Philox blocks of its row keeping the
+ * first max; in the `group` layout (one workgroup per long row) a tree then keeps the larger score, then the
+ * smaller index; in the `thread` layout one invocation walks a whole short row.
  */
-export function sampleSpec(): Omit<KernelSpec, 'key'> {
+export function sampleSpec(mode: RowMode): Omit<KernelSpec, 'key'> {
   const redF = tgpu.workgroupVar(d.arrayOf(d.f32, ROW_WG));
   const redU = tgpu.workgroupVar(d.arrayOf(d.u32, ROW_WG));
-  return {
-    storage: {
-      x: { type: 'f32', access: 'readonly' },
-      out: { type: 'i32', access: 'mutable' },
-      fault: { type: 'u32', access: 'mutable' },
-    },
-    params: SampleParams,
-    workgroupSize: ROW_WG,
-    uses: {
-      philox: PHILOX,
-      mulhi: MULHI,
-      add64: ADD64,
-      toUniform: WORD_TO_UNIFORM,
-      negLog: NEG_LOG,
-      redF,
-      redU,
-    },
-    body: /* wgsl */ `
-  let P = L.$.params;
-  if (group >= P.rows) { return; }
-  let row = group;
-  let n = P.n;
-  let base = row * n;
-  // row start position = start + row·n (64-bit)
-  let rn = row * n;
-  let rnHi = mulhi(row, n);
-  let s0 = add64(P.start, rn);
-  let rowStart = vec2u(s0.x, s0.y + rnHi);
-  let skip = rowStart.x & 3u;
-  let firstBlock = vec2u((rowStart.x >> 2u) | (rowStart.y << 30u), rowStart.y >> 2u);
-  let blocks = (n + skip + 3u) / 4u;
-  var best = 0.0;
-  var bi = 0xffffffffu;
-  for (var t = lid; t < blocks; t += ${ROW_WG}u) {
-    let b = add64(firstBlock, t);
-    let w = philox(b.x, b.y, P.k0, P.k1);
-    for (var j = 0u; j < 4u; j++) {
-      let pos = t * 4u + j;
-      if (pos >= skip && pos - skip < n) {
-        let i = pos - skip;
-        let g = -log(negLog(toUniform(w[j])));
-        let logit = L.$.x[base + i];
-        ${nanCheck('sampleCategorical', 'row', 'i', 'logit')}
-        let v = logit * P.invT + g;
-        if (bi == 0xffffffffu || v > best || (v == best && i < bi)) { best = v; bi = i; }
-      }
-    }
-  }
+  const group = mode === 'group';
+  const rowOf = group ? 'group' : `group * ${THREAD_WG}u + lid`;
+  const blockLoop = group
+    ? `for (var t = lid; t < blocks; t += ${ROW_WG}u)`
+    : 'for (var t = 0u; t < blocks; t++)';
+  const finish = group
+    ? `
   redF[lid] = best;
   redU[lid] = bi;
   workgroupBarrier();
@@ -178,7 +138,53 @@ export function sampleSpec(): Omit<KernelSpec, 'key'> {
     }
     workgroupBarrier();
   }
-  if (lid == 0u) { L.$.out[row] = select(i32(redU[0]), 0, redU[0] == 0xffffffffu); }`,
+  if (lid == 0u) { L.$.out[row] = select(i32(redU[0]), 0, redU[0] == 0xffffffffu); }`
+    : `
+  L.$.out[row] = select(i32(bi), 0, bi == 0xffffffffu);`;
+  return {
+    storage: {
+      x: { type: 'f32', access: 'readonly' },
+      out: { type: 'i32', access: 'mutable' },
+      fault: { type: 'u32', access: 'mutable' },
+    },
+    params: SampleParams,
+    workgroupSize: group ? ROW_WG : THREAD_WG,
+    uses: {
+      philox: PHILOX,
+      mulhi: MULHI,
+      add64: ADD64,
+      toUniform: WORD_TO_UNIFORM,
+      negLog: NEG_LOG,
+      ...(group ? { redF, redU } : {}),
+    },
+    body: /* wgsl */ `
+  let P = L.$.params;
+  let row = ${rowOf};
+  if (row >= P.rows) { return; }
+  let n = P.n;
+  let base = row * n;
+  // row start position = start + row·n (64-bit)
+  let rowStart = add64(vec2u(P.start.x, P.start.y + mulhi(row, n)), row * n);
+  let skip = rowStart.x & 3u;
+  let firstBlock = vec2u((rowStart.x >> 2u) | (rowStart.y << 30u), rowStart.y >> 2u);
+  let blocks = (n + skip + 3u) / 4u;
+  var best = 0.0;
+  var bi = 0xffffffffu;
+  ${blockLoop} {
+    let b = add64(firstBlock, t);
+    let w = philox(b.x, b.y, P.k0, P.k1);
+    for (var j = 0u; j < 4u; j++) {
+      let pos = t * 4u + j;
+      if (pos >= skip && pos - skip < n) {
+        let i = pos - skip;
+        let g = -log(negLog(toUniform(w[j])));
+        let logit = L.$.x[base + i];
+        ${nanCheck('sampleCategorical', 'row', 'i', 'logit')}
+        let v = logit * P.invT + g;
+        if (bi == 0xffffffffu || v > best) { best = v; bi = i; }
+      }
+    }
+  }${finish}`,
   };
 }
 

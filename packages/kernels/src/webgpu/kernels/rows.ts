@@ -1,12 +1,23 @@
 /**
- * WGSL for last-axis row ops: one workgroup per row, a strided loop per invocation, then a fixed-order tree
- * reduction in workgroup memory (deterministic: the same inputs always give the same bits).
+ * WGSL for last-axis row ops, in two layouts: `group` — one workgroup per row, a strided loop per invocation,
+ * then a fixed-order tree reduction in workgroup memory (long rows); `thread` — one invocation per row walking it
+ * in order (short rows: a workgroup per row would leave most invocations idle, and on software adapters costs
+ * a barrier-heavy workgroup per row). Both are deterministic: the same inputs always give the same bits.
  */
 import tgpu, { d } from 'typegpu';
 import type { KernelSpec, Scalar } from '../runtime';
 import { nanCheck } from './gather';
 
 export const ROW_WG = 128;
+/** Rows up to this long take the one-invocation-per-row layout. */
+export const SHORT_ROW = 256;
+export const THREAD_WG = 64;
+
+export type RowMode = 'group' | 'thread';
+export const rowMode = (n: number): RowMode => (n <= SHORT_ROW ? 'thread' : 'group');
+/** Workgroups for `rows` rows in a layout. */
+export const rowGroups = (mode: RowMode, rows: number) =>
+  mode === 'group' ? rows : Math.ceil(rows / THREAD_WG);
 
 export const RowParams = d.struct({ rows: d.u32, n: d.u32, a: d.f32, b: d.f32 });
 
@@ -20,14 +31,37 @@ const shared = tgpu.workgroupVar(d.arrayOf(d.u32, 4));
 
 const SCRATCH = { redF, redF2, redI, redU, hist, shared };
 
+/** NaN test on the bits (robust against compilers that assume no NaNs). */
+export const IS_NAN = tgpu.fn([d.f32], d.bool)`(v: f32) -> bool {
+  return (bitcast<u32>(v) & 0x7fffffffu) > 0x7f800000u;
+}`;
+
+/** max that propagates NaN, like the cpu backend (WGSL's max leaves NaN implementation-defined). */
+export const MAX_NAN = tgpu.fn([d.f32, d.f32], d.f32)`(a: f32, b: f32) -> f32 {
+  if (isNan(a)) { return a; }
+  if (isNan(b)) { return b; }
+  return max(a, b);
+}`.$uses({ isNan: IS_NAN });
+
+const HELPERS = { isNan: IS_NAN, maxNaN: MAX_NAN };
+
+const NEG_INF_DECL = /* wgsl */ `
+  var negInfBits = 0xff800000u; // a var, so −∞ is made at run time (a constant −∞ is a WGSL error)
+  let NEG_INF = bitcast<f32>(negInfBits);`;
+
 const ROW_HEADER = /* wgsl */ `
   let P = L.$.params;
   if (group >= P.rows) { return; }
   let row = group;
   let n = P.n;
-  let base = row * n;
-  var negInfBits = 0xff800000u; // a var, so −∞ is made at run time (a constant −∞ is a WGSL error)
-  let NEG_INF = bitcast<f32>(negInfBits);`;
+  let base = row * n;${NEG_INF_DECL}`;
+
+const THREAD_HEADER = /* wgsl */ `
+  let P = L.$.params;
+  let row = group * ${THREAD_WG}u + lid;
+  if (row >= P.rows) { return; }
+  let n = P.n;
+  let base = row * n;${NEG_INF_DECL}`;
 
 /** Tree-reduces `arr` (ROW_WG entries) with the binary WGSL expression `combine(a, b)`; result in arr[0]. */
 function treeReduce(arr: string, combine: (a: string, b: string) => string): string {
@@ -39,61 +73,96 @@ function treeReduce(arr: string, combine: (a: string, b: string) => string): str
   }`;
 }
 
-/** Row max into `m` (f32), leaving the scratch free for the next reduction. */
-const ROW_MAX = /* wgsl */ `
+/** What differs between the two layouts. */
+interface Layout {
+  wg: number;
+  header: string;
+  /** Loop header over the row's indices j owned by this invocation. */
+  loop: string;
+  /** Combines per-invocation partials `local` into `let name` (uniform: loaded with workgroupUniformLoad). */
+  reduce(
+    name: string,
+    local: string,
+    arr: string,
+    combine: (a: string, b: string) => string,
+    uniform?: boolean,
+  ): string;
+  /** Guard of one-per-row writes. */
+  single: string;
+}
+
+const LAYOUTS: Record<RowMode, Layout> = {
+  group: {
+    wg: ROW_WG,
+    header: ROW_HEADER,
+    loop: `for (var j = lid; j < n; j += ${ROW_WG}u)`,
+    reduce: (name, local, arr, combine, uniform = false) => `
+  ${arr}[lid] = ${local};
+  ${treeReduce(arr, combine)}
+  let ${name} = ${uniform ? `workgroupUniformLoad(&${arr}[0])` : `${arr}[0]`};
+  workgroupBarrier();`,
+    single: 'lid == 0u',
+  },
+  thread: {
+    wg: THREAD_WG,
+    header: THREAD_HEADER,
+    loop: 'for (var j = 0u; j < n; j++)',
+    reduce: (name, local) => `
+  let ${name} = ${local};`,
+    single: 'true',
+  },
+};
+
+/** Row max into `m` (NaN-propagating) and the shift of the softmax family. */
+const rowMax = (l: Layout) => `
   var mx = NEG_INF;
-  for (var j = lid; j < n; j += ${ROW_WG}u) { mx = max(mx, L.$.x[base + j]); }
-  redF[lid] = mx;
-  ${treeReduce('redF', (a, b) => `max(${a}, ${b})`)}
-  let m = workgroupUniformLoad(&redF[0]);
+  ${l.loop} { mx = maxNaN(mx, L.$.x[base + j]); }
+  ${l.reduce('m', 'mx', 'redF', (a, b) => `maxNaN(${a}, ${b})`, true)}
   let shift = m;
-  let infiniteMax = m == NEG_INF || m == -NEG_INF;
-  workgroupBarrier();`;
+  let infiniteMax = m == NEG_INF || m == -NEG_INF;`;
 
 /** Σ exp(x − shift) over the row into `se`. */
-const ROW_SUMEXP = /* wgsl */ `
+const rowSumExp = (l: Layout) => `
   var acc = 0.0;
-  for (var j = lid; j < n; j += ${ROW_WG}u) { acc += exp(L.$.x[base + j] - shift); }
-  redF[lid] = acc;
-  ${treeReduce('redF', (a, b) => `${a} + ${b}`)}
-  let se = redF[0];
-  workgroupBarrier();`;
+  ${l.loop} { acc += exp(L.$.x[base + j] - shift); }
+  ${l.reduce('se', 'acc', 'redF', (a, b) => `${a} + ${b}`)}`;
 
 const io = (t: Scalar, outType: Scalar = t) => ({
   x: { type: t, access: 'readonly' as const },
   out: { type: outType, access: 'mutable' as const },
 });
 
-export function sumSpec(t: Scalar): Omit<KernelSpec, 'key'> {
-  const arr = t === 'f32' ? 'redF' : t === 'i32' ? 'redI' : 'redU';
-  return {
-    storage: io(t),
-    params: RowParams,
-    workgroupSize: ROW_WG,
-    uses: SCRATCH,
-    body: `${ROW_HEADER}
-  var acc = ${t}(0);
-  for (var j = lid; j < n; j += ${ROW_WG}u) { acc += L.$.x[base + j]; }
-  ${arr}[lid] = acc;
-  ${treeReduce(arr, (a, b) => `${a} + ${b}`)}
-  if (lid == 0u) { L.$.out[row] = ${arr}[0]; }`,
-  };
+const spec = (
+  mode: RowMode,
+  storage: KernelSpec['storage'],
+  body: (l: Layout) => string,
+): Omit<KernelSpec, 'key'> => ({
+  storage,
+  params: RowParams,
+  workgroupSize: LAYOUTS[mode].wg,
+  uses: mode === 'group' ? { ...SCRATCH, ...HELPERS } : HELPERS,
+  body: `${LAYOUTS[mode].header}${body(LAYOUTS[mode])}`,
+});
+
+export function sumSpec(mode: RowMode): Omit<KernelSpec, 'key'> {
+  return spec(
+    mode,
+    io('f32'),
+    (l) => `
+  var acc = 0.0;
+  ${l.loop} { acc += L.$.x[base + j]; }
+  ${l.reduce('total', 'acc', 'redF', (a, b) => `${a} + ${b}`)}
+  if (${l.single}) { L.$.out[row] = total; }`,
+  );
 }
 
-export function maxSpec(t: Scalar): Omit<KernelSpec, 'key'> {
-  const arr = t === 'f32' ? 'redF' : t === 'i32' ? 'redI' : 'redU';
-  return {
-    storage: io(t),
-    params: RowParams,
-    workgroupSize: ROW_WG,
-    uses: SCRATCH,
-    body: `${ROW_HEADER}
-  var acc = L.$.x[base];
-  for (var j = lid; j < n; j += ${ROW_WG}u) { acc = max(acc, L.$.x[base + j]); }
-  ${arr}[lid] = acc;
-  ${treeReduce(arr, (a, b) => `max(${a}, ${b})`)}
-  if (lid == 0u) { L.$.out[row] = ${arr}[0]; }`,
-  };
+export function maxSpec(mode: RowMode): Omit<KernelSpec, 'key'> {
+  return spec(
+    mode,
+    io('f32'),
+    (l) => `${rowMax(l)}
+  if (${l.single}) { L.$.out[row] = m; }`,
+  );
 }
 
 export type SoftOp = 'logsumexp' | 'softmax' | 'logSoftmax';
@@ -102,106 +171,88 @@ export type SoftOp = 'logsumexp' | 'softmax' | 'logSoftmax';
  * Stable softmax family: shift by the row max. An infinite max passes through logsumexp (−∞ for a row of −∞) and
  * makes softmax NaN, like the cpu backend and torch.
  */
-export function softSpec(op: SoftOp): Omit<KernelSpec, 'key'> {
-  const tail: Record<SoftOp, string> = {
-    // log Σ exp x = m + log Σ exp(x − m); an infinite max passes through
-    logsumexp: 'if (lid == 0u) { L.$.out[row] = select(shift + log(se), m, infiniteMax); }',
-    softmax: `let inv = 1.0 / se;
-  for (var j = lid; j < n; j += ${ROW_WG}u) { L.$.out[base + j] = exp(L.$.x[base + j] - shift) * inv; }`,
-    logSoftmax: `let lse = select(shift + log(se), m, infiniteMax);
-  for (var j = lid; j < n; j += ${ROW_WG}u) { L.$.out[base + j] = L.$.x[base + j] - lse; }`,
-  };
-  return {
-    storage: io('f32'),
-    params: RowParams,
-    workgroupSize: ROW_WG,
-    uses: SCRATCH,
-    body: `${ROW_HEADER}${ROW_MAX}${ROW_SUMEXP}
-  ${tail[op]}`,
-  };
+export function softSpec(op: SoftOp, mode: RowMode): Omit<KernelSpec, 'key'> {
+  const tail = (l: Layout): string =>
+    ({
+      // log Σ exp x = m + log Σ exp(x − m); an infinite max passes through
+      logsumexp: `if (${l.single}) { L.$.out[row] = select(shift + log(se), m, infiniteMax); }`,
+      softmax: `let inv = 1.0 / se;
+  ${l.loop} { L.$.out[base + j] = exp(L.$.x[base + j] - shift) * inv; }`,
+      logSoftmax: `let lse = select(shift + log(se), m, infiniteMax);
+  ${l.loop} { L.$.out[base + j] = L.$.x[base + j] - lse; }`,
+    })[op];
+  return spec(
+    mode,
+    io('f32'),
+    (l) => `${rowMax(l)}${rowSumExp(l)}
+  ${tail(l)}`,
+  );
 }
 
 /** Weight-only LayerNorm (biased variance, two passes): (x − mean)/√(var + eps) · w; params.a = eps. */
-export function layerNormSpec(): Omit<KernelSpec, 'key'> {
-  return {
-    storage: {
-      x: { type: 'f32', access: 'readonly' },
-      w: { type: 'f32', access: 'readonly' },
-      out: { type: 'f32', access: 'mutable' },
-    },
-    params: RowParams,
-    workgroupSize: ROW_WG,
-    uses: SCRATCH,
-    body: `${ROW_HEADER}
+export function layerNormSpec(mode: RowMode): Omit<KernelSpec, 'key'> {
+  const storage = { ...io('f32'), w: { type: 'f32' as const, access: 'readonly' as const } };
+  return spec(
+    mode,
+    storage,
+    (l) => `
   var acc = 0.0;
-  for (var j = lid; j < n; j += ${ROW_WG}u) { acc += L.$.x[base + j]; }
-  redF[lid] = acc;
-  ${treeReduce('redF', (a, b) => `${a} + ${b}`)}
-  let mean = redF[0] / f32(n);
-  workgroupBarrier();
+  ${l.loop} { acc += L.$.x[base + j]; }
+  ${l.reduce('total', 'acc', 'redF', (a, b) => `${a} + ${b}`)}
+  let mean = total / f32(n);
   var sq = 0.0;
-  for (var j = lid; j < n; j += ${ROW_WG}u) { let c = L.$.x[base + j] - mean; sq += c * c; }
-  redF[lid] = sq;
-  ${treeReduce('redF', (a, b) => `${a} + ${b}`)}
-  let inv = 1.0 / sqrt(redF[0] / f32(n) + P.a);
-  for (var j = lid; j < n; j += ${ROW_WG}u) { L.$.out[base + j] = (L.$.x[base + j] - mean) * inv * L.$.w[j]; }`,
-  };
+  ${l.loop} { let c = L.$.x[base + j] - mean; sq += c * c; }
+  ${l.reduce('sqTotal', 'sq', 'redF', (a, b) => `${a} + ${b}`)}
+  let inv = 1.0 / sqrt(sqTotal / f32(n) + P.a);
+  ${l.loop} { L.$.out[base + j] = (L.$.x[base + j] - mean) * inv * L.$.w[j]; }`,
+  );
 }
 
 /**
- * (value, index) argmax with the first index on ties: each invocation keeps the first max of its strided
- * elements; the tree prefers the larger value, then the smaller index. Index 0xffffffff marks "none".
+ * Whether (vo, io) beats (vi, ii) in an argmax with the cpu backend's rules: NaN counts as the largest value, the
+ * first index wins ties; index 0xffffffff marks "none yet".
  */
-function argmaxReduce(valueArr: string): string {
-  return `
+const beats = (t: Scalar, vo: string, io: string, vi: string, ii: string) => {
+  const greater =
+    t === 'f32'
+      ? `(isNan(${vo}) && !isNan(${vi})) || (isNan(${vo}) == isNan(${vi}) && (${vo} > ${vi} || ((${vo} == ${vi} || isNan(${vo})) && ${io} < ${ii})))`
+      : `${vo} > ${vi} || (${vo} == ${vi} && ${io} < ${ii})`;
+  return `(${io} != 0xffffffffu && (${ii} == 0xffffffffu || ${greater}))`;
+};
+
+/** Argmax: each invocation keeps the first best of its elements; the tree then prefers the better (value, index). */
+export function argmaxSpec(t: Scalar, mode: RowMode): Omit<KernelSpec, 'key'> {
+  // u32 values are carried through the i32 scratch as order-preserving keys (f32 is exact only below 2^24).
+  const arr = t === 'f32' ? 'redF' : 'redI';
+  const toScratch = t === 'u32' ? 'bitcast<i32>(best ^ 0x80000000u)' : 'best';
+  const st = t === 'u32' ? 'i32' : t;
+  return spec(mode, io(t, 'i32'), (l) => {
+    const scan = `
+  var best = ${t}(0);
+  var bi = 0xffffffffu;
+  ${l.loop} {
+    let v = L.$.x[base + j];
+    if (${beats(t, 'v', 'j', 'best', 'bi')}) { best = v; bi = j; }
+  }`;
+    if (mode === 'thread')
+      return `${scan}
+  L.$.out[row] = select(i32(bi), 0, bi == 0xffffffffu);`;
+    return `${scan}
+  ${arr}[lid] = ${toScratch};
+  redU[lid] = bi;
   workgroupBarrier();
   for (var s = ${ROW_WG / 2}u; s > 0u; s = s >> 1u) {
     if (lid < s) {
-      let vi = ${valueArr}[lid];
+      let vi = ${arr}[lid];
       let ii = redU[lid];
-      let vo = ${valueArr}[lid + s];
+      let vo = ${arr}[lid + s];
       let io = redU[lid + s];
-      let take = io != 0xffffffffu && (ii == 0xffffffffu || vo > vi || (vo == vi && io < ii));
-      if (take) { ${valueArr}[lid] = vo; redU[lid] = io; }
+      if (${beats(st as Scalar, 'vo', 'io', 'vi', 'ii')}) { ${arr}[lid] = vo; redU[lid] = io; }
     }
     workgroupBarrier();
-  }`;
-}
-
-export function argmaxSpec(t: Scalar): Omit<KernelSpec, 'key'> {
-  const arr = t === 'u32' ? 'redF2' : t === 'f32' ? 'redF' : 'redI';
-  const load = t === 'u32' ? 'f32(L.$.x[base + j])' : 'L.$.x[base + j]';
-  // u32 values compare exactly as f32 only below 2^24; compare u32 keys through the i32 scratch instead.
-  const body =
-    t === 'u32'
-      ? `
-  var best = 0u;
-  var bi = 0xffffffffu;
-  for (var j = lid; j < n; j += ${ROW_WG}u) {
-    let v = L.$.x[base + j];
-    if (bi == 0xffffffffu || v > best) { best = v; bi = j; }
   }
-  redI[lid] = bitcast<i32>(best ^ 0x80000000u);
-  redU[lid] = bi;
-  ${argmaxReduce('redI')}`
-      : `
-  var best = ${t}(0);
-  var bi = 0xffffffffu;
-  for (var j = lid; j < n; j += ${ROW_WG}u) {
-    let v = ${load};
-    if (bi == 0xffffffffu || v > best) { best = v; bi = j; }
-  }
-  ${arr}[lid] = best;
-  redU[lid] = bi;
-  ${argmaxReduce(arr)}`;
-  return {
-    storage: io(t, 'i32'),
-    params: RowParams,
-    workgroupSize: ROW_WG,
-    uses: SCRATCH,
-    body: `${ROW_HEADER}${body}
-  if (lid == 0u) { L.$.out[row] = select(i32(redU[0]), 0, redU[0] == 0xffffffffu); }`,
-  };
+  if (lid == 0u) { L.$.out[row] = select(i32(redU[0]), 0, redU[0] == 0xffffffffu); }`;
+  });
 }
 
 /** Order-preserving map of an f32 to a u32 key (larger float ↔ larger key). */
@@ -255,7 +306,7 @@ export function topKSpec(): Omit<KernelSpec, 'key'> {
     storage: { ...io('f32'), fault: { type: 'u32', access: 'mutable' } },
     params: RowParams,
     workgroupSize: ROW_WG,
-    uses: { ...SCRATCH, key: F32_KEY },
+    uses: { ...SCRATCH, ...HELPERS, key: F32_KEY },
     body: `${ROW_HEADER}
   for (var j = lid; j < n; j += ${ROW_WG}u) { ${nanCheck('topK', 'row', 'j', 'L.$.x[base + j]')} }
   var remaining = u32(P.a);
@@ -300,9 +351,9 @@ export function topPSpec(): Omit<KernelSpec, 'key'> {
     storage: { ...io('f32'), fault: { type: 'u32', access: 'mutable' } },
     params: RowParams,
     workgroupSize: ROW_WG,
-    uses: { ...SCRATCH, key: F32_KEY, keyToF32: KEY_F32 },
+    uses: { ...SCRATCH, ...HELPERS, key: F32_KEY, keyToF32: KEY_F32 },
     body: `${ROW_HEADER}
-  for (var j = lid; j < n; j += ${ROW_WG}u) { ${nanCheck('topP', 'row', 'j', 'L.$.x[base + j]')} }${ROW_MAX}${ROW_SUMEXP}
+  for (var j = lid; j < n; j += ${ROW_WG}u) { ${nanCheck('topP', 'row', 'j', 'L.$.x[base + j]')} }${rowMax(LAYOUTS.group)}${rowSumExp(LAYOUTS.group)}
   let goal = P.a * se;
   var tau = 0u;
   var keepTies = 1u;
