@@ -21,6 +21,10 @@ export type Times = number | readonly number[] | Float64Array;
  * follows x0Probs (f64 on the cpu backend for reference maths).
  */
 export interface NoiseProcess {
+  /**
+   * 'masked' | 'uniform' | 'gaussian' for the built-in processes (anything for a user's). The 'gaussian'
+   * process' token marginals and posteriors are the uniform-state ones at alpha = T(gamma(t)).
+   */
   readonly kind: string;
   readonly vocabSize: number;
   readonly schedule: Schedule;

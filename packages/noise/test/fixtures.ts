@@ -1,8 +1,15 @@
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 
-/** Reads a fixture copied from ../shared/fixtures (the repo's own copy, so a plain clone tests). */
+/** The shared fixtures beside the repository (../shared/fixtures), when this checkout has them. */
+export const sharedFixture = (name: string): URL =>
+  new URL(`../../../../shared/fixtures/${name}`, import.meta.url);
+/** The repository's own copy (test/fixtures), so that a plain clone tests. */
+export const localFixture = (name: string): URL => new URL(`./fixtures/${name}`, import.meta.url);
+
+/** Reads a fixture from ../shared/fixtures when present, else from the repository's copy. */
 export function readFixture<T>(name: string): T {
-  return JSON.parse(readFileSync(new URL(`./fixtures/${name}`, import.meta.url), 'utf8')) as T;
+  const url = existsSync(sharedFixture(name)) ? sharedFixture(name) : localFixture(name);
+  return JSON.parse(readFileSync(url, 'utf8')) as T;
 }
 
 export interface OperatorTable {
