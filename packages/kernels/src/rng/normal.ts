@@ -55,24 +55,31 @@ export function bitsOfF32(x: number): number {
   return scratch.getUint32(0);
 }
 
-const SQRT2 = f32FromBits(0x3fb504f3); // 1.41421353816986083984375
-const LN2_HI = f32FromBits(0x3f317180); // 0.69313812255859375
-const LN2_LO = f32FromBits(0x3717f7d1); // 9.0580006144591607153415679931640625e-6
-const RSQRT_MAGIC = 0x5f3759df;
+/** The constants as f32 bit patterns: the single table both this file and the WGSL twin read. */
+export const NORMAL_CONSTANT_BITS = {
+  /** ln(1 + f)/f ≈ Σ LN_Q[k] f^k on [√½ − 1, √2 − 1]. */
+  LN_Q: [
+    0x3f800000, 0xbefffffc, 0x3eaaaaa8, 0xbe800214, 0x3e4cd1f6, 0xbe2a1387, 0x3e1138da, 0xbe079cfd,
+    0x3e0424b1, 0xbd9c1420,
+  ],
+  /** sin(πt/2)/t ≈ Σ SIN_S[k] z^k, z = t², t in [0, 1]. */
+  SIN_S: [0x3fc90fdb, 0xbf255de7, 0x3da335e0, 0xbb996898, 0x39280a11, 0xb6664f12],
+  /** cos(πt/2) ≈ Σ COS_C[k] z^k, z = t², t in [0, 1]. */
+  COS_C: [0x3f800000, 0xbf9de9e6, 0x3e81e0f2, 0xbcaae83b, 0x3a709379, 0xb7c7db9f],
+  SQRT2: 0x3fb504f3, // 1.41421353816986083984375
+  LN2_HI: 0x3f317180, // 0.69313812255859375
+  LN2_LO: 0x3717f7d1, // 9.0580006144591607153415679931640625e-6
+  /** An integer, not a float: the reciprocal-square-root seed is RSQRT_MAGIC − (bits(x) >> 1). */
+  RSQRT_MAGIC: 0x5f3759df,
+} as const;
 
-/** ln(1 + f)/f ≈ Σ LN_Q[k] f^k on [√½ − 1, √2 − 1]. */
-export const LN_Q = [
-  0x3f800000, 0xbefffffc, 0x3eaaaaa8, 0xbe800214, 0x3e4cd1f6, 0xbe2a1387, 0x3e1138da, 0xbe079cfd, 0x3e0424b1,
-  0xbd9c1420,
-].map(f32FromBits);
-/** sin(πt/2)/t ≈ Σ SIN_S[k] z^k, z = t², t in [0, 1]. */
-export const SIN_S = [0x3fc90fdb, 0xbf255de7, 0x3da335e0, 0xbb996898, 0x39280a11, 0xb6664f12].map(
-  f32FromBits,
-);
-/** cos(πt/2) ≈ Σ COS_C[k] z^k, z = t², t in [0, 1]. */
-export const COS_C = [0x3f800000, 0xbf9de9e6, 0x3e81e0f2, 0xbcaae83b, 0x3a709379, 0xb7c7db9f].map(
-  f32FromBits,
-);
+const C = NORMAL_CONSTANT_BITS;
+const SQRT2 = f32FromBits(C.SQRT2);
+const LN2_HI = f32FromBits(C.LN2_HI);
+const LN2_LO = f32FromBits(C.LN2_LO);
+export const LN_Q = C.LN_Q.map(f32FromBits);
+export const SIN_S = C.SIN_S.map(f32FromBits);
+export const COS_C = C.COS_C.map(f32FromBits);
 
 /** Horner in f32: p = P[d]; p = (p·z) + P[k] for k = d − 1 … 0. */
 export function horner32(coefficients: readonly number[], z: number): number {
@@ -97,7 +104,7 @@ export function ln32(u: number): number {
 
 /** √x for an f32 x > 0: reciprocal-sqrt bit-hack seed, three Newton steps y ← y·(1.5 − ½x·y·y), then x·y. */
 export function sqrt32(x: number): number {
-  let y = f32FromBits((RSQRT_MAGIC - (bitsOfF32(x) >>> 1)) >>> 0);
+  let y = f32FromBits((C.RSQRT_MAGIC - (bitsOfF32(x) >>> 1)) >>> 0);
   const h = F(x * 0.5);
   for (let i = 0; i < 3; i++) {
     let t = F(h * y);
