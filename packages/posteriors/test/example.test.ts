@@ -15,7 +15,7 @@ it('README example runs', async () => {
   const probs = await psi.read();
   expect(probs.length).toBe(8);
   for (const row of [probs.subarray(0, 4), probs.subarray(4)]) {
-    expect(Math.abs(row.reduce((a, b) => a + b, 0) - 1)).toBeLessThan(1e-12);
+    expect(Math.abs(Array.from(row).reduce((a, b) => a + b, 0) - 1)).toBeLessThan(1e-12);
   }
 
   const ids = await psiSample(process, { x0Probs, xt, s: 0.4, t: 0.5, kappa: 0.5, stream: { seed: 1 } });
