@@ -1,5 +1,5 @@
 import type { MatmulPlan } from '../validate';
-import { cpuKernelLimits, cpuPoolThreads, runJob } from './pool';
+import { cpuKernelLimits, cpuPoolThreads, localRunner, runJob } from './pool';
 import { isShared, toShared } from './storage';
 import { GEMM_MR, GEMM_NR } from './wasm/generated/kernels-wasm';
 
@@ -39,42 +39,85 @@ export function matmulKernel(args: MatmulArgs): void {
   matmulJs(args);
 }
 
+/** Rows of A per task: small enough for the pool to balance, large enough to amortise a task. */
+const TILE_M = 64;
+
 function matmulWasm(args: MatmulArgs, parallel: boolean): boolean {
-  const { plan, transposeA, transposeB } = args;
+  const { plan, transposeA } = args;
   const { batch, m, k, n } = plan;
-  const threads = parallel ? cpuPoolThreads() : 1;
-  const share = threads > 1;
+  const share = parallel && cpuPoolThreads() > 1;
   const tilesN = Math.ceil(n / MAX_TILE_N);
   const tileN = roundUp(Math.ceil(n / tilesN), GEMM_NR);
-  const wantedM = Math.ceil((2 * threads) / (batch * tilesN));
-  const tileM = roundUp(Math.ceil(m / Math.max(1, wantedM)), GEMM_MR);
+  const tileM = Math.min(roundUp(m, GEMM_MR), TILE_M);
   const tilesM = Math.ceil(m / tileM);
+  const packed = packPanels(args, tilesN, tileN, share);
+  if (!packed) return false;
+  const { panels, panelRegion, regionSize } = packed;
   const out =
     share && !isShared(args.out) ? new Float32Array(new SharedArrayBuffer(args.out.byteLength)) : args.out;
   const shared = <T extends FloatArray | undefined>(x: T): T =>
     (share && x ? toShared(x as FloatArray) : x) as T;
   const job = {
     kind: 'matmul' as const,
-    tasks: batch * tilesM * tilesN,
+    tasks: batch * tilesN * tilesM,
     a: shared(args.a),
-    b: shared(args.b),
     out,
     bias: shared(args.bias) ?? null,
     m,
     k,
     n,
     tA: transposeA,
-    tB: transposeB,
     aOffsets: plan.aOffsets,
-    bOffsets: plan.bOffsets,
     tilesM,
     tilesN,
     tileM,
     tileN,
+    panels,
+    panelRegion,
+    regionSize,
   };
   if (!runJob(job, share)) return false;
   if (out !== args.out) args.out.set(out);
   return true;
+}
+
+/**
+ * Packs op(B) once for every participant: per distinct B matrix of the batch and per column tile, NR-column
+ * panels laid out [k][NR] (zero-padded to a multiple of NR), the order the wasm micro-kernel streams them in.
+ */
+function packPanels(args: MatmulArgs, tilesN: number, tileN: number, share: boolean) {
+  const { b, plan, transposeB } = args;
+  const { batch, k, n, bOffsets } = plan;
+  const regionOf = new Map<number, number>();
+  const panelRegion = new Int32Array(batch);
+  for (let p = 0; p < batch; p++) {
+    const known = regionOf.get(bOffsets[p]);
+    panelRegion[p] = known ?? regionOf.size;
+    if (known === undefined) regionOf.set(bOffsets[p], regionOf.size);
+  }
+  const regionSize = k * tileN;
+  const floats = regionOf.size * tilesN * regionSize;
+  const panels = share ? new Float32Array(new SharedArrayBuffer(floats * 4)) : new Float32Array(floats);
+  const runner = localRunner();
+  if (!runner) return undefined;
+  for (const [bo, region] of regionOf) {
+    for (let jt = 0; jt < tilesN; jt++) {
+      const j0 = jt * tileN;
+      const nc = Math.min(n, j0 + tileN) - j0;
+      runner.packB(
+        b as Float32Array,
+        bo,
+        k,
+        n,
+        transposeB,
+        j0,
+        nc,
+        panels,
+        (region * tilesN + jt) * regionSize,
+      );
+    }
+  }
+  return { panels, panelRegion, regionSize };
 }
 
 const roundUp = (x: number, step: number): number => Math.ceil(x / step) * step;

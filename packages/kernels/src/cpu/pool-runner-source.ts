@@ -3,10 +3,13 @@
  * from an inline string (no separate file, so the pool works from src/, from dist/ and in a bundle), and the main
  * thread evaluates the very same text, so inline and threaded runs execute identical code.
  *
- * `createRunner(exports, mr, nr)` takes the exports of one wasm kernels instance and returns `run(job, task)`.
+ * `createRunner(exports, mr, nr)` takes the exports of one wasm kernels instance and returns `run(job, task)` and
+ * `packB(...)` (packs op(B) column tiles into gemm panels, used by the caller before a matmul job).
  * Jobs (built in matmul.ts / sample.ts):
- *   matmul: { kind, a, b, out, bias, m, k, n, tA, tB, aOffsets, bOffsets, tilesM, tilesN, tileM, tileN }
- *           task t → batch item, row tile, column tile; packs A/B panels into wasm memory, calls gemm, writes out
+ *   matmul: { kind, a, out, bias, m, k, n, tA, aOffsets, tilesM, tilesN, tileM, tileN, panels, panelRegion,
+ *             regionSize }
+ *           task t → batch item, column tile, row tile (fastest); copies the tile's B panels (packed once by the
+ *           caller) and packs A panels into wasm memory, calls gemm, writes out
  *   sample: { kind, logits, n, k0, k1, offset, invT, t0, chunk, chunksPerRow, cand, candF, cap, stride }
  *           task t → row, column chunk; streams the chunk through wasm `gumbel`, writes its candidates
  */
@@ -27,54 +30,67 @@ function createRunner(wasm, MR, NR) {
   }
   const roundUp = (x, s) => Math.ceil(x / s) * s;
 
-  function packB(job, bo, j0, nc, np, bBase) {
-    const { b, k, n, tB } = job;
-    let w = bBase >> 2;
-    for (let jp = 0; jp < np; jp += NR) {
-      for (let q = 0; q < k; q++) {
-        for (let c = 0; c < NR; c++) {
-          const col = jp + c;
-          f32[w++] = col < nc ? (tB ? b[bo + (j0 + col) * k + q] : b[bo + q * n + j0 + col]) : 0;
-        }
-      }
+  // op(A) rows ic … ic + mc − 1 → MR-row panels at aBase (staged through the stage area)
+  function packA(job, ao, ic, mc, aBase, stage) {
+    const { a, m, k, tA } = job;
+    if (!tA) {
+      f32.set(a.subarray(ao + ic * k, ao + (ic + mc) * k), stage >> 2);
+      wasm.pack(stage, k, 1, mc, k, MR, aBase);
+      return;
     }
+    for (let q = 0; q < k; q++) f32.set(a.subarray(ao + q * m + ic, ao + q * m + ic + mc), (stage >> 2) + q * mc);
+    wasm.pack(stage, 1, mc, mc, k, MR, aBase);
   }
 
-  function packA(job, ao, i0, mc, mp, aBase) {
-    const { a, m, k, tA } = job;
-    let w = aBase >> 2;
-    for (let ip = 0; ip < mp; ip += MR) {
-      for (let q = 0; q < k; q++) {
-        for (let r = 0; r < MR; r++) {
-          const row = ip + r;
-          f32[w++] = row < mc ? (tA ? a[ao + q * m + i0 + row] : a[ao + (i0 + row) * k + q]) : 0;
-        }
-      }
+  // op(B) columns j0 … j0 + nc − 1 of the batch item at offset bo → NR-column panels, copied into the array into at index at
+  function packB(b, bo, k, n, tB, j0, nc, into, at) {
+    const np = roundUp(nc, NR);
+    const stage = k * np * 4;
+    ensure(stage + k * nc * 4);
+    if (tB) {
+      f32.set(b.subarray(bo + j0 * k, bo + (j0 + nc) * k), stage >> 2);
+      wasm.pack(stage, k, 1, nc, k, NR, 0);
+    } else {
+      for (let q = 0; q < k; q++) f32.set(b.subarray(bo + q * n + j0, bo + q * n + j0 + nc), (stage >> 2) + q * nc);
+      wasm.pack(stage, 1, nc, nc, k, NR, 0);
     }
+    into.set(f32.subarray(0, k * np), at);
+    loadedPanels = null;
   }
+
+  let loadedPanels = null;
+  let loadedRegion = -1;
 
   function matmulTask(job, t) {
-    const { m, k, n, out, bias, tilesM, tilesN, tileM, tileN } = job;
-    const perItem = tilesM * tilesN;
-    const p = Math.floor(t / perItem);
-    const rest = t - p * perItem;
-    const i0 = Math.floor(rest / tilesN) * tileM;
-    const j0 = (rest % tilesN) * tileN;
+    const { m, k, n, out, bias, tilesM, tilesN, tileM, tileN, panels, panelRegion, regionSize } = job;
+    const it = t % tilesM;
+    const pj = (t - it) / tilesM;
+    const jt = pj % tilesN;
+    const p = (pj - jt) / tilesN;
+    const i0 = it * tileM;
+    const j0 = jt * tileN;
     const i1 = Math.min(m, i0 + tileM);
     const nc = Math.min(n, j0 + tileN) - j0;
     const np = roundUp(nc, NR);
     const ao = job.aOffsets[p];
-    const bo = job.bOffsets[p];
     const oo = p * m * n;
     const bBase = 0;
-    const aBase = bBase + k * np * 4;
+    const aBase = bBase + regionSize * 4;
     const cBase = aBase + roundUp(MC, MR) * k * 4;
-    ensure(cBase + roundUp(MC, MR) * np * 4);
-    packB(job, bo, j0, nc, np, bBase);
+    const stage = cBase + roundUp(MC, MR) * np * 4;
+    ensure(stage + MC * k * 4);
+    // B was packed once by the caller ([k][NR] panels per column tile); copy this tile's panels in unless the
+    // previous task of this job already did
+    const region = panelRegion[p] * tilesN + jt;
+    if (loadedPanels !== panels || loadedRegion !== region) {
+      f32.set(panels.subarray(region * regionSize, region * regionSize + k * np), bBase >> 2);
+      loadedPanels = panels;
+      loadedRegion = region;
+    }
     for (let ic = i0; ic < i1; ic += MC) {
       const mc = Math.min(MC, i1 - ic);
       const mp = roundUp(mc, MR);
-      packA(job, ao, ic, mc, mp, aBase);
+      packA(job, ao, ic, mc, aBase, stage);
       for (let pc = 0; pc < k; pc += KC) {
         const kc = Math.min(KC, k - pc);
         wasm.gemm(aBase + pc * MR * 4, k * MR * 4, bBase + pc * NR * 4, k * NR * 4, cBase, mp, np, kc, pc > 0 ? 1 : 0);
@@ -121,9 +137,12 @@ function createRunner(wasm, MR, NR) {
     if (count > 0) job.cand.set(i32.subarray(candBase >> 2, (candBase >> 2) + 2 * count), at + 1);
   }
 
-  return function run(job, t) {
-    if (job.kind === 'matmul') matmulTask(job, t);
-    else sampleTask(job, t);
+  return {
+    run(job, t) {
+      if (job.kind === 'matmul') matmulTask(job, t);
+      else sampleTask(job, t);
+    },
+    packB,
   };
 }
 `;
@@ -134,7 +153,7 @@ const port = typeof require === 'function' ? require('node:worker_threads').pare
 let run = null;
 function onJob(data) {
   if (data.init) {
-    run = createRunner(new WebAssembly.Instance(data.module, {}).exports, data.mr, data.nr);
+    run = createRunner(new WebAssembly.Instance(data.module, {}).exports, data.mr, data.nr).run;
     return;
   }
   const { job, ctl } = data;

@@ -10,7 +10,22 @@ export interface PoolJob {
   [field: string]: unknown;
 }
 
-type Runner = (job: PoolJob, task: number) => void;
+/** The runner of pool-runner-source.ts on one wasm instance. */
+export interface Runner {
+  run(job: PoolJob, task: number): void;
+  /** Packs columns j0 … j0 + nc − 1 of op(B) (B at element offset bo) into NR-column panels, into[at …]. */
+  packB(
+    b: Float32Array,
+    bo: number,
+    k: number,
+    n: number,
+    transposeB: boolean,
+    j0: number,
+    nc: number,
+    into: Float32Array,
+    at: number,
+  ): void;
+}
 
 interface WorkerLike {
   postMessage(message: unknown): void;
@@ -148,8 +163,9 @@ export function localRunner(): Runner | null {
  * SharedArrayBuffer. Returns false when the wasm kernels are unavailable (the caller takes its JS path).
  */
 export function runJob(job: PoolJob, parallel: boolean): boolean {
-  const run = localRunner();
-  if (!run) return false;
+  const runner = localRunner();
+  if (!runner) return false;
+  const run = runner.run;
   const threads = parallel ? Math.min(cpuPoolThreads(), job.tasks) : 1;
   if (threads <= 1) {
     for (let t = 0; t < job.tasks; t++) run(job, t);

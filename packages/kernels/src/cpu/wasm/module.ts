@@ -14,6 +14,7 @@ export interface KernelExports {
     kc: number,
     acc: number,
   ): void;
+  pack(src: number, rs: number, cs: number, rows: number, cols: number, r: number, dst: number): void;
   gumbelReset(cand: number, cap: number, t0: number): void;
   gumbel(
     lp: number,

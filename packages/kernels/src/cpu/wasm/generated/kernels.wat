@@ -128,6 +128,32 @@
       (local.set $jr (i32.add (local.get $jr) (i32.const 8)))
       (br_if $LJ (i32.lt_u (local.get $jr) (local.get $np)))))
   
+  (func $pack (export "pack") (param $src i32) (param $rs i32) (param $cs i32) (param $rows i32) (param $cols i32)
+      (param $R i32) (param $dst i32)
+    (local $rp i32) (local $q i32) (local $r i32) (local $full i32) (local $p i32) (local $rsb i32) (local $csb i32)
+    (local.set $rsb (i32.shl (local.get $rs) (i32.const 2)))
+    (local.set $csb (i32.shl (local.get $cs) (i32.const 2)))
+    (block $done (loop $LP
+      (br_if $done (i32.ge_u (local.get $rp) (local.get $rows)))
+      (local.set $full (i32.le_u (i32.add (local.get $rp) (local.get $R)) (local.get $rows)))
+      (local.set $q (i32.const 0))
+      (block $qdone (loop $LQ
+        (br_if $qdone (i32.ge_u (local.get $q) (local.get $cols)))
+        (local.set $p (i32.add (local.get $src) (i32.add (i32.mul (local.get $rp) (local.get $rsb)) (i32.mul (local.get $q) (local.get $csb)))))
+        (local.set $r (i32.const 0))
+        (loop $LR
+          (f32.store (local.get $dst)
+            (if (result f32) (i32.or (local.get $full) (i32.lt_u (i32.add (local.get $rp) (local.get $r)) (local.get $rows)))
+              (then (f32.load (local.get $p))) (else (f32.const 0))))
+          (local.set $dst (i32.add (local.get $dst) (i32.const 4)))
+          (local.set $p (i32.add (local.get $p) (local.get $rsb)))
+          (local.set $r (i32.add (local.get $r) (i32.const 1)))
+          (br_if $LR (i32.lt_u (local.get $r) (local.get $R))))
+        (local.set $q (i32.add (local.get $q) (i32.const 1)))
+        (br $LQ)))
+      (local.set $rp (i32.add (local.get $rp) (local.get $R)))
+      (br $LP))))
+  
   (func $gumbel (export "gumbel") (param $lp i32) (param $groups i32) (param $blo i32) (param $bhi i32)
       (param $k0 i32) (param $k1 i32) (param $invT f32) (param $colBase i32) (result i32)
     (local $cnt v128) (local $chi v128) (local $inv v128) (local $thrv v128) (local $end i32) (local $col i32)
