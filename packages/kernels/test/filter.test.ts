@@ -152,6 +152,12 @@ describe('topP', () => {
     expect(data(cpu.topP(flat, 0.9871)).filter(Number.isFinite).length).toBe(4936);
   });
 
+  it('a prefix whose mass is exactly p is the whole nucleus (mass before an entry must be < p)', () => {
+    // four equal logits: probabilities exactly 0.25; 0.25 + 0.25 = 0.5 = p, so two entries, the lower indices
+    expect(data(cpu.topP(make([0, 0, 0, 0], [4], 'f64'), 0.5))).toEqual([0, 0, -Infinity, -Infinity]);
+    expect(data(cpu.topP(make([0, 0, 0, 0], [4], 'f32'), 0.75))).toEqual([0, 0, 0, -Infinity]);
+  });
+
   it('always keeps the top entry, and p = 1 keeps every entry of positive probability', () => {
     expect(data(cpu.topP(make([0, 10, 1], [3], 'f64'), 1e-9))).toEqual([-Infinity, 10, -Infinity]);
     expect(data(cpu.topP(make([0, 1, -Infinity], [3], 'f64'), 1))).toEqual([0, 1, -Infinity]);
