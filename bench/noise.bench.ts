@@ -11,8 +11,9 @@
  *     anchors (bench/anchors/noise.py): the same two computations in torch (f32 simple path, f64 top-k as in
  *     the reference), also one process per case.
  *
- *   npx tsx --conditions=@duality/source bench/noise.bench.ts [--quick] [--no-anchor] [--json]
- *       [--backend cpu|webgpu]
+ *   pnpm bench noise [--quick]      (or: node --conditions=@duality/source --import tsx bench/noise.bench.ts
+ *                                    [--quick] [--no-anchor] [--json] [--backend cpu|webgpu])
+ * Prints two tables and writes bench/results/noise.json.
  */
 import { execFileSync } from 'node:child_process';
 import { fileURLToPath, pathToFileURL } from 'node:url';
@@ -24,6 +25,7 @@ import {
   temperedSoftmaxRelaxation,
   topKRelaxation,
 } from '@duality/noise';
+import { machineInfo, printTable, runAnchor as runPythonAnchor, writeResults } from './lib/harness';
 
 const K = 50257;
 const GAMMA_MIN = -3.5;
@@ -188,22 +190,14 @@ function runChild(args: string[]): RelaxRow | { error: string } {
   } catch (error) {
     const e = error as { stderr?: string; message: string };
     const lines = (e.stderr || e.message).trim().split('\n');
-    const first = lines.find((l) => /^\w*Error: /.test(l.trim())) ?? lines.slice(-3).join(' | ');
+    const first = lines.find((l) => /Error\b/.test(l)) ?? lines.slice(-3).join(' | ');
     return { error: first.trim().slice(0, 240) };
   }
 }
 
 function runAnchor(args: string[]): Record<string, unknown> | { error: string } {
-  try {
-    const script = fileURLToPath(new URL('./anchors/noise.py', import.meta.url));
-    const out = execFileSync('/usr/bin/python3', [script, ...args], {
-      encoding: 'utf8',
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    return JSON.parse(out) as Record<string, unknown>;
-  } catch (error) {
-    return { error: (error as Error).message.split('\n')[0] };
-  }
+  const result = runPythonAnchor<Record<string, unknown>>('noise.py', args);
+  return result.ok ? result.data : { error: result.reason };
 }
 
 const fmt = (x: unknown, d = 1) =>
@@ -216,9 +210,7 @@ export async function main(argv: string[]): Promise<void> {
   const backends = arg('--backend') ? [arg('--backend') as string] : ['cpu', 'webgpu'];
   const n = 100_000;
   const operator = operatorBench(n, quick);
-  const operatorAnchor = noAnchor
-    ? undefined
-    : runAnchor(['--case', 'operator', ...(quick ? ['--quick'] : [])]);
+  const operatorAnchor = noAnchor ? undefined : runAnchor(['--case', 'operator']);
   const reps = quick ? 1 : 3;
   const relax: Array<{
     name: string;
@@ -227,7 +219,7 @@ export async function main(argv: string[]): Promise<void> {
     torch?: Record<string, unknown>;
   }> = [];
   for (const name of ['tempered', 'topk'] as const) {
-    const torch = noAnchor ? undefined : runAnchor(['--case', name, ...(quick ? ['--quick'] : [])]);
+    const torch = noAnchor ? undefined : runAnchor(['--case', name]);
     for (const backend of backends)
       relax.push({
         name,
@@ -236,6 +228,14 @@ export async function main(argv: string[]): Promise<void> {
         torch,
       });
   }
+  const file = writeResults('noise', {
+    suite: 'noise',
+    machine: machineInfo(),
+    quick,
+    operator,
+    operatorAnchor,
+    relax,
+  });
   if (argv.includes('--json')) {
     console.log(JSON.stringify({ suite: 'noise', operator, operatorAnchor, relax }));
     return;
@@ -243,29 +243,73 @@ export async function main(argv: string[]): Promise<void> {
   console.log(
     `noise: diffusion transformation operator, K = ${K}, gamma in [${GAMMA_MIN}, ${GAMMA_MAX}], ${n} gammas`,
   );
-  console.log(
-    'method  gammas   build ms  eval ms   ns/gamma  max|Δalpha|  max rel Δdalpha | torch ms  torch ns/gamma',
-  );
   const anchorOp = (operatorAnchor ?? {}) as Record<string, { median_ms?: number; ns_per_gamma?: number }>;
-  for (const r of operator) {
-    const t = anchorOp[r.method];
-    console.log(
-      `${r.method.padEnd(7)} ${String(r.gammas).padStart(6)} ${fmt(r.build_ms).padStart(9)} ${fmt(r.median_ms).padStart(8)} ${fmt(r.ns_per_gamma).padStart(10)} ${fmt(r.max_abs_err_alpha).padStart(11)} ${fmt(r.max_rel_err_dalpha).padStart(15)} | ${fmt(t?.median_ms).padStart(8)} ${fmt(t?.ns_per_gamma).padStart(14)}`,
-    );
-  }
+  printTable([
+    [
+      'method',
+      'gammas',
+      'build ms',
+      'eval ms',
+      'ns/gamma',
+      'max |Δalpha|',
+      'max rel Δdalpha',
+      'torch ms',
+      'torch ns/gamma',
+    ],
+    ...operator.map((r) => [
+      r.method,
+      String(r.gammas),
+      fmt(r.build_ms),
+      fmt(r.median_ms),
+      fmt(r.ns_per_gamma),
+      fmt(r.max_abs_err_alpha),
+      fmt(r.max_rel_err_dalpha),
+      fmt(anchorOp[r.method]?.median_ms),
+      fmt(anchorOp[r.method]?.ns_per_gamma),
+    ]),
+  ]);
   console.log(`\nnoise: curriculum relaxations, K = ${K}, B×L = 1×${L}, top-k k = ${TOP_K}, tau = 1e-3`);
-  console.log('relaxation backend   ms/call   base MB   peak MB   outputs   | torch ms  torch peak MB');
-  for (const r of relax) {
-    const o = r.ours as RelaxRow & { error?: string };
-    const t = r.torch as { median_ms?: number; peak_rss_mb?: number; error?: string } | undefined;
-    if (o.error) {
-      console.log(`${r.name.padEnd(10)} ${r.backend.padEnd(8)} error: ${o.error}`);
-      continue;
-    }
-    console.log(
-      `${o.relaxation.padEnd(10)} ${o.backend.padEnd(8)} ${fmt(o.median_ms).padStart(9)} ${fmt(o.rss_base_mb, 0).padStart(8)} ${fmt(o.peak_rss_mb, 0).padStart(9)} ${String(o.output_elements).padStart(9)} | ${fmt(t?.median_ms).padStart(8)} ${fmt(t?.peak_rss_mb, 0).padStart(13)}`,
-    );
-  }
+  printTable([
+    [
+      'relaxation',
+      'backend',
+      'ms/call',
+      'base MB',
+      'peak MB',
+      'outputs',
+      'torch ms',
+      'torch peak MB',
+      'note',
+    ],
+    ...relax.map((r) => {
+      const o = r.ours as RelaxRow & { error?: string };
+      const t = r.torch as { median_ms?: number; peak_rss_mb?: number; error?: string } | undefined;
+      if (o.error)
+        return [
+          r.name,
+          r.backend,
+          '—',
+          '—',
+          '—',
+          '—',
+          fmt(t?.median_ms),
+          fmt(t?.peak_rss_mb, 0),
+          o.error.slice(0, 120),
+        ];
+      return [
+        o.relaxation,
+        o.backend,
+        fmt(o.median_ms),
+        fmt(o.rss_base_mb, 0),
+        fmt(o.peak_rss_mb, 0),
+        String(o.output_elements),
+        fmt(t?.median_ms),
+        fmt(t?.peak_rss_mb, 0),
+        t?.error ? `torch: ${t.error.slice(0, 80)}` : '',
+      ];
+    }),
+  ]);
+  console.log(`\nwrote ${file}`);
 }
 
 const invokedDirectly = process.argv[1] && pathToFileURL(process.argv[1]).href === import.meta.url;
