@@ -1,13 +1,20 @@
 /**
- * WGSL for batched matmul: 16×16 output tiles, 128 invocations (each computes two rows of a column), A and B
- * tiles staged in workgroup memory. Transposes are pipeline variants; the bias is fused as the accumulator's
- * start value. Batch item p reads A at offsets[2p] and B at offsets[2p + 1] (broadcast batch axes).
+ * WGSL for batched matmul: 32×32 output tiles, 128 invocations each computing a 2×4 block of outputs, with
+ * 32×16 slices of op(A) and 16×32 slices of op(B) staged in workgroup memory. Every output accumulates in
+ * k order starting from its bias (the cpu reference order). Transposes are pipeline variants; batch item p reads
+ * A at offsets[2p] and B at offsets[2p + 1] (broadcast batch axes).
  */
 import tgpu, { d } from 'typegpu';
 import type { KernelSpec } from '../runtime';
 
-export const TILE = 16;
+/** Output tile side (rows and columns). */
+export const TILE = 32;
+/** k-slice staged per step. */
+const TK = 16;
 export const MM_WG = 128;
+/** Invocation (tx, ty) owns rows ty + 16·r (r < 2) and columns tx + 8·c (c < 4) of the tile. */
+const ROWS_PER = 2;
+const COLS_PER = 4;
 
 export const MatmulParams = d.struct({
   m: d.u32,
@@ -18,8 +25,8 @@ export const MatmulParams = d.struct({
   batch: d.u32,
 });
 
-const tileA = tgpu.workgroupVar(d.arrayOf(d.f32, TILE * TILE));
-const tileB = tgpu.workgroupVar(d.arrayOf(d.f32, TILE * TILE));
+const tileA = tgpu.workgroupVar(d.arrayOf(d.f32, TILE * TK));
+const tileB = tgpu.workgroupVar(d.arrayOf(d.f32, TK * TILE));
 
 export function matmulSpec(transposeA: boolean, transposeB: boolean, bias: boolean): Omit<KernelSpec, 'key'> {
   // element (i, q) of op(A) and (q, j) of op(B) inside batch item p
@@ -32,6 +39,21 @@ export function matmulSpec(transposeA: boolean, transposeB: boolean, bias: boole
     out: { type: 'f32', access: 'mutable' },
   };
   if (bias) storage.bias = { type: 'f32', access: 'readonly' };
+  const colStride = TILE / COLS_PER;
+  const rowStride = TILE / ROWS_PER;
+  const loads = /* wgsl */ `
+    for (var e = lid; e < ${TILE * TK}u; e += ${MM_WG}u) {
+      {
+        let i = row0 + e / ${TK}u;
+        let q = k0 + e % ${TK}u;
+        tileA[e] = select(0.0, L.$.a[${aAt}], i < P.m && q < P.k);
+      }
+      {
+        let q = k0 + e / ${TILE}u;
+        let j = col0 + e % ${TILE}u;
+        tileB[e] = select(0.0, L.$.b[${bAt}], q < P.k && j < P.n);
+      }
+    }`;
   return {
     storage,
     params: MatmulParams,
@@ -47,43 +69,48 @@ export function matmulSpec(transposeA: boolean, transposeB: boolean, bias: boole
   let col0 = (t % P.tilesN) * ${TILE}u;
   let ao = L.$.offsets[2u * p];
   let bo = L.$.offsets[2u * p + 1u];
-  let tx = lid % ${TILE}u;
-  let ty = lid / ${TILE}u;
-  let jOut = col0 + tx;
-  let biasValue = ${bias ? 'select(0.0, L.$.bias[min(jOut, P.n - 1u)], jOut < P.n)' : '0.0'};
-  var acc0 = biasValue;
-  var acc1 = biasValue;
-  let tilesK = (P.k + ${TILE - 1}u) / ${TILE}u;
+  let tx = lid % ${colStride}u;
+  let ty = lid / ${colStride}u;
+${unrolled(bias, colStride, rowStride, loads)}`,
+  };
+}
+
+const range = (n: number) => Array.from({ length: n }, (_, i) => i);
+
+/** The accumulation, unrolled so each of the 2×4 accumulators is a plain register (no private array). */
+function unrolled(bias: boolean, colStride: number, rowStride: number, loads: string): string {
+  const cells = range(ROWS_PER).flatMap((r) => range(COLS_PER).map((c) => ({ r, c })));
+  const cols = range(COLS_PER)
+    .map((c) => `  let j${c} = col0 + tx + ${colStride * c}u;`)
+    .join('\n');
+  const init = cells
+    .map(
+      ({ r, c }) =>
+        `  var acc${r}${c} = ${bias ? `select(0.0, L.$.bias[min(j${c}, P.n - 1u)], j${c} < P.n)` : '0.0'};`,
+    )
+    .join('\n');
+  const step = [
+    ...range(COLS_PER).map((c) => `      let b${c} = tileB[q * ${TILE}u + tx + ${colStride * c}u];`),
+    ...range(ROWS_PER).map((r) => `      let a${r} = tileA[(ty + ${rowStride * r}u) * ${TK}u + q];`),
+    ...cells.map(({ r, c }) => `      acc${r}${c} += a${r} * b${c};`),
+  ].join('\n');
+  const store = cells
+    .map(
+      ({ r, c }) =>
+        `  if (row0 + ty + ${rowStride * r}u < P.m && j${c} < P.n) { L.$.out[oo + (row0 + ty + ${rowStride * r}u) * P.n + j${c}] = acc${r}${c}; }`,
+    )
+    .join('\n');
+  return `${cols}
+${init}
+  let tilesK = (P.k + ${TK - 1}u) / ${TK}u;
   for (var kt = 0u; kt < tilesK; kt++) {
-    let k0 = kt * ${TILE}u;
-    for (var e = lid; e < ${TILE * TILE}u; e += ${MM_WG}u) {
-      let r = e / ${TILE}u;
-      let c = e % ${TILE}u;
-      {
-        let i = row0 + r;
-        let q = k0 + c;
-        tileA[e] = select(0.0, L.$.a[${aAt}], i < P.m && q < P.k);
-      }
-      {
-        let q = k0 + r;
-        let j = col0 + c;
-        tileB[e] = select(0.0, L.$.b[${bAt}], q < P.k && j < P.n);
-      }
-    }
+    let k0 = kt * ${TK}u;${loads}
     workgroupBarrier();
-    for (var q = 0u; q < ${TILE}u; q++) {
-      let bv = tileB[q * ${TILE}u + tx];
-      acc0 += tileA[ty * ${TILE}u + q] * bv;
-      acc1 += tileA[(ty + 8u) * ${TILE}u + q] * bv;
+    for (var q = 0u; q < ${TK}u; q++) {
+${step}
     }
     workgroupBarrier();
   }
-  let i0 = row0 + ty;
-  let i1 = i0 + 8u;
   let oo = p * P.m * P.n;
-  if (jOut < P.n) {
-    if (i0 < P.m) { L.$.out[oo + i0 * P.n + jOut] = acc0; }
-    if (i1 < P.m) { L.$.out[oo + i1 * P.n + jOut] = acc1; }
-  }`,
-  };
+${store}`;
 }
