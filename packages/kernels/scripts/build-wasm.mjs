@@ -16,6 +16,7 @@
  *   pack(src, rs, cs, rows, cols, R, dst)
  *                                packs a strided matrix into R-row panels [col][R] (zero-padded), for gemm
  *   gumbelReset(cand, cap, t0)   starts a new row: no candidates, running best −∞, slack constant t0
+ *   gumbelSawNaN() → 1 if a NaN logit went through gumbel since the last reset (fused NaN check)
  *   gumbel(lp, groups, blo, bhi, k0, k1, invT, colBase) → candidate count or −1 (overflow)
  *                                Gumbel-max candidates over `groups`·16 logits at lp whose Philox stream starts at
  *                                block (bhi·2^32 + blo) (16-aligned); slot j is column colBase + j
@@ -236,7 +237,9 @@ function gumbel() {
   for (let j = 0; j < 4; j++) {
     body.push(
       set('w', get(`w${j}`)),
-      set('a', `(f32x4.mul (v128.load offset=${16 * j} ${get('lp')}) ${get('inv')})`),
+      set('l', `(v128.load offset=${16 * j} ${get('lp')})`),
+      set('nan', `(v128.or ${get('nan')} (f32x4.ne ${get('l')} ${get('l')}))`),
+      set('a', `(f32x4.mul ${get('l')} ${get('inv')})`),
       ...gumbelUpperOf(),
       `(if (v128.any_true (f32x4.gt (f32x4.add ${get('a')} ${get('gu')}) ${get('thrv')})) (then`,
       ...gumbelOf(),
@@ -257,7 +260,7 @@ function gumbel() {
     (local $cnt v128) (local $chi v128) (local $inv v128) (local $thrv v128) (local $end i32) (local $col i32)
     (local $w v128) (local $w0 v128) (local $w1 v128) (local $w2 v128) (local $w3 v128)
     (local $t0 v128) (local $t1 v128) (local $t2 v128) (local $t3 v128)
-    (local $u v128) (local $e v128) (local $g v128) (local $v v128) (local $s f32) (local $a v128) (local $x v128) (local $gu v128)
+    (local $u v128) (local $e v128) (local $g v128) (local $v v128) (local $s f32) (local $a v128) (local $x v128) (local $gu v128) (local $l v128) (local $nan v128)
     ${PHILOX_LOCALS}
     ${LN_LOCALS}
     (if (i32.eqz ${get('groups')}) (then (return (global.get $ncand))))
@@ -281,6 +284,7 @@ function gumbel() {
       ${set('col', `(i32.add ${get('col')} (i32.const 16))`)}
       ${set('lp', `(i32.add ${get('lp')} (i32.const 64))`)}
       (br_if $G (i32.lt_u ${get('lp')} ${get('end')})))
+    (if (v128.any_true ${get('nan')}) (then (global.set $sawNaN (i32.const 1))))
     (if (result i32) (global.get $overflow) (then (i32.const -1)) (else (global.get $ncand))))`;
 }
 
@@ -325,10 +329,14 @@ function candidates() {
   (global $thr (mut f32) (f32.const -inf))
   (global $t0 (mut f32) (f32.const 0))
   (global $overflow (mut i32) (i32.const 0))
+  (global $sawNaN (mut i32) (i32.const 0))
+
+  ;; whether a NaN logit went through gumbel since the last gumbelReset
+  (func (export "gumbelSawNaN") (result i32) (global.get $sawNaN))
 
   (func $gumbelReset (export "gumbelReset") (param $cand i32) (param $cap i32) (param $t0 f32)
     (global.set $cand ${get('cand')}) (global.set $cap ${get('cap')}) (global.set $t0 ${get('t0')})
-    (global.set $ncand (i32.const 0)) (global.set $overflow (i32.const 0))
+    (global.set $ncand (i32.const 0)) (global.set $overflow (i32.const 0)) (global.set $sawNaN (i32.const 0))
     (global.set $best ${f32('-inf')}) (global.set $thr ${f32('-inf')}))
 
   ;; threshold below which a value cannot be the row's maximum: best − (t0 + 2^-19·(|best| + 32)); for best = +∞

@@ -106,6 +106,23 @@ describe('sampleCategoricalKernel equals the reference loop', () => {
     }
   });
 
+  it('reports NaN logits found in the same pass (and only then), inline, threaded and on the JS path', () => {
+    for (const threads of [false, true]) {
+      useThreads(threads);
+      const [rows, n] = [3, 1000];
+      const clean = Float32Array.from({ length: rows * n }, (_, i) => Math.sin(i));
+      const out = new Int32Array(rows);
+      expect(sampleCategoricalKernel(clean, rows, n, philoxKey(1), 0, 1, out)).toBe(false);
+      for (const at of [0, 999, 1500, rows * n - 1]) {
+        const dirty = clean.slice();
+        dirty[at] = Number.NaN;
+        expect(sampleCategoricalKernel(dirty, rows, n, philoxKey(1), 0, 1, out)).toBe(true);
+        // temperature ∞ (invT 0) takes the reference loop, which reports the same
+        expect(sampleCategoricalKernel(dirty, rows, n, philoxKey(1), 0, 0, out)).toBe(true);
+      }
+    }
+  });
+
   it('stays exact when candidates overflow (ascending logits make every element a new best)', () => {
     for (const threads of [false, true]) {
       useThreads(threads);

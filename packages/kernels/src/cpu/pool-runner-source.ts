@@ -10,8 +10,9 @@
  *             regionSize }
  *           task t → batch item, column tile, row tile (fastest); copies the tile's B panels (packed once by the
  *           caller) and packs A panels into wasm memory, calls gemm, writes out
- *   sample: { kind, logits, n, k0, k1, offset, invT, t0, chunk, chunksPerRow, cand, candF, cap, stride }
- *           task t → row, column chunk; streams the chunk through wasm `gumbel`, writes its candidates
+ *   sample: { kind, logits, n, k0, k1, offset, invT, t0, chunk, chunksPerRow, cand, cap, stride, nan }
+ *           task t → row, column chunk; streams the chunk through wasm gumbel, writes its candidates (and
+ *           nan[0] = 1 when the chunk held a NaN logit)
  */
 export const RUNNER_SOURCE = String.raw`
 function createRunner(wasm, MR, NR) {
@@ -132,6 +133,7 @@ function createRunner(wasm, MR, NR) {
       count = wasm.gumbel(lp, groups, block % 4294967296, Math.floor(block / 4294967296), k0, k1, invT, c - h);
       c += len;
     }
+    if (wasm.gumbelSawNaN()) job.nan[0] = 1;
     const at = t * stride;
     job.cand[at] = count;
     if (count > 0) job.cand.set(i32.subarray(candBase >> 2, (candBase >> 2) + 2 * count), at + 1);

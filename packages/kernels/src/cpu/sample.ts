@@ -22,6 +22,9 @@ const CANDIDATE_CAP = 64;
  * SIMD step, G in f32, and every element whose f32 value comes within the error bound of the running best is kept
  * as a candidate; the candidates are then re-scored with the float64 formula of the reference loop. The result
  * is therefore exactly the reference loop's id (first index on exact ties), whatever the f32 rounding.
+ *
+ * Returns whether some logit was NaN (found in the same pass; NaN logits never win, as in the reference loop),
+ * so a caller that refuses NaN needs no separate scan of the logits.
  */
 export function sampleCategoricalKernel(
   logits: FloatArray,
@@ -31,10 +34,17 @@ export function sampleCategoricalKernel(
   offset: number,
   invTemperature: number,
   out: Int32Array,
-): void {
+): boolean {
   const usable = n > 0 && rows > 0 && Number.isFinite(invTemperature) && invTemperature > 0;
-  if (usable && sampleWasm(logits, rows, n, key, offset, invTemperature, out)) return;
+  const fast = usable ? sampleWasm(logits, rows, n, key, offset, invTemperature, out) : undefined;
+  if (fast !== undefined) return fast;
   sampleCategoricalReference(logits, rows, n, key, offset, invTemperature, out);
+  return hasNaN(logits, rows * n);
+}
+
+function hasNaN(x: FloatArray, size: number): boolean {
+  for (let i = 0; i < size; i++) if (Number.isNaN(x[i])) return true;
+  return false;
 }
 
 function sampleWasm(
@@ -45,7 +55,7 @@ function sampleWasm(
   offset: number,
   invT: number,
   out: Int32Array,
-): boolean {
+): boolean | undefined {
   const parallel = rows * n >= cpuKernelLimits.sampleParallelMinElements;
   const threads = parallel ? cpuPoolThreads() : 1;
   const share = threads > 1;
@@ -60,6 +70,7 @@ function sampleWasm(
   const bytes = tasks * stride * 4;
   const buffer = share ? new SharedArrayBuffer(bytes) : new ArrayBuffer(bytes);
   const cand = new Int32Array(buffer);
+  const nan = new Int32Array(share ? new SharedArrayBuffer(4) : new ArrayBuffer(4));
   const job = {
     kind: 'sample' as const,
     tasks,
@@ -75,8 +86,9 @@ function sampleWasm(
     cand,
     cap: CANDIDATE_CAP,
     stride,
+    nan,
   };
-  if (!runJob(job, share)) return false;
+  if (!runJob(job, share)) return undefined;
   const candF = new Float32Array(buffer);
   for (let r = 0; r < rows; r++) {
     out[r] = resolveRow(
@@ -94,7 +106,7 @@ function sampleWasm(
       stride,
     );
   }
-  return true;
+  return nan[0] !== 0;
 }
 
 /** Slack of the wasm threshold, doubled: values further than this below the best approximate value cannot win. */

@@ -16,6 +16,7 @@ export interface KernelExports {
   ): void;
   pack(src: number, rs: number, cs: number, rows: number, cols: number, r: number, dst: number): void;
   gumbelReset(cand: number, cap: number, t0: number): void;
+  gumbelSawNaN(): number;
   gumbel(
     lp: number,
     groups: number,

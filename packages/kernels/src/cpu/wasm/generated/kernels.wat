@@ -9,10 +9,14 @@
   (global $thr (mut f32) (f32.const -inf))
   (global $t0 (mut f32) (f32.const 0))
   (global $overflow (mut i32) (i32.const 0))
+  (global $sawNaN (mut i32) (i32.const 0))
+
+  ;; whether a NaN logit went through gumbel since the last gumbelReset
+  (func (export "gumbelSawNaN") (result i32) (global.get $sawNaN))
 
   (func $gumbelReset (export "gumbelReset") (param $cand i32) (param $cap i32) (param $t0 f32)
     (global.set $cand (local.get $cand)) (global.set $cap (local.get $cap)) (global.set $t0 (local.get $t0))
-    (global.set $ncand (i32.const 0)) (global.set $overflow (i32.const 0))
+    (global.set $ncand (i32.const 0)) (global.set $overflow (i32.const 0)) (global.set $sawNaN (i32.const 0))
     (global.set $best (f32.const -inf)) (global.set $thr (f32.const -inf)))
 
   ;; threshold below which a value cannot be the row's maximum: best − (t0 + 2^-19·(|best| + 32)); for best = +∞
@@ -159,7 +163,7 @@
     (local $cnt v128) (local $chi v128) (local $inv v128) (local $thrv v128) (local $end i32) (local $col i32)
     (local $w v128) (local $w0 v128) (local $w1 v128) (local $w2 v128) (local $w3 v128)
     (local $t0 v128) (local $t1 v128) (local $t2 v128) (local $t3 v128)
-    (local $u v128) (local $e v128) (local $g v128) (local $v v128) (local $s f32) (local $a v128) (local $x v128) (local $gu v128)
+    (local $u v128) (local $e v128) (local $g v128) (local $v v128) (local $s f32) (local $a v128) (local $x v128) (local $gu v128) (local $l v128) (local $nan v128)
     (local $x0 v128) (local $x1 v128) (local $x2 v128) (local $x3 v128) (local $kv0 v128) (local $kv1 v128) (local $hi0 v128) (local $hi1 v128) (local $lo0 v128) (local $lo1 v128)
     (local $lb v128) (local $le v128) (local $lm v128) (local $lk v128) (local $lf v128) (local $lz v128) (local $ly v128) (local $lef v128)
     (if (i32.eqz (local.get $groups)) (then (return (global.get $ncand))))
@@ -284,7 +288,9 @@
       (local.set $w2 (i8x16.shuffle 0 1 2 3 4 5 6 7 16 17 18 19 20 21 22 23 (local.get $t2) (local.get $t3)))
       (local.set $w3 (i8x16.shuffle 8 9 10 11 12 13 14 15 24 25 26 27 28 29 30 31 (local.get $t2) (local.get $t3)))
       (local.set $w (local.get $w0))
-      (local.set $a (f32x4.mul (v128.load offset=0 (local.get $lp)) (local.get $inv)))
+      (local.set $l (v128.load offset=0 (local.get $lp)))
+      (local.set $nan (v128.or (local.get $nan) (f32x4.ne (local.get $l) (local.get $l))))
+      (local.set $a (f32x4.mul (local.get $l) (local.get $inv)))
       (local.set $x (f32x4.mul (f32x4.add (f32x4.convert_i32x4_s (i32x4.shr_u (v128.not (local.get $w)) (i32.const 9))) (v128.const f32x4 0.5 0.5 0.5 0.5)) (v128.const f32x4 1.1920928955078125e-7 1.1920928955078125e-7 1.1920928955078125e-7 1.1920928955078125e-7)))
       (local.set $gu (f32x4.add (f32x4.mul (f32x4.convert_i32x4_s (i32x4.sub (v128.const i32x4 127 127 127 127) (i32x4.shr_u (local.get $x) (i32.const 23)))) (v128.const f32x4 0.6931471824645996 0.6931471824645996 0.6931471824645996 0.6931471824645996)) (v128.const f32x4 0.0001 0.0001 0.0001 0.0001)))
       (if (v128.any_true (f32x4.gt (f32x4.add (local.get $a) (local.get $gu)) (local.get $thrv))) (then
@@ -326,7 +332,9 @@
         (if (f32.gt (local.get $s) (global.get $thr)) (then (call $push (i32.add (local.get $col) (i32.const 3)) (local.get $s))))
         (local.set $thrv (f32x4.splat (global.get $thr)))))))
       (local.set $w (local.get $w1))
-      (local.set $a (f32x4.mul (v128.load offset=16 (local.get $lp)) (local.get $inv)))
+      (local.set $l (v128.load offset=16 (local.get $lp)))
+      (local.set $nan (v128.or (local.get $nan) (f32x4.ne (local.get $l) (local.get $l))))
+      (local.set $a (f32x4.mul (local.get $l) (local.get $inv)))
       (local.set $x (f32x4.mul (f32x4.add (f32x4.convert_i32x4_s (i32x4.shr_u (v128.not (local.get $w)) (i32.const 9))) (v128.const f32x4 0.5 0.5 0.5 0.5)) (v128.const f32x4 1.1920928955078125e-7 1.1920928955078125e-7 1.1920928955078125e-7 1.1920928955078125e-7)))
       (local.set $gu (f32x4.add (f32x4.mul (f32x4.convert_i32x4_s (i32x4.sub (v128.const i32x4 127 127 127 127) (i32x4.shr_u (local.get $x) (i32.const 23)))) (v128.const f32x4 0.6931471824645996 0.6931471824645996 0.6931471824645996 0.6931471824645996)) (v128.const f32x4 0.0001 0.0001 0.0001 0.0001)))
       (if (v128.any_true (f32x4.gt (f32x4.add (local.get $a) (local.get $gu)) (local.get $thrv))) (then
@@ -368,7 +376,9 @@
         (if (f32.gt (local.get $s) (global.get $thr)) (then (call $push (i32.add (local.get $col) (i32.const 7)) (local.get $s))))
         (local.set $thrv (f32x4.splat (global.get $thr)))))))
       (local.set $w (local.get $w2))
-      (local.set $a (f32x4.mul (v128.load offset=32 (local.get $lp)) (local.get $inv)))
+      (local.set $l (v128.load offset=32 (local.get $lp)))
+      (local.set $nan (v128.or (local.get $nan) (f32x4.ne (local.get $l) (local.get $l))))
+      (local.set $a (f32x4.mul (local.get $l) (local.get $inv)))
       (local.set $x (f32x4.mul (f32x4.add (f32x4.convert_i32x4_s (i32x4.shr_u (v128.not (local.get $w)) (i32.const 9))) (v128.const f32x4 0.5 0.5 0.5 0.5)) (v128.const f32x4 1.1920928955078125e-7 1.1920928955078125e-7 1.1920928955078125e-7 1.1920928955078125e-7)))
       (local.set $gu (f32x4.add (f32x4.mul (f32x4.convert_i32x4_s (i32x4.sub (v128.const i32x4 127 127 127 127) (i32x4.shr_u (local.get $x) (i32.const 23)))) (v128.const f32x4 0.6931471824645996 0.6931471824645996 0.6931471824645996 0.6931471824645996)) (v128.const f32x4 0.0001 0.0001 0.0001 0.0001)))
       (if (v128.any_true (f32x4.gt (f32x4.add (local.get $a) (local.get $gu)) (local.get $thrv))) (then
@@ -410,7 +420,9 @@
         (if (f32.gt (local.get $s) (global.get $thr)) (then (call $push (i32.add (local.get $col) (i32.const 11)) (local.get $s))))
         (local.set $thrv (f32x4.splat (global.get $thr)))))))
       (local.set $w (local.get $w3))
-      (local.set $a (f32x4.mul (v128.load offset=48 (local.get $lp)) (local.get $inv)))
+      (local.set $l (v128.load offset=48 (local.get $lp)))
+      (local.set $nan (v128.or (local.get $nan) (f32x4.ne (local.get $l) (local.get $l))))
+      (local.set $a (f32x4.mul (local.get $l) (local.get $inv)))
       (local.set $x (f32x4.mul (f32x4.add (f32x4.convert_i32x4_s (i32x4.shr_u (v128.not (local.get $w)) (i32.const 9))) (v128.const f32x4 0.5 0.5 0.5 0.5)) (v128.const f32x4 1.1920928955078125e-7 1.1920928955078125e-7 1.1920928955078125e-7 1.1920928955078125e-7)))
       (local.set $gu (f32x4.add (f32x4.mul (f32x4.convert_i32x4_s (i32x4.sub (v128.const i32x4 127 127 127 127) (i32x4.shr_u (local.get $x) (i32.const 23)))) (v128.const f32x4 0.6931471824645996 0.6931471824645996 0.6931471824645996 0.6931471824645996)) (v128.const f32x4 0.0001 0.0001 0.0001 0.0001)))
       (if (v128.any_true (f32x4.gt (f32x4.add (local.get $a) (local.get $gu)) (local.get $thrv))) (then
@@ -456,6 +468,7 @@
       (local.set $col (i32.add (local.get $col) (i32.const 16)))
       (local.set $lp (i32.add (local.get $lp) (i32.const 64)))
       (br_if $G (i32.lt_u (local.get $lp) (local.get $end))))
+    (if (v128.any_true (local.get $nan)) (then (global.set $sawNaN (i32.const 1))))
     (if (result i32) (global.get $overflow) (then (i32.const -1)) (else (global.get $ncand))))
   
   (func $gumbelNoise (export "gumbelNoise") (param $wp i32) (param $gp i32) (param $count i32)
