@@ -92,3 +92,18 @@ describe('cast and reshape', () => {
     expect(cpu.reshape(cpu.zeros([2, 6], 'f64'), [3, -1, 2]).shape).toEqual([3, 2, 2]);
   });
 });
+
+describe('empty tensors', () => {
+  it('ops on zero-size shapes return correctly shaped empty tensors', () => {
+    const empty = cpu.zeros([0, 3], 'f64');
+    expect(cpu.add(empty, cpu.full([3], 1, 'f64')).shape).toEqual([0, 3]);
+    expect(cpu.sum(empty).shape).toEqual([0]);
+    expect(cpu.softmax(empty).shape).toEqual([0, 3]);
+    expect(cpu.matmul(empty, cpu.zeros([3, 2], 'f64')).shape).toEqual([0, 2]);
+    expect(cpu.embedding(cpu.zeros([4, 2], 'f32'), cpu.zeros([0], 'i32')).shape).toEqual([0, 2]);
+    expect(cpu.topK(empty, 2).shape).toEqual([0, 3]);
+    expect(cpu.uniform([0], { seed: 1 }).size).toBe(0);
+    expect(cpu.normal([2, 0], { seed: 1 }).size).toBe(0);
+    expect(cpu.sampleCategorical(empty, { seed: 1 }).shape).toEqual([0]);
+  });
+});
