@@ -6,6 +6,7 @@
  */
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import golden from '../../test/fixtures/normal_golden.json' with { type: 'json' };
 import { philoxKey, philoxWords, wordToUniform } from '../rng/philox';
 import type { Tensor } from '../types';
 import { bitsOf, createPair, type Pair, randomF32 } from './test-utils';
@@ -62,6 +63,13 @@ describe('Philox streams', () => {
       }),
       RUNS,
     );
+  });
+
+  it('normals equal the independent golden vector (NumPy f32 emulation of rng/normal.ts)', async () => {
+    const g = await pair.gpu
+      .normal([golden.normalBits.length], { seed: golden.seed, offset: golden.firstElement })
+      .read();
+    expect(Array.from(bitsOf(g))).toEqual(golden.normalBits);
   });
 
   it('200 000 normals in one go are bit-identical (every code path of the Box–Muller twin)', async () => {

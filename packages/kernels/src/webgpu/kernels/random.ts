@@ -5,6 +5,7 @@
  * The 64-bit stream position is carried as (lo, hi) u32 pairs.
  */
 import tgpu, { d } from 'typegpu';
+import { NORMAL_CONSTANT_BITS } from '../../rng/normal';
 import type { KernelSpec } from '../runtime';
 import { nanCheck } from './gather';
 import { ROW_WG, type RowMode, THREAD_WG } from './rows';
@@ -216,21 +217,8 @@ ${steps}
     .$name(name);
 };
 
-/** Bit patterns of the constants of rng/normal.ts (the same table, so both sides use one set of numbers). */
-export const NORMAL_CONSTANTS = {
-  LN_Q: [
-    0x3f800000, 0xbefffffc, 0x3eaaaaa8, 0xbe800214, 0x3e4cd1f6, 0xbe2a1387, 0x3e1138da, 0xbe079cfd,
-    0x3e0424b1, 0xbd9c1420,
-  ],
-  SIN_S: [0x3fc90fdb, 0xbf255de7, 0x3da335e0, 0xbb996898, 0x39280a11, 0xb6664f12],
-  COS_C: [0x3f800000, 0xbf9de9e6, 0x3e81e0f2, 0xbcaae83b, 0x3a709379, 0xb7c7db9f],
-  SQRT2: 0x3fb504f3,
-  LN2_HI: 0x3f317180,
-  LN2_LO: 0x3717f7d1,
-  RSQRT_MAGIC: 0x5f3759df,
-} as const;
-
-const C = NORMAL_CONSTANTS;
+/** The constants of rng/normal.ts, taken from its bit-pattern table (one set of numbers for both twins). */
+const C = NORMAL_CONSTANT_BITS;
 
 /** ln u in f32 with +, −, × and bit manipulation only (twin of ln32 in rng/normal.ts). */
 const LN32 = tgpu.fn([d.f32], d.f32)`(u: f32) -> f32 {
@@ -245,7 +233,7 @@ const LN32 = tgpu.fn([d.f32], d.f32)`(u: f32) -> f32 {
   let lnm = mulR(f, lnQ(f));
   let ef = f32(e);
   return mulR(ef, ${f32Bits(C.LN2_HI)}) + (mulR(ef, ${f32Bits(C.LN2_LO)}) + lnm);
-}`.$uses({ mulR: MUL_R, lnQ: hornerWgsl('lnQ', C.LN_Q.map(Number)) });
+}`.$uses({ mulR: MUL_R, lnQ: hornerWgsl('lnQ', C.LN_Q) });
 
 /** √x: reciprocal-sqrt seed, three Newton steps, then x·y (twin of sqrt32). */
 const SQRT32 = tgpu.fn([d.f32], d.f32)`(x: f32) -> f32 {
@@ -275,8 +263,8 @@ const COS_SIN_2PI = tgpu.fn([d.f32], d.vec2f)`(u: f32) -> vec2f {
   return vec2f(s, -c);
 }`.$uses({
   mulR: MUL_R,
-  sinS: hornerWgsl('sinS', C.SIN_S.map(Number)),
-  cosC: hornerWgsl('cosC', C.COS_C.map(Number)),
+  sinS: hornerWgsl('sinS', C.SIN_S),
+  cosC: hornerWgsl('cosC', C.COS_C),
 });
 
 /** Box–Muller on one word pair: (r·cos θ, r·sin θ), r = √(−2 ln u1), θ = 2π·u2. */
