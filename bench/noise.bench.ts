@@ -140,8 +140,9 @@ export async function relaxCase(
         rng: { seed: 1 },
         dtype: 'f32',
       });
+      // x_t to the host; the weights stay on the backend (the denoiser consumes them there), as in torch.
       await xt.read();
-      await weights.read();
+      await backend.sync();
       outputs = weights.size;
       weights.dispose();
       xt.dispose();
@@ -150,7 +151,8 @@ export async function relaxCase(
         k: TOP_K,
         rng: { seed: 1 },
       });
-      await weights.read();
+      await xt.read();
+      await backend.sync();
       outputs = weights.size;
       for (const t of [indices, weights, xt]) t.dispose();
     }

@@ -412,14 +412,17 @@ export function gaussianLatents(
   [batch, length]: [number, number],
 ): Tensor {
   const { alphaTilde, sigmaTilde } = latentScales(gamma);
-  const scope = new Scope();
-  const eps = scope.keep(be.normal([batch, length, vocabSize], rng, dtype));
-  const signal = scope.keep(
-    be.mul(scope.keep(be.oneHot(x0, vocabSize, dtype)), scope.keep(rowTensor(be, alphaTilde, dtype))),
-  );
-  const noise = scope.keep(be.mul(eps, scope.keep(rowTensor(be, sigmaTilde, dtype))));
+  // Each [B, L, K] temporary is disposed as soon as it is used, to keep the peak at three of them.
+  const a = rowTensor(be, alphaTilde, dtype);
+  const s = rowTensor(be, sigmaTilde, dtype);
+  const oneHot = be.oneHot(x0, vocabSize, dtype);
+  const signal = be.mul(oneHot, a);
+  oneHot.dispose();
+  const eps = be.normal([batch, length, vocabSize], rng, dtype);
+  const noise = be.mul(eps, s);
+  eps.dispose();
   const z = be.add(signal, noise);
-  scope.dispose();
+  for (const t of [signal, noise, a, s]) t.dispose();
   return z;
 }
 

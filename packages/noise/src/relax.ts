@@ -93,11 +93,11 @@ export function temperedSoftmaxRelaxation(
   checkTau(op, tau);
   const dtype = options.dtype ?? (backend.supportsF64 ? 'f64' : 'f32');
   const z = gaussianLatents(backend, x0, gammas, vocabSize, options.rng, dtype, [batch, length]);
+  const xt = backend.argmax(z);
   const scaled = backend.scale(z, 1 / tau);
+  z.dispose();
   const weights = backend.softmax(scaled);
   scaled.dispose();
-  const xt = backend.argmax(z);
-  z.dispose();
   return { weights, xt };
 }
 
