@@ -92,19 +92,22 @@ function createRunner(wasm, MR, NR) {
       const mc = Math.min(MC, i1 - ic);
       const mp = roundUp(mc, MR);
       packA(job, ao, ic, mc, aBase, stage);
+      const c0 = cBase >> 2;
+      // a fused bias starts every C row at bias (then gemm accumulates); else the first K block overwrites C
+      if (bias) {
+        for (let r = 0; r < mc; r++) {
+          f32.set(bias.subarray(j0, j0 + nc), c0 + r * np);
+          f32.fill(0, c0 + r * np + nc, c0 + (r + 1) * np); // padding cells: no stale (denormal) values
+        }
+        f32.fill(0, c0 + mc * np, c0 + mp * np);
+      }
       for (let pc = 0; pc < k; pc += KC) {
         const kc = Math.min(KC, k - pc);
-        wasm.gemm(aBase + pc * MR * 4, k * MR * 4, bBase + pc * NR * 4, k * NR * 4, cBase, mp, np, kc, pc > 0 ? 1 : 0);
+        const acc = pc > 0 || bias ? 1 : 0;
+        wasm.gemm(aBase + pc * MR * 4, k * MR * 4, bBase + pc * NR * 4, k * NR * 4, cBase, mp, np, kc, acc);
       }
-      const c0 = cBase >> 2;
       for (let r = 0; r < mc; r++) {
-        const src = c0 + r * np;
-        const dst = oo + (ic + r) * n + j0;
-        if (bias) {
-          for (let c = 0; c < nc; c++) out[dst + c] = f32[src + c] + bias[j0 + c];
-        } else {
-          out.set(f32.subarray(src, src + nc), dst);
-        }
+        out.set(f32.subarray(c0 + r * np, c0 + r * np + nc), oo + (ic + r) * n + j0);
       }
     }
   }
