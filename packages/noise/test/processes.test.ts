@@ -110,6 +110,49 @@ describe('marginal laws', () => {
     );
   });
 
+  it('posteriors are consistent with the marginals: Σ_xt q_t(xt|x0)·q(x_s|x_t, x0) = q_s(x_s|x0) for one-hot x0', () => {
+    fc.assert(
+      fc.property(
+        fc.integer({ min: 3, max: 9 }),
+        fc.nat(100),
+        fc.double({ min: 0.02, max: 0.98, noNaN: true }),
+        fc.double({ min: 0.02, max: 0.98, noNaN: true }),
+        (K, x0Seed, a, b) => {
+          const [alphaT, alphaS] = a < b ? [a, b] : [b, a];
+          if (alphaS - alphaT < 1e-6) return;
+          const x0 = x0Seed % (K - 1); // never the mask id
+          for (const proc of [masked(cpu, { vocabSize: K }), uniform(cpu, { vocabSize: K })]) {
+            // One batch row per possible x_t, all with the same one-hot x0.
+            const onehot = Array.from({ length: K }, () =>
+              Array.from({ length: K }, (_, j) => (j === x0 ? 1 : 0)),
+            );
+            const x0Probs = probs(cpu, onehot, K);
+            const qt = cpu.dataOf(proc.marginalAt(x0Probs, alphaT));
+            const qs = cpu.dataOf(proc.marginalAt(x0Probs, alphaS));
+            const post = cpu.dataOf(
+              proc.bridgeAt(
+                x0Probs,
+                ids(
+                  cpu,
+                  Array.from({ length: K }, (_, i) => i),
+                  [K, 1],
+                ),
+                alphaS,
+                alphaT,
+              ),
+            );
+            for (let j = 0; j < K; j++) {
+              let mixed = 0;
+              for (let xt = 0; xt < K; xt++) if (qt[xt] > 0) mixed += qt[xt] * post[xt * K + j];
+              expect(Math.abs(mixed - qs[j])).toBeLessThan(1e-13);
+            }
+          }
+        },
+      ),
+      { seed: 1010, numRuns: 40 },
+    );
+  });
+
   it('the gaussian process marginal is the uniform-state marginal at alpha = T(gamma(t))', () => {
     const K = 7;
     const proc = gaussian(cpu, { vocabSize: K, gammaMin: -4, gammaMax: 1 });
