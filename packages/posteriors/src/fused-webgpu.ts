@@ -1,6 +1,6 @@
 import type { Backend, RandomStream, Tensor, WebGPUBackend } from '@duality/kernels';
 import { philoxKey } from '@duality/kernels';
-import type { StepLayout } from './validate';
+import { idError, rowError, type StepLayout } from './validate';
 
 /** What the WGSL kernel needs for one fused step (alphas and κ per batch row). */
 export interface WebGPUStep {
@@ -13,6 +13,8 @@ export interface WebGPUStep {
   x0Probs: Tensor;
   xt: Tensor;
   stream?: RandomStream;
+  /** Refuse rows whose Σ x̂0 is off by more than this, negative entries, NaN and ids out of range. */
+  check?: { op: string; tolerance: number };
 }
 
 const WORKGROUP = 256;
@@ -58,11 +60,15 @@ struct Affine { a: f32, b: f32, i1: i32, v1: f32, i2: i32, v2: f32 }
 @group(0) @binding(2) var<storage, read> coef: array<f32>;
 @group(0) @binding(4) var<uniform> params: Params;
 
+@group(0) @binding(5) var<storage, read_write> stats: array<f32>;
+fn idValid(r: u32) -> bool { return ids[r] >= 0 && u32(ids[r]) < params.k; }
+// Out-of-range ids are reported through stats and read as 0 meanwhile (no out-of-bounds reads).
+fn clampedId(r: u32) -> i32 { return select(0, ids[r], idValid(r)); }
 fn affineRow(r: u32) -> Affine {
   let batch = r / params.rowsPerBatch;
   let aS = coef[batch * 3u]; let aT = coef[batch * 3u + 1u]; let kap = coef[batch * 3u + 2u];
   let start = r * params.k;
-  let xt = ids[r];
+  let xt = clampedId(r);
   var o: Affine;
   o.i2 = -1; o.v2 = 0.0; o.b = 0.0;
   if (params.kind == 0u) {
@@ -92,8 +98,28 @@ fn valueAt(o: Affine, start: u32, j: u32) -> f32 {
 }
 `;
 
+const STATS_WGSL = /* wgsl */ `
+var<workgroup> sumX: array<f32, ${WORKGROUP}>;
+var<workgroup> minX: array<f32, ${WORKGROUP}>;
+// Σ x̂0 and min x̂0 of the row, and whether x_t is in range: the input checks, read back by the host.
+fn writeStats(r: u32, t: u32, s: f32, m: f32) {
+  sumX[t] = s;
+  minX[t] = m;
+  workgroupBarrier();
+  if (t == 0u) {
+    var total = 0.0;
+    var least = minX[0];
+    for (var c = 0u; c < ${WORKGROUP}u; c++) { total += sumX[c]; least = min(least, minX[c]); }
+    stats[r * 3u] = total;
+    stats[r * 3u + 1u] = least;
+    stats[r * 3u + 2u] = select(0.0, 1.0, idValid(r));
+  }
+}
+`;
+
 const PROBS_WGSL = /* wgsl */ `
 ${AFFINE_WGSL}
+${STATS_WGSL}
 @group(0) @binding(3) var<storage, read_write> outp: array<f32>;
 @compute @workgroup_size(${WORKGROUP})
 fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) t: u32) {
@@ -101,13 +127,22 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) t
   if (r >= params.rows) { return; }
   let o = affineRow(r);
   let start = r * params.k;
-  for (var j = t; j < params.k; j += ${WORKGROUP}u) { outp[start + j] = valueAt(o, start, j); }
+  var s = 0.0;
+  var m = 3.0e38;
+  for (var j = t; j < params.k; j += ${WORKGROUP}u) {
+    let v = x[start + j];
+    s += v;
+    m = min(m, v);
+    outp[start + j] = valueAt(o, start, j);
+  }
+  writeStats(r, t, s, m);
 }
 `;
 
 // Inverse CDF per row: chunk sums in parallel, then one invocation scans the chunk sums and walks one chunk.
 const SAMPLE_WGSL = /* wgsl */ `
 ${AFFINE_WGSL}
+${STATS_WGSL}
 ${PHILOX_WGSL}
 @group(0) @binding(3) var<storage, read_write> outp: array<i32>;
 var<workgroup> partial: array<f32, ${WORKGROUP}>;
@@ -132,9 +167,16 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) t
   let lo = min(t * chunk, params.k);
   let hi = min(lo + chunk, params.k);
   var s = 0.0;
-  for (var j = lo; j < hi; j++) { s += max(valueAt(o, start, j), 0.0); }
+  var sx = 0.0;
+  var m = 3.0e38;
+  for (var j = lo; j < hi; j++) {
+    s += max(valueAt(o, start, j), 0.0);
+    let v = x[start + j];
+    sx += v;
+    m = min(m, v);
+  }
   partial[t] = s;
-  workgroupBarrier();
+  writeStats(r, t, sx, m);
   if (t != 0u) { return; }
   var total = 0.0;
   for (var c = 0u; c < ${WORKGROUP}u; c++) { total += partial[c]; }
@@ -169,13 +211,20 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) t
 
 /**
  * Runs the fused WGSL kernel: 'probs' writes Ψ [B, …, K] (f32); 'sample' draws one id per row by inverse CDF
- * with the uniform at stream element offset + r·K, the same layout as the cpu kernel.
+ * with the uniform at stream element offset + r·K, the same layout as the cpu kernel. The kernel also writes
+ * Σ x̂0, min x̂0 and id validity per row; with `check`, those [rows, 3] numbers are read back and a bad row
+ * throws the same typed errors as the cpu path (the output is disposed, never returned).
  */
-export function fusedWebGPU(backend: WebGPUBackend, step: WebGPUStep, mode: 'probs' | 'sample'): Tensor {
+export async function fusedWebGPU(
+  backend: WebGPUBackend,
+  step: WebGPUStep,
+  mode: 'probs' | 'sample',
+): Promise<Tensor> {
   const { rows, k, rowsPerBatch, batch } = step.layout;
   const coefData = new Float32Array(batch * 3);
   for (let b = 0; b < batch; b++) coefData.set([step.alphaS[b], step.alphaT[b], step.kappa[b]], b * 3);
   const coef = backend.tensor(coefData, [batch * 3], 'f32');
+  const stats = backend.zeros([Math.max(1, rows) * 3], 'f32');
   const out =
     mode === 'probs' ? backend.zeros(step.x0Probs.shape, 'f32') : backend.zeros(step.xt.shape, 'i32');
   const gridX = Math.min(rows, MAX_GRID);
@@ -197,10 +246,36 @@ export function fusedWebGPU(backend: WebGPUBackend, step: WebGPUStep, mode: 'pro
         { tensor: coef, access: 'read' },
         { tensor: out, access: 'read_write' },
         { uniform: params.buffer },
+        { tensor: stats, access: 'read_write' },
       ],
       workgroups: [gridX, gridY],
     });
   }
   coef.dispose();
+  try {
+    if (step.check && rows > 0) await checkStats(step.check, await stats.read(), step.xt, rows, k);
+  } catch (error) {
+    out.dispose();
+    throw error;
+  } finally {
+    stats.dispose();
+  }
   return out;
+}
+
+/** The first bad row (id out of range, bad sum, negative entry or NaN) as its typed error. */
+async function checkStats(
+  check: { op: string; tolerance: number },
+  stats: ArrayLike<number>,
+  xt: Tensor,
+  rows: number,
+  k: number,
+): Promise<void> {
+  const tol = check.tolerance;
+  for (let r = 0; r < rows; r++) {
+    if (stats[r * 3 + 2] !== 1) throw idError(check.op, r, (await xt.read())[r], k);
+    const sum = stats[r * 3];
+    const min = stats[r * 3 + 1];
+    if (!(Math.abs(sum - 1) <= tol) || !(min >= -tol)) throw rowError(check.op, r, sum, min, tol);
+  }
 }

@@ -91,6 +91,10 @@ function cpuStep(
   };
 }
 
+/** The in-kernel input checks of the WGSL path (skipped with validate: false). */
+const gpuCheck = (op: string, x0Probs: Tensor, options: PsiOptions) =>
+  options.validate === false ? undefined : { op, tolerance: toleranceFor(x0Probs, options) };
+
 /** A scalar when every batch row shares the value, else the per-row array. */
 const compact = (values: Float64Array): Times => (values.every((v) => v === values[0]) ? values[0] : values);
 
@@ -154,12 +158,8 @@ export async function psiPosterior(
     return backend.fromArray(out, args.x0Probs.shape);
   }
   if (kind && supportsWebGPUFused(backend, args.x0Probs)) {
-    await checkContents(op, backend, args.x0Probs, args.xt, prep.layout, options);
-    return fusedWebGPU(
-      backend,
-      { kind, mask: process.maskId ?? -1, ...prep, x0Probs: args.x0Probs, xt: args.xt },
-      'probs',
-    );
+    const step = { kind, mask: process.maskId ?? -1, ...prep, x0Probs: args.x0Probs, xt: args.xt };
+    return fusedWebGPU(backend, { ...step, check: gpuCheck(op, args.x0Probs, options) }, 'probs');
   }
   await checkContents(op, backend, args.x0Probs, args.xt, prep.layout, options);
   return genericPsi(process, args, prep);
@@ -210,13 +210,9 @@ export async function psiSample(
     return backend.fromArray(out, args.xt.shape);
   }
   if (kind && supportsWebGPUFused(backend, args.x0Probs) && method === 'inverse-cdf') {
-    await checkContents(op, backend, args.x0Probs, args.xt, prep.layout, options);
-    const ids = fusedWebGPU(
-      backend,
-      { kind, mask: process.maskId ?? -1, ...prep, x0Probs: args.x0Probs, xt: args.xt, stream: args.stream },
-      'sample',
-    );
-    return ids as Tensor<'i32'>;
+    const step = { kind, mask: process.maskId ?? -1, ...prep, x0Probs: args.x0Probs, xt: args.xt };
+    const check = gpuCheck(op, args.x0Probs, options);
+    return (await fusedWebGPU(backend, { ...step, stream: args.stream, check }, 'sample')) as Tensor<'i32'>;
   }
   const probs = await psiPosterior(process, args, options);
   try {

@@ -1,6 +1,12 @@
 import { type Backend, createBackend, IndexOutOfRangeError, type Tensor } from '@duality/kernels';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { KappaRangeError, NotADistributionError, psiPosterior, psiSample } from '../src/index';
+import {
+  KappaRangeError,
+  NonFiniteError,
+  NotADistributionError,
+  psiPosterior,
+  psiSample,
+} from '../src/index';
 import { hybridPrior, interpolatingProcess, uniformPrior } from './processes';
 
 let gpu: Backend;
@@ -106,5 +112,20 @@ describe('fused WGSL Ψ kernel against the cpu kernel', () => {
     await expect(
       psiSample(process, { ...good(), xt: gpu.tensor([7], [1, 1], 'i32'), stream: { seed: 1 } }),
     ).rejects.toBeInstanceOf(IndexOutOfRangeError);
+    // checked inside the WGSL kernel (per-row Σ, min and id validity), for both modes
+    const bad = [
+      [{ x0Probs: gpu.tensor([Number.NaN, 0.2, 0.2, 0.2, 0.4], [1, 1, k], 'f32') }, NonFiniteError],
+      [{ x0Probs: gpu.tensor([0.6, 0.6, -0.2, 0, 0], [1, 1, k], 'f32') }, NotADistributionError],
+      [{ xt: gpu.tensor([-1], [1, 1], 'i32') }, IndexOutOfRangeError],
+    ] as const;
+    for (const [patch, type] of bad) {
+      await expect(psiPosterior(process, { ...good(), ...patch })).rejects.toBeInstanceOf(type);
+      await expect(psiSample(process, { ...good(), ...patch, stream: { seed: 2 } })).rejects.toBeInstanceOf(
+        type,
+      );
+    }
+    await expect(psiPosterior(process, { ...good(), xt: gpu.tensor([-1], [1, 1], 'i32') })).rejects.toThrow(
+      /xt\[0\] = -1/,
+    );
   });
 });
