@@ -219,6 +219,17 @@ describe('creation, cast and reshape', () => {
     expect(Array.from(await z.read())).toEqual([2, 4, 6, 8, 10, 12]);
   });
 
+  it('runs a real dispatch of 65 537 workgroups (fill and a short-row sum over 4 194 368 rows)', async () => {
+    const rows = 65_536 * 64 + 64; // 64 rows per workgroup in both kernels → 65 537 workgroups each
+    const x = pair.gpu.full([rows, 1], 2, 'f32');
+    const s = await pair.gpu.sum(x).read();
+    x.dispose();
+    expect(s.length).toBe(rows);
+    let wrong = 0;
+    for (let i = 0; i < rows; i++) if (s[i] !== 2) wrong++;
+    expect(wrong).toBe(0);
+  });
+
   it('splits dispatches beyond the per-dimension workgroup limit into 2-D grids (limit lowered to 7)', async () => {
     // The real limit is 65535; a 65536-workgroup run takes tens of seconds on SwiftShader, so the same code path
     // is exercised with the split threshold lowered: every kernel recombines (x, y) into one workgroup index.

@@ -5,6 +5,7 @@
  * WebGPUUnavailableError.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createBackend } from '../create-backend';
 import {
   ArgumentError,
   DisposedTensorError,
@@ -210,6 +211,14 @@ describe('webgpu-only refusals', () => {
     );
     expect(error).toBeInstanceOf(WebGPUUnavailableError);
     expect((error as Error).message).toContain('options.gpu (no adapter)');
+  });
+
+  it("createBackend('auto') takes WebGPU when an adapter exists and says so", async () => {
+    const messages: string[] = [];
+    const b = await createBackend('auto', { log: (m) => messages.push(m) });
+    expect(b.name).toBe('webgpu');
+    expect(messages).toEqual(['duality: using the webgpu backend']);
+    b.destroy();
   });
 
   it('a destroyed backend refuses further work', () => {
