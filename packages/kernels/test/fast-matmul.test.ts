@@ -27,8 +27,8 @@ function filled<T extends FloatArray>(array: T, seed: number): T {
 }
 
 interface Case {
-  batchA: number[];
-  batchB: number[];
+  batchA: readonly number[];
+  batchB: readonly number[];
   m: number;
   k: number;
   n: number;
@@ -78,7 +78,7 @@ const caseArb = fc
   })
   .filter((c) => broadcastable(c.batchA, c.batchB));
 
-function broadcastable(a: number[], b: number[]): boolean {
+function broadcastable(a: readonly number[], b: readonly number[]): boolean {
   for (let i = 1; i <= Math.min(a.length, b.length); i++) {
     const x = a[a.length - i];
     const y = b[b.length - i];

@@ -10,7 +10,7 @@ afterEach(() => Object.assign(cpuKernelLimits, defaults));
 afterAll(() => destroyCpuPool());
 
 function ids(
-  kernel: typeof sampleCategoricalKernel,
+  kernel: typeof sampleCategoricalReference,
   logits: Float32Array | Float64Array,
   rows: number,
   n: number,

@@ -28,6 +28,7 @@ export interface KernelExports {
     colBase: number,
   ): number;
   gumbelNoise(wp: number, gp: number, count: number): void;
+  gumbelUpper(wp: number, gp: number, count: number): void;
 }
 
 function decodeBase64(text: string): Uint8Array<ArrayBuffer> {
