@@ -173,19 +173,38 @@ describe('sampling laws (chi-square, fixed seeds)', () => {
     return c;
   };
 
-  it('gaussian: argmax of latents has the uniform-state law with alpha = T(gamma) (several K and gamma)', () => {
-    for (const [K, t, seed] of [
-      [2, 0.2, 1],
-      [5, 0.5, 2],
-      [27, 0.8, 3],
-      [64, 0.1, 4],
+  it('gaussian: argmax of latents has the uniform-state law with alpha = T(gamma) (fast-check over K, t, seed)', () => {
+    // K ≤ 40 and gamma ≤ 1 keep every expected bin count ≥ ~20 at B·L = 10 000 draws (chi-square regime).
+    fc.assert(
+      fc.property(
+        fc.integer({ min: 2, max: 40 }),
+        fc.double({ min: 0, max: 1, noNaN: true }),
+        fc.nat(1 << 30),
+        (K, t, seed) => {
+          const proc = gaussian(cpu, { vocabSize: K, gammaMin: -3, gammaMax: 1 });
+          const x0Data = Int32Array.from({ length: B * L }, (_, i) => (i * 7919) % K);
+          const xt = cpu.dataOf(proc.sample(cpu.tensor(x0Data, [B, L], 'i32'), t, { seed }));
+          const alpha = diffusionTransform(-3 + 4 * t, K).alpha;
+          const { stat, bound } = chiSquare(count(xt as Int32Array, x0Data, K), uniformStateLaw(K, 0, alpha));
+          expect(stat, `K=${K} t=${t}`).toBeLessThan(bound);
+        },
+      ),
+      { seed: 2024, numRuns: 6 },
+    );
+    // Both ends of the vocabulary range the tests care about, at fixed points.
+    for (const [K, t] of [
+      [2, 0.2],
+      [64, 0.1],
     ] as const) {
       const proc = gaussian(cpu, { vocabSize: K, gammaMin: -3, gammaMax: 1 });
       const x0Data = Int32Array.from({ length: B * L }, (_, i) => (i * 7919) % K);
-      const xt = cpu.dataOf(proc.sample(cpu.tensor(x0Data, [B, L], 'i32'), t, { seed, offset: 0 }));
+      const xt = cpu.dataOf(proc.sample(cpu.tensor(x0Data, [B, L], 'i32'), t, { seed: K }));
+      const counts = count(xt as Int32Array, x0Data, K);
       const alpha = diffusionTransform(-3 + 4 * t, K).alpha;
-      const { stat, bound } = chiSquare(count(xt as Int32Array, x0Data, K), uniformStateLaw(K, 0, alpha));
+      const { stat, bound } = chiSquare(counts, uniformStateLaw(K, 0, alpha));
       expect(stat, `K=${K} t=${t}`).toBeLessThan(bound);
+      // Power check: the same draws reject an alpha off by 0.05.
+      expect(chiSquare(counts, uniformStateLaw(K, 0, alpha - 0.05)).stat).toBeGreaterThan(bound);
     }
   });
 
