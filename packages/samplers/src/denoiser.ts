@@ -1,0 +1,94 @@
+import type { CpuBackend, Tensor } from '@duality/kernels';
+import { DenoiserOutputError } from './errors';
+
+/** Per-call extras a denoiser may use. */
+export interface PredictOptions {
+  /**
+   * Class labels, one per batch row, for class-conditional denoisers. The label `numClasses` means
+   * "unconditional" (the reference's convention); absent = unconditional.
+   */
+  labels?: Int32Array;
+}
+
+/**
+ * The Denoiser contract (DESIGN.md): anything with `vocabSize` and `predict(xt, sigma)` giving log p(x0 | xt).
+ *
+ * - `xt`: ids i32 [B, L] on the sampler's backend.
+ * - `sigma`: one time conditioning per row, σ = −log α_t (may be +∞ at α_t = 0).
+ * - result: log-probabilities f32 (or f64 on cpu) [B, L, vocabSize] on the same backend; each row sums to 1
+ *   after exp (−∞ entries allowed). The sampler takes ownership of the returned tensor and disposes it.
+ */
+export interface Denoiser {
+  readonly vocabSize: number;
+  predict(xt: Tensor, sigma: Float64Array, options?: PredictOptions): Promise<Tensor>;
+  /** Longest sequence the model accepts (default: unbounded). Longer requests need semi-AR sampling. */
+  readonly contextLength?: number;
+  /**
+   * Whether the prediction depends on σ (default true). `false` lets the cached ancestral sampler reuse x̂0
+   * while x_t does not change (MDLM's caching trick, §3.5 of the MDLM paper / the reference `ancestral_cache`).
+   */
+  readonly timeConditioned?: boolean;
+  /** Number of classes of a class-conditional denoiser (label `numClasses` = unconditional). */
+  readonly numClasses?: number;
+}
+
+const shapeText = (shape: readonly number[]) => `[${shape.join(', ')}]`;
+
+/** Host view of a tensor: zero-copy on the cpu backend, a read-back elsewhere. */
+export async function hostData(t: Tensor): Promise<ArrayLike<number>> {
+  const backend = t.backend as Partial<CpuBackend>;
+  if (backend.name === 'cpu' && typeof backend.dataOf === 'function') return backend.dataOf(t);
+  return t.read();
+}
+
+/** Shape and dtype of a denoiser output: float [B, L, V]. */
+export function checkOutputShape(
+  op: string,
+  out: Tensor,
+  batch: number,
+  length: number,
+  vocab: number,
+): void {
+  const want = [batch, length, vocab];
+  if (out.shape.length !== 3 || out.shape.some((d, i) => d !== want[i])) {
+    throw new DenoiserOutputError(
+      op,
+      `denoiser output of shape ${shapeText(out.shape)}`,
+      `${shapeText(want)} log-probabilities`,
+    );
+  }
+  if (out.dtype !== 'f32' && out.dtype !== 'f64') {
+    throw new DenoiserOutputError(op, `denoiser output of dtype ${out.dtype}`, 'f32 | f64 log-probabilities');
+  }
+}
+
+/** Every row: no NaN or +∞, and Σ exp = 1 within `tolerance`. */
+export function checkLogProbRows(
+  op: string,
+  data: ArrayLike<number>,
+  vocab: number,
+  tolerance: number,
+): void {
+  const rows = data.length / vocab;
+  for (let r = 0; r < rows; r++) {
+    let sum = 0;
+    for (let j = r * vocab; j < (r + 1) * vocab; j++) {
+      const v = data[j];
+      if (Number.isNaN(v) || v === Number.POSITIVE_INFINITY) {
+        throw new DenoiserOutputError(
+          op,
+          `log-probability ${v} in row ${r}`,
+          'finite log-probabilities or −∞',
+        );
+      }
+      sum += Math.exp(v);
+    }
+    if (!(Math.abs(sum - 1) <= tolerance)) {
+      throw new DenoiserOutputError(
+        op,
+        `row ${r} with Σ exp = ${sum}`,
+        `normalised log-probabilities (Σ exp = 1 ± ${tolerance})`,
+      );
+    }
+  }
+}
