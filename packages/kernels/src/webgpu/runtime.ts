@@ -45,6 +45,30 @@ interface CompiledKernel {
   params?: TgpuBuffer<any>;
 }
 
+interface ScopeError {
+  op: string;
+  message: string;
+}
+
+/** The first error (in call order) of some error-scope pops; a rejected pop (lost device) counts as an error. */
+function firstError(op: string, pops: Array<Promise<GPUError | null>>): Promise<ScopeError | null> {
+  return Promise.all(
+    pops.map((p) =>
+      p.then(
+        (e) => (e ? { op, message: `${e.constructor?.name ?? 'GPUError'}: ${e.message}` } : null),
+        (e: unknown) => ({
+          op,
+          message: `error scope failed: ${e instanceof Error ? e.message : String(e)}`,
+        }),
+      ),
+    ),
+  ).then((errors) => errors.find((e) => e !== null) ?? null);
+}
+
+async function firstOf(list: Array<Promise<ScopeError | null>>): Promise<ScopeError | null> {
+  return (await Promise.all(list)).find((e) => e !== null) ?? null;
+}
+
 /** 1-D workgroup count → a grid within the per-dimension limit (the body recombines it into `group`). */
 export function splitGrid(groups: number, limit = MAX_GROUPS_PER_DIM): [number, number] {
   if (groups <= limit) return [groups, 1];
@@ -60,8 +84,8 @@ export class GpuRuntime {
     string,
     { pipeline: GPUComputePipeline; layout: GPUBindGroupLayout }
   >();
-  private pendingErrors: Array<Promise<GPUError | null>> = [];
-  private pendingOps: string[] = [];
+  /** One promise per scoped call: its first error (or null). Folded together so the list stays short. */
+  private pending: Array<Promise<ScopeError | null>> = [];
   lostReason: string | undefined;
   /** Workgroups per grid dimension before a dispatch is split into a 2-D grid (tests lower it). */
   maxGroupsPerDim: number;
@@ -82,24 +106,19 @@ export class GpuRuntime {
     try {
       return fn();
     } finally {
-      this.pendingErrors.push(this.device.popErrorScope(), this.device.popErrorScope());
-      this.pendingOps.push(op, op);
+      const outOfMemory = this.device.popErrorScope();
+      const validation = this.device.popErrorScope();
+      this.pending.push(firstError(op, [outOfMemory, validation]));
+      if (this.pending.length >= 256) this.pending = [firstOf(this.pending)];
     }
   }
 
   /** Awaits the error scopes opened so far and throws the first error as GPUValidationError. */
   async checkErrors(): Promise<void> {
-    const errors = this.pendingErrors;
-    const ops = this.pendingOps;
-    this.pendingErrors = [];
-    this.pendingOps = [];
-    const settled = await Promise.all(errors);
-    const at = settled.findIndex((e) => e !== null);
-    if (at >= 0) {
-      const error = settled[at] as GPUError;
-      const kind = error.constructor?.name ?? 'GPUError';
-      throw new GPUValidationError(ops[at], `${kind}: ${error.message}`, 'a valid WebGPU command');
-    }
+    const pending = this.pending;
+    this.pending = [];
+    const found = await firstOf(pending);
+    if (found) throw new GPUValidationError(found.op, found.message, 'a valid WebGPU command');
   }
 
   private compile(spec: KernelSpec): CompiledKernel {
