@@ -61,6 +61,39 @@ describe('with the processes of @duality/noise', () => {
     });
   }
 
+  for (const kind of ['uniform', 'masked'] as const) {
+    for (const fused of [true, false]) {
+      it(`${kind}${fused ? '' : ' (generic)'}: s → t gives back x_t (κ = 1 at alpha_s = alpha_t is one-hot at x_t)`, async () => {
+        const k = 6;
+        const process =
+          kind === 'uniform' ? uniform(backend, { vocabSize: k }) : masked(backend, { vocabSize: k });
+        const row = [0.1, 0.3, 0.2, 0.15, 0.25, 0];
+        const ids = Array.from({ length: k }, (_, i) => i).filter((i) => i !== 0 || kind === 'uniform');
+        const xt = backend.tensor(ids, [1, ids.length], 'i32');
+        const rows = backend.tensor(
+          Array.from({ length: ids.length * k }, (_, i) => row[i % k]),
+          [1, ids.length, k],
+          'f64',
+        );
+        for (const alpha of [0.2, 0.7]) {
+          const same = rowsOf(
+            await (
+              await posterior(
+                process,
+                { x0Probs: rows, xt, alphaS: alpha, alphaT: alpha },
+                { fused, allowEqualTimes: true },
+              )
+            ).read(),
+            k,
+          );
+          for (const [r, id] of ids.entries()) {
+            for (let j = 0; j < k; j++) expect(Math.abs(same[r][j] - (j === id ? 1 : 0))).toBeLessThan(1e-12);
+          }
+        }
+      });
+    }
+  }
+
   it('gaussian (Duo latent) process: generic Ψ is a distribution and preserves its marginals', async () => {
     const k = 5;
     const process = gaussian(backend, { vocabSize: k });
