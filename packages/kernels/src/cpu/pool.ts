@@ -49,12 +49,19 @@ interface PoolState {
 export const cpuKernelLimits = {
   /** Below this many multiply-adds an f32 matmul stays in JS (packing and call overhead would dominate). */
   matmulWasmMinMacs: 4096,
-  /** From this many multiply-adds on, an f32 matmul is spread over the pool. */
-  matmulParallelMinMacs: 1 << 20,
-  /** From this many logits on, sampling is spread over the pool. */
-  sampleParallelMinElements: 1 << 15,
-  /** Rows longer than this may be split into column chunks when there are fewer rows than threads. */
-  sampleMinChunk: 4096,
+  /**
+   * From this many multiply-adds on, an f32 matmul is spread over the pool (2^22 MACs ≈ 0.3 ms on one core;
+   * waking the workers costs ~0.05–0.1 ms, more on a loaded machine).
+   */
+  matmulParallelMinMacs: 1 << 22,
+  /** From this many logits on, sampling is spread over the pool (2^18 ≈ 0.8 ms on one core). */
+  sampleParallelMinElements: 1 << 18,
+  /**
+   * Smallest column chunk when a few long rows are split across threads. Measured: one row of 50257 takes
+   * ~0.15 ms on one core and splitting it in two was slower (thread wake-up dominates), so rows of a GPT-2
+   * vocabulary are never split; rows of 2^17 and more are.
+   */
+  sampleMinChunk: 1 << 16,
 };
 
 let configuredThreads: number | undefined;
