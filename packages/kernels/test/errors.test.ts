@@ -104,6 +104,12 @@ const argumentCases: Case[] = [
   ],
   [
     'sampleCategorical',
+    () => cpu.sampleCategorical(make([0, 1, 2, 3, Number.NaN, 5], [2, 3], 'f32'), { seed: 1 }),
+    'NaN logit at row 1, index 1',
+    'without NaN',
+  ],
+  [
+    'sampleCategorical',
     () => cpu.sampleCategorical(f64([3]), { seed: -1 }),
     'seed -1',
     'non-negative integer',

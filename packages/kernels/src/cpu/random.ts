@@ -65,16 +65,18 @@ export function sampleCategorical(
   checkStreamRange(op, offset, rows * n);
   const temperature = options.temperature ?? 1;
   checkTemperature(op, temperature);
-  checkNoNaN(op, tl.data, n);
   const out = output(backend, outer, 'i32');
-  sampleCategoricalKernel(
+  const key = philoxKey(options.seed);
+  const sawNaN = sampleCategoricalKernel(
     tl.data as FloatArray,
     rows,
     n,
-    philoxKey(options.seed),
+    key,
     offset,
     1 / temperature,
     out.data,
   );
+  // the kernel spots NaN in its own pass; only then scan to name the row and index (the output is dropped)
+  if (sawNaN) checkNoNaN(op, tl.data, n);
   return out;
 }
