@@ -209,6 +209,19 @@ describe('creation, cast and reshape', () => {
     );
   });
 
+  it('float → integer casts truncate and wrap like the cpu backend over (−2^31, 2^32)', async () => {
+    const x = Float32Array.from([
+      -2147483520, -3.7, -0.5, 0, 2.9, 2147483520, 2147483648, 4294967040, 123456.5,
+    ]);
+    for (const to of ['i32', 'u32'] as const) {
+      const r = await both(pair, [{ data: x, shape: [x.length], dtype: 'f32' }], (b, [t]) => b.cast(t, to));
+      expect(r.gpu, to).toEqual(r.cpu);
+    }
+    const ints = Int32Array.from([-5, -1, 0, 7, 2147483647]);
+    const u = await both(pair, [{ data: ints, shape: [5], dtype: 'i32' }], (b, [t]) => b.cast(t, 'u32'));
+    expect(u.gpu).toEqual(u.cpu);
+  });
+
   it('reshape aliases the buffer: the view outlives the disposed original', async () => {
     const x = pair.gpu.tensor([1, 2, 3, 4, 5, 6], [2, 3], 'f32');
     const y = pair.gpu.reshape(x, [3, -1]);

@@ -187,7 +187,17 @@ export function unarySpec(op: UnaryOp): Omit<KernelSpec, 'key'> {
 
 export const SizeParams = d.struct({ size: d.u32, value: d.u32 });
 
+/**
+ * Conversions like the cpu backend's typed-array stores: float → integer truncates toward zero, then wraps modulo
+ * 2^32 (WGSL's own conversions saturate), exactly for floats in (−2^31, 2^32); integer ↔ integer reinterprets bits.
+ */
+const CAST_EXPR: Record<string, string> = {
+  f32_i32: 'select(i32(x), bitcast<i32>(u32(x)), x >= 2147483648.0)',
+  f32_u32: 'select(bitcast<u32>(i32(x)), u32(x), x >= 2147483648.0)',
+};
+
 export function castSpec(from: Scalar, to: Scalar): Omit<KernelSpec, 'key'> {
+  const expr = CAST_EXPR[`${from}_${to}`] ?? `${to}(x)`;
   return {
     storage: { a: { type: from, access: 'readonly' }, out: { type: to, access: 'mutable' } },
     params: SizeParams,
@@ -195,7 +205,8 @@ export function castSpec(from: Scalar, to: Scalar): Omit<KernelSpec, 'key'> {
     body: `
   let i = group * ${EW_WG}u + lid;
   if (i >= L.$.params.size) { return; }
-  L.$.out[i] = ${to}(L.$.a[i]);`,
+  let x = L.$.a[i];
+  L.$.out[i] = ${expr};`,
   };
 }
 
