@@ -6,7 +6,8 @@
  *     statistics of the K − 1 zero-mean Gaussians plus the true token's Gaussian, approximate the tempered softmax
  *     over the k kept entries with an analytic tail (truncated-normal mean), never materialising [B, L, K].
  *     Unlike the reference (which sets x_t = x0 whenever x0 lands in the top k), x_t here is the true argmax, so
- *     P(x_t = x0) = (1 + (K − 1)·T(gamma))/K exactly, for every k.
+ *     P(x_t = x0) = (1 + (K − 1)·T(gamma))/K exactly, for every k. cpu: float64 host loop; webgpu: the WGSL kernel
+ *     of topk-webgpu.ts on the same random words.
  */
 import {
   ArgumentError,
@@ -18,7 +19,8 @@ import {
 import { assertFinite, assertIdsInRange, assertPositiveInteger, assertVocabSize } from './errors';
 import { gaussianLatents, latentScales } from './processes';
 import { logNdtr, ndtri } from './special';
-import { checkIds, isCpuBackend, perRow, readData, uniforms53 } from './tensors';
+import { checkIds, isCpuBackend, isWebGPUBackend, perRow, readData, uniforms53 } from './tensors';
+import { topKRelaxationWebGPU, WGSL_MAX_K } from './topk-webgpu';
 import type { Times } from './types';
 
 /** Default temperature of the papers' runs (gumbel_tau_log10 = −3). */
@@ -104,6 +106,8 @@ export function temperedSoftmaxRelaxation(
 export interface TopKOptions extends RelaxationOptions {
   /** Entries kept per position, 1 ≤ k ≤ K − 1. */
   k: number;
+  /** webgpu: run the host loop (float64, identical to cpu) instead of the WGSL kernel (f32). Default false. */
+  hostLoop?: boolean;
 }
 
 /** Host-side result of the top-k relaxation. */
@@ -237,9 +241,11 @@ export interface TopKRelaxation {
 }
 
 /**
- * The memory-efficient relaxation on a backend. The per-position loop runs on the host over Philox streams (so
- * cpu and webgpu give identical numbers); on webgpu x0 is read back and the three small outputs are uploaded
- * (B·L·k elements; no [B, L, K] buffer on either side).
+ * The memory-efficient relaxation on a backend (no [B, L, K] buffer anywhere). On cpu the float64 host loop
+ * (`topKRelaxationRows`) runs over the tensor data. On webgpu a WGSL kernel (one invocation per position, f32)
+ * reads the same Philox words: same ids, latents equal up to f32 rounding, outputs [B, L, k] on the device; x0 is
+ * read back once to validate its ids. With `hostLoop: true`, or k > 128, webgpu runs the host loop on read-back
+ * x0 and uploads the results instead (bit-identical to cpu).
  */
 export async function topKRelaxation(
   backend: Backend,
@@ -259,9 +265,23 @@ export async function topKRelaxation(
   for (let b = 0; b < batch; b++) assertFinite(op, `gamma[${b}]`, gammas[b]);
   const ids = await readData(x0);
   if (!isCpuBackend(backend)) assertIdsInRange(op, ids, vocabSize);
+  const k = options.k;
+  const wordsFit = batch * length * topKWordsPerPosition(k) < 2 ** 32;
+  if (isWebGPUBackend(backend) && !options.hostLoop && k <= WGSL_MAX_K && wordsFit) {
+    const { alphaTilde, sigmaTilde } = latentScales(gammas);
+    return topKRelaxationWebGPU(
+      backend,
+      x0,
+      alphaTilde,
+      sigmaTilde,
+      vocabSize,
+      k,
+      options.tau ?? DEFAULT_TAU,
+      options.rng,
+    );
+  }
   const rows = topKRelaxationRows(ids, batch, length, gammas, vocabSize, options);
   const dtype = options.dtype ?? (backend.supportsF64 ? 'f64' : 'f32');
-  const k = options.k;
   return {
     indices: backend.tensor(rows.indices, [batch, length, k], 'i32'),
     weights: backend.tensor(

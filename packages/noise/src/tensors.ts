@@ -12,11 +12,16 @@ import {
   type RandomStream,
   ShapeError,
   type Tensor,
+  type WebGPUBackend,
 } from '@duality/kernels';
 import { assertIdsInRange } from './errors';
 import type { Times } from './types';
 
 const describe = (shape: readonly number[]) => `[${shape.join(', ')}]`;
+
+export function isWebGPUBackend(backend: Backend): backend is WebGPUBackend {
+  return backend.name === 'webgpu' && typeof (backend as Partial<WebGPUBackend>).runKernel === 'function';
+}
 
 export function isCpuBackend(backend: Backend): backend is CpuBackend {
   return backend.name === 'cpu' && typeof (backend as Partial<CpuBackend>).dataOf === 'function';
