@@ -192,7 +192,7 @@ function runChild(args: string[]): RelaxRow | { error: string } {
   } catch (error) {
     const e = error as { stderr?: string; message: string };
     const lines = (e.stderr || e.message).trim().split('\n');
-    const first = lines.find((l) => /Error\b/.test(l)) ?? lines.slice(-3).join(' | ');
+    const first = lines.find((l) => /\w*Error: /.test(l)) ?? lines.slice(-3).join(' | ');
     return { error: first.trim().slice(0, 240) };
   }
 }
