@@ -3,6 +3,8 @@
  * Gumbel-max sample over [1, 1024, 50257] (ms), for Duality's cpu backend (all cores, and 1 thread) and webgpu
  * backend (Node, Dawn on llvmpipe), side by side with PyTorch CPU (2 threads; the reference sampling path and a
  * hand-tuned one) and TensorFlow.js (WebAssembly backend).
+ *
+ *   pnpm bench kernels [--quick] [--rounds=N]    (default 3 rounds, 1 with --quick; medians over rounds)
  */
 import { availableParallelism, loadavg } from 'node:os';
 import { createBackend, philoxKey, philoxWords, wordToUniform } from '@duality/kernels';
@@ -10,6 +12,7 @@ import {
   fmt,
   machineInfo,
   measure,
+  median,
   printTable,
   quick,
   runAnchor,
@@ -93,6 +96,65 @@ function referenceIds(logits: Float32Array, rows: number, vocab: number, seed: n
   return ids;
 }
 
+type Outcome<T> = { ok: true; data: T } | { ok: false; reason: string };
+
+const mid = (xs: number[]): number => median([...xs].sort((a, b) => a - b));
+
+/** Per case, the median over rounds of the rounds' medians (and of their minima). */
+function medianEngine(results: EngineResult[]): EngineResult {
+  const matmul: EngineResult['matmul'] = {};
+  for (const { name } of MATMUL_SHAPES) {
+    const ms = mid(results.map((r) => r.matmul[name].median_ms));
+    const shape = MATMUL_SHAPES.find((s) => s.name === name) as (typeof MATMUL_SHAPES)[number];
+    matmul[name] = {
+      median_ms: ms,
+      min_ms: Math.min(...results.map((r) => r.matmul[name].min_ms)),
+      gflops: gflops(shape.m, shape.k, shape.n, ms),
+    };
+  }
+  const sample = {
+    median_ms: mid(results.map((r) => r.sample.median_ms)),
+    min_ms: Math.min(...results.map((r) => r.sample.min_ms)),
+  };
+  return {
+    matmul,
+    sample,
+    info: {
+      ...results[0].info,
+      rounds: results.length,
+      per_round: results.map((r) => ({ matmul: r.matmul, sample: r.sample })),
+    },
+  };
+}
+
+function medianTorch(results: TorchResult[]): TorchResult {
+  const matmul: TorchResult['matmul'] = {};
+  for (const { name, m, k, n } of MATMUL_SHAPES) {
+    const ms = mid(results.map((r) => r.matmul[name].median_ms));
+    matmul[name] = {
+      median_ms: ms,
+      min_ms: Math.min(...results.map((r) => r.matmul[name].min_ms)),
+      gflops: gflops(m, k, n, ms),
+    };
+  }
+  const path = (pick: (r: TorchResult) => TorchTiming): TorchTiming => ({
+    median_ms: mid(results.map((r) => pick(r).median_ms)),
+    min_ms: Math.min(...results.map((r) => pick(r).min_ms)),
+    variant: pick(results[0]).variant,
+  });
+  return {
+    info: results[0].info,
+    matmul,
+    sample: { reference: path((r) => r.sample.reference), tuned: path((r) => r.sample.tuned) },
+  };
+}
+
+function medianOutcome<T>(outcomes: Outcome<T>[], combine: (xs: T[]) => T): Outcome<T> {
+  const ok = outcomes.flatMap((o) => (o.ok ? [o.data] : []));
+  if (ok.length === 0) return outcomes[0];
+  return { ok: true, data: combine(ok) };
+}
+
 const cores = availableParallelism();
 const machine = machineInfo();
 console.log(
@@ -101,14 +163,43 @@ console.log(
     .join(' ')}`,
 );
 
-const cpu = await cpuEngine(cores);
-const cpu1 = await cpuEngine(1);
+// Several rounds, each engine once per round in turn, and the median over rounds: other work on a shared machine
+// then weighs on every engine alike instead of on whichever ran during a busy spell. Dawn on llvmpipe is slow
+// and runs once.
+const rounds = Number(process.argv.find((a) => a.startsWith('--rounds='))?.split('=')[1] ?? (quick ? 1 : 3));
+const perRound: Array<{
+  cpu: EngineResult;
+  cpu1: EngineResult;
+  tfjs: Outcome<EngineResult>;
+  torch: Outcome<TorchResult>;
+}> = [];
+for (let round = 0; round < rounds; round++) {
+  console.log(
+    `round ${round + 1}/${rounds} (load ${loadavg()
+      .map((x) => x.toFixed(2))
+      .join(' ')})`,
+  );
+  perRound.push({
+    cpu: await cpuEngine(cores),
+    cpu1: await cpuEngine(1),
+    tfjs: runChild<EngineResult>('_kernels-tfjs.ts'),
+    torch: runAnchor<TorchResult>('kernels.py'),
+  });
+}
+const cpu = medianEngine(perRound.map((r) => r.cpu));
+const cpu1 = medianEngine(perRound.map((r) => r.cpu1));
+const tfjs = medianOutcome(
+  perRound.map((r) => r.tfjs),
+  medianEngine,
+);
+const torch = medianOutcome(
+  perRound.map((r) => r.torch),
+  medianTorch,
+);
 const exactness = await sampleExactness(quick ? 8 : 32);
 const webgpu = runChild<EngineResult>('_kernels-webgpu.ts', { EGL_PLATFORM: 'surfaceless' });
-const tfjs = runChild<EngineResult>('_kernels-tfjs.ts');
-const torch = runAnchor<TorchResult>('kernels.py');
 
-const engines: Array<[string, { ok: true; data: EngineResult } | { ok: false; reason: string }]> = [
+const engines: Array<[string, Outcome<EngineResult>]> = [
   [`duality cpu (${cores} threads)`, { ok: true, data: cpu }],
   ['duality cpu (1 thread)', { ok: true, data: cpu1 }],
   ['duality webgpu (llvmpipe)', webgpu],
@@ -178,6 +269,7 @@ const file = writeResults('kernels', {
   suite: 'kernels',
   machine: { ...machine, loadavg_at_end: loadEnd, torch: torch.ok ? torch.data.info : null },
   quick,
+  rounds,
   engines: Object.fromEntries(engines.map(([name, r]) => [name, r.ok ? r.data : { unavailable: r.reason }])),
   pytorch: torch.ok ? torch.data : { unavailable: torch.reason },
   ratios,
