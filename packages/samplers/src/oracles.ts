@@ -122,7 +122,7 @@ export function factorizedOracle(
       ? [probs as ArrayLike<number>]
       : (probs as ArrayLike<number>[])
   ).map((r) => Float64Array.from(r));
-  rows.forEach((r, i) => checkDistribution(op, r, process, `probs[${i}]`));
+  for (const [i, r] of rows.entries()) checkDistribution(op, r, process, `probs[${i}]`);
   const K = process.vocabSize;
   const dtype = outputDtype(op, backend, options);
   const target = options.target ?? 'leave-one-out';

@@ -251,13 +251,17 @@ async function predictProbs(
       checkLogProbRows('sample', await hostData(out), plan.process.vocabSize, tol);
     }
     let logp = out;
-    if (plan.float64 && logp.dtype !== 'f64') owned.push((logp = be.cast(logp, 'f64')));
-    if (plan.topK !== undefined && plan.topK < plan.process.vocabSize)
-      owned.push((logp = be.topK(logp, plan.topK)));
-    if (plan.topP !== undefined && plan.topP < 1) owned.push((logp = be.topP(logp, plan.topP)));
+    const apply = (f: (x: Tensor) => Tensor) => {
+      logp = f(logp);
+      owned.push(logp);
+    };
+    if (plan.float64 && logp.dtype !== 'f64') apply((x) => be.cast(x, 'f64'));
+    const filterK = plan.topK !== undefined && plan.topK < plan.process.vocabSize;
+    const filterP = plan.topP !== undefined && plan.topP < 1;
+    if (filterK) apply((x) => be.topK(x, plan.topK as number));
+    if (filterP) apply((x) => be.topP(x, plan.topP as number));
     // renormalise after filtering, as the reference (ReMDM) does
-    if (logp !== out && (plan.topK !== undefined || plan.topP !== undefined))
-      owned.push((logp = be.logSoftmax(logp)));
+    if (filterK || filterP) apply((x) => be.logSoftmax(x));
     return be.exp(logp);
   } finally {
     for (const t of owned) t.dispose();

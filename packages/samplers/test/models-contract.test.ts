@@ -1,0 +1,42 @@
+/**
+ * The Denoiser contract is owned here; @duality/models' DiT adapter must fit it structurally (models does not
+ * depend on samplers). This test assigns a DiTDenoiser to `Denoiser` (checked by tsc) and samples with it.
+ */
+import { DiT, DiTDenoiser, ditConfig, initStateDict } from '@duality/models';
+import { masked, uniform } from '@duality/noise';
+import { describe, expect, it } from 'vitest';
+import { ancestralSampler, type Denoiser, psiSampler } from '../src/index';
+import { cpu } from './helpers';
+
+const config = ditConfig({ vocabSize: 6, hiddenSize: 32, condDim: 16, nHeads: 2, nBlocks: 1, length: 8 });
+
+describe('DiTDenoiser fits the Denoiser contract', () => {
+  it('samples masked (SUBS) and uniform (logits) sequences with a random tiny DiT', async () => {
+    const backend = await cpu();
+    const model = await DiT.fromStateDict(
+      backend,
+      config,
+      initStateDict(config, { seed: 1, scheme: 'normal', std: 0.5 }),
+    );
+    const subs: Denoiser = new DiTDenoiser(model, { kind: 'subs', maskIndex: 5 });
+    const logits: Denoiser = new DiTDenoiser(model);
+    const m = await ancestralSampler({ process: masked(backend, { vocabSize: 6 }), steps: 4 }).sample(subs, {
+      batch: 2,
+      length: 8,
+      seed: 3,
+    });
+    const u = await psiSampler({
+      process: uniform(backend, { vocabSize: 6 }),
+      steps: 3,
+      kappa: { kind: 'constant', eta: 0.5 },
+    }).sample(logits, {
+      batch: 2,
+      length: 8,
+      seed: 3,
+    });
+    const mIds = Array.from(await m.read());
+    expect(m.shape).toEqual([2, 8]);
+    expect(mIds.every((x) => x >= 0 && x < 5)).toBe(true); // no mask left after ancestral noise removal
+    expect(Array.from(await u.read()).every((x) => x >= 0 && x < 6)).toBe(true);
+  });
+});
