@@ -122,31 +122,49 @@ function packPanels(args: MatmulArgs, tilesN: number, tileN: number, share: bool
 
 const roundUp = (x: number, step: number): number => Math.ceil(x / step) * step;
 
+/** Elements of B a JS block keeps hot (256 KB of f64): the k-block (or Bᵀ row-block) of the JS path. */
+const JS_BLOCK_ELEMENTS = 32768;
+
 /**
- * Row-streaming JS matmul (any float dtype): each output row accumulates a·B row by row (contiguous, cache
- * friendly) or, with Bᵀ, takes contiguous dot products.
+ * Cache-blocked JS matmul (any float dtype, accumulation in the output's precision). Without Bᵀ: blocks of
+ * B's rows, each output row accumulating a·B row by row (contiguous axpy); with Bᵀ: blocks of Bᵀ's rows,
+ * contiguous dot products. Each block of B stays in cache while every row of A passes over it.
  */
 export function matmulJs({ a, b, out, plan, transposeA, transposeB, bias }: MatmulArgs): void {
   const { batch, m, k, n, aOffsets, bOffsets } = plan;
+  const aAt = (ao: number, i: number, q: number) => (transposeA ? a[ao + q * m + i] : a[ao + i * k + q]);
   for (let p = 0; p < batch; p++) {
     const ao = aOffsets[p];
     const bo = bOffsets[p];
-    for (let i = 0; i < m; i++) {
-      const oi = p * m * n + i * n;
-      if (transposeB) {
-        for (let j = 0; j < n; j++) {
-          let acc = bias ? bias[j] : 0;
-          const bj = bo + j * k;
-          for (let q = 0; q < k; q++) acc += (transposeA ? a[ao + q * m + i] : a[ao + i * k + q]) * b[bj + q];
-          out[oi + j] = acc;
+    const oo = p * m * n;
+    if (transposeB) {
+      const rowsPerBlock = Math.max(1, Math.floor(JS_BLOCK_ELEMENTS / Math.max(k, 1)));
+      for (let j0 = 0; j0 < n; j0 += rowsPerBlock) {
+        const j1 = Math.min(n, j0 + rowsPerBlock);
+        for (let i = 0; i < m; i++) {
+          for (let j = j0; j < j1; j++) {
+            let acc = bias ? bias[j] : 0;
+            const bj = bo + j * k;
+            for (let q = 0; q < k; q++) acc += aAt(ao, i, q) * b[bj + q];
+            out[oo + i * n + j] = acc;
+          }
         }
-        continue;
       }
-      for (let j = 0; j < n; j++) out[oi + j] = bias ? bias[j] : 0;
-      for (let q = 0; q < k; q++) {
-        const av = transposeA ? a[ao + q * m + i] : a[ao + i * k + q];
-        const bq = bo + q * n;
-        for (let j = 0; j < n; j++) out[oi + j] += av * b[bq + j];
+      continue;
+    }
+    for (let i = 0; i < m; i++) {
+      for (let j = 0; j < n; j++) out[oo + i * n + j] = bias ? bias[j] : 0;
+    }
+    const qPerBlock = Math.max(1, Math.floor(JS_BLOCK_ELEMENTS / Math.max(n, 1)));
+    for (let q0 = 0; q0 < k; q0 += qPerBlock) {
+      const q1 = Math.min(k, q0 + qPerBlock);
+      for (let i = 0; i < m; i++) {
+        const oi = oo + i * n;
+        for (let q = q0; q < q1; q++) {
+          const av = aAt(ao, i, q);
+          const bq = bo + q * n;
+          for (let j = 0; j < n; j++) out[oi + j] += av * b[bq + j];
+        }
       }
     }
   }
