@@ -31,6 +31,8 @@ import wabtInit from 'wabt';
 export const MR = Number(process.env.GEMM_MR ?? 4);
 export const NV = Number(process.env.GEMM_NV ?? 2); // NR = 4·NV columns per micro-tile
 const NR = 4 * NV;
+/** k steps per iteration of the micro-kernel loop (kc must then be a multiple of KU: the caller pads K). */
+export const KU = Number(process.env.GEMM_KU ?? 1);
 
 const here = dirname(fileURLToPath(import.meta.url));
 const outDir = join(here, '..', 'src', 'cpu', 'wasm', 'generated');
@@ -54,13 +56,15 @@ function gemm() {
     '(local $cp i32) (local $apanel i32) (local $bpanel i32) (local $ldc i32)',
   ];
   const kstep = [];
-  for (let v = 0; v < NV; v++) kstep.push(set(`b${v}`, `(v128.load offset=${16 * v} ${get('bp')})`));
-  for (let r = 0; r < MR; r++) {
-    kstep.push(set('av', `(v128.load32_splat offset=${4 * r} ${get('ap')})`));
-    for (let v = 0; v < NV; v++) {
-      kstep.push(
-        set(`c${r}_${v}`, `(f32x4.add ${get(`c${r}_${v}`)} (f32x4.mul ${get('av')} ${get(`b${v}`)}))`),
-      );
+  for (let u = 0; u < KU; u++) {
+    for (let v = 0; v < NV; v++)
+      kstep.push(set(`b${v}`, `(v128.load offset=${16 * v + NR * 4 * u} ${get('bp')})`));
+    for (let r = 0; r < MR; r++) {
+      kstep.push(set('av', `(v128.load32_splat offset=${4 * r + MR * 4 * u} ${get('ap')})`));
+      for (let v = 0; v < NV; v++) {
+        const c = `c${r}_${v}`;
+        kstep.push(set(c, `(f32x4.add ${get(c)} (f32x4.mul ${get('av')} ${get(`b${v}`)}))`));
+      }
     }
   }
   const zero = accs.map((c) => set(c, '(v128.const i32x4 0 0 0 0)'));
@@ -92,8 +96,8 @@ function gemm() {
         ${set('kend', `(i32.add ${get('ap')} (i32.mul ${get('kc')} (i32.const ${MR * 4})))`)}
         (loop $LK
           ${kstep.join('\n          ')}
-          ${set('ap', `(i32.add ${get('ap')} (i32.const ${MR * 4}))`)}
-          ${set('bp', `(i32.add ${get('bp')} (i32.const ${NR * 4}))`)}
+          ${set('ap', `(i32.add ${get('ap')} (i32.const ${MR * 4 * KU}))`)}
+          ${set('bp', `(i32.add ${get('bp')} (i32.const ${NR * 4 * KU}))`)}
           (br_if $LK (i32.lt_u ${get('ap')} ${get('kend')})))
         ${set('cp', `(i32.add ${get('c')} (i32.shl (i32.add (i32.mul ${get('ir')} ${get('np')}) ${get('jr')}) (i32.const 2)))`)}
         ${store.join('\n        ')}
