@@ -36,6 +36,12 @@ const PANEL_WIDTH = 1 / 4;
 const MARGIN = 14;
 /** Below this log-weight a term is < 1e-300 of the integral's scale and is skipped. */
 const LOG_UNDERFLOW = -745;
+/** |z − mu| beyond which log N(z; mu, 1) < LOG_UNDERFLOW. */
+const GAUSS_REACH = 38.6;
+/** Panels are cached per K only inside |z| ≤ this (the range gamma ≥ −6.4 reaches); farther ones are recomputed. */
+const CACHE_REACH = 64;
+/** mu above which 1 − p ≤ (K − 1)·Φ(−mu/√2) underflows double precision for every K ≤ 2^31: p = 1 exactly. */
+const MU_SATURATED = 60;
 
 /** Per-K cached factors at the nodes of one panel: Φ^(K−1), 1 − Φ^(K−1), φ·Φ^(K−2). */
 interface PanelFactors {
@@ -43,6 +49,8 @@ interface PanelFactors {
   readonly phiPow: Float64Array;
   readonly oneMinusPhiPow: Float64Array;
   readonly derivFactor: Float64Array;
+  /** φ(z)·Φ(z)^(K−1): the x0-free density, for the small-alpha form. */
+  readonly nullDensity: Float64Array;
 }
 
 interface VocabCache {
@@ -67,11 +75,13 @@ function vocabCache(K: number): VocabCache {
 function panelFactors(K: number, cache: VocabCache, index: number): PanelFactors {
   const cached = cache.panels.get(index);
   if (cached) return cached;
+  const cacheable = Math.abs(index * PANEL_WIDTH) <= CACHE_REACH;
   const { nodes } = gaussLegendre(ORDER);
   const z = new Float64Array(ORDER);
   const phiPow = new Float64Array(ORDER);
   const oneMinusPhiPow = new Float64Array(ORDER);
   const derivFactor = new Float64Array(ORDER);
+  const nullDensity = new Float64Array(ORDER);
   const center = (index + 0.5) * PANEL_WIDTH;
   for (let i = 0; i < ORDER; i++) {
     const zi = center + 0.5 * PANEL_WIDTH * nodes[i];
@@ -80,19 +90,46 @@ function panelFactors(K: number, cache: VocabCache, index: number): PanelFactors
     phiPow[i] = Math.exp((K - 1) * logPhi);
     oneMinusPhiPow[i] = -Math.expm1((K - 1) * logPhi);
     derivFactor[i] = Math.exp(logNormPdf(zi) + (K - 2) * logPhi);
+    nullDensity[i] = Math.exp(logNormPdf(zi) + (K - 1) * logPhi);
   }
-  const factors = { z, phiPow, oneMinusPhiPow, derivFactor };
-  cache.panels.set(index, factors);
+  const factors = { z, phiPow, oneMinusPhiPow, derivFactor, nullDensity };
+  if (cacheable) cache.panels.set(index, factors);
   return factors;
+}
+
+/** Panel indices [first, last) covering the integration window for this mu. */
+function panelRange(cache: VocabCache, mu: number): [number, number] {
+  // Outside mu ± GAUSS_REACH the Gaussian factor underflows (< e^-745): those nodes add exactly nothing.
+  const lo = Math.max(Math.min(mu, cache.zMedian, 0) - MARGIN, mu - GAUSS_REACH);
+  const hi = Math.min(Math.max(mu, cache.zMedian) + MARGIN, mu + GAUSS_REACH);
+  return [Math.floor(lo / PANEL_WIDTH), Math.ceil(hi / PANEL_WIDTH)];
+}
+
+/**
+ * p − 1/K = ∫ φ(z)·expm1(mu·z − mu²/2)·Φ(z)^(K−1) dz (since ∫φΦ^(K−1) = 1/K and N(z; mu, 1) = φ(z)e^(mu z − mu²/2)):
+ * alpha without the cancellation of K p − 1 when alpha is small.
+ */
+function pMinusUniform(K: number, mu: number): number {
+  const cache = vocabCache(K);
+  const [first, last] = panelRange(cache, mu);
+  const { weights } = gaussLegendre(ORDER);
+  let total = 0;
+  for (let index = first; index < last; index++) {
+    const panel = panelFactors(K, cache, index);
+    let sum = 0;
+    for (let i = 0; i < ORDER; i++) {
+      if (panel.nullDensity[i] === 0) continue;
+      sum += weights[i] * panel.nullDensity[i] * Math.expm1(mu * panel.z[i] - 0.5 * mu * mu);
+    }
+    total += sum;
+  }
+  return total * 0.5 * PANEL_WIDTH;
 }
 
 /** The three integrals ∫N(z;mu,1)·{Φ^(K−1), 1 − Φ^(K−1), φΦ^(K−2)} dz by composite Gauss–Legendre. */
 function integrate(K: number, mu: number): { p: number; oneMinusP: number; derivIntegral: number } {
   const cache = vocabCache(K);
-  const lo = Math.min(mu, cache.zMedian, 0) - MARGIN;
-  const hi = Math.max(mu, cache.zMedian) + MARGIN;
-  const first = Math.floor(lo / PANEL_WIDTH);
-  const last = Math.ceil(hi / PANEL_WIDTH);
+  const [first, last] = panelRange(cache, mu);
   const { weights } = gaussLegendre(ORDER);
   const halfWidth = 0.5 * PANEL_WIDTH;
   let p = 0;
@@ -129,14 +166,23 @@ export function diffusionTransform(gamma: number, vocabSize: number): OperatorVa
   const K = vocabSize;
   // mu = α̃/σ̃ = sqrt(sigmoid(−γ)/sigmoid(γ)) = exp(−γ/2) (Duo Sec. 3).
   const mu = Math.exp(-0.5 * gamma);
+  if (mu > MU_SATURATED) {
+    // gamma < −8.2: the true 1 − alpha and dalpha/dgamma are below the smallest double.
+    return { alpha: 1, dalphaDgamma: 0, oneMinusAlpha: 0, p: 1, oneMinusP: 0, dpDgamma: 0 };
+  }
   const { p, oneMinusP, derivIntegral } = integrate(K, mu);
   // dp/dγ = (dp/dmu)(dmu/dγ), dp/dmu = (K−1)∫N(z;mu,1)φ(z)Φ^(K−2)dz by parts, dmu/dγ = −mu/2.
   const dpDgamma = -0.5 * mu * (K - 1) * derivIntegral;
   // alpha = (K p − 1)/(K − 1) (Duo Eq. 10); 1 − alpha = K(1 − p)/(K − 1).
   const scale = K / (K - 1);
-  const oneMinusAlpha = scale * oneMinusP;
-  // Near alpha = 1 take 1 − (1 − alpha), whose rounding is monotone; elsewhere (K p − 1)/(K − 1) directly.
-  const alpha = oneMinusAlpha < 0.5 ? 1 - oneMinusAlpha : (K * p - 1) / (K - 1);
+  let oneMinusAlpha = scale * oneMinusP;
+  // Near alpha = 1 take 1 − (1 − alpha), whose rounding is monotone; small alpha from p − 1/K integrated directly
+  // (full relative precision where K p − 1 would cancel), and then 1 − alpha from it; in between (K p − 1)/(K − 1).
+  let alpha = oneMinusAlpha < 0.5 ? 1 - oneMinusAlpha : (K * p - 1) / (K - 1);
+  if (alpha < 0.25) {
+    alpha = scale * pMinusUniform(K, mu);
+    oneMinusAlpha = 1 - alpha;
+  }
   return {
     alpha,
     dalphaDgamma: scale * dpDgamma,

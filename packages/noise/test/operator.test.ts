@@ -114,6 +114,33 @@ describe('diffusionTransform laws', () => {
     }
   });
 
+  it('keeps relative precision far outside the curriculum range: small alpha (gamma ≫ 0) and saturation (gamma ≪ 0)', () => {
+    // K = 2, small mu: alpha = erf(mu/2) = (2/√π)(x − x³/3 + x⁵/10), x = mu/2, to ~x⁷.
+    for (const gamma of [12, 20, 40]) {
+      const x = Math.exp(-gamma / 2) / 2;
+      const series = (2 / Math.sqrt(Math.PI)) * (x - x ** 3 / 3 + x ** 5 / 10);
+      expect(relErr(diffusionTransform(gamma, 2).alpha, series)).toBeLessThan(1e-12);
+    }
+    for (const K of [27, 50257]) {
+      const v = diffusionTransform(30, K);
+      expect(v.alpha).toBeGreaterThan(0);
+      expect(v.oneMinusAlpha).toBeLessThanOrEqual(1);
+      // Small mu: alpha ≈ c·mu, so alpha(γ + 2)/alpha(γ) → e^{-1}.
+      expect(relErr(diffusionTransform(32, K).alpha / v.alpha, Math.exp(-1))).toBeLessThan(1e-6);
+    }
+    const saturated = diffusionTransform(-50, 50257);
+    expect(saturated).toEqual({
+      alpha: 1,
+      dalphaDgamma: 0,
+      oneMinusAlpha: 0,
+      p: 1,
+      oneMinusP: 0,
+      dpDgamma: 0,
+    });
+    expect(diffusionTransform(-1e6, 27).alpha).toBe(1);
+    expect(diffusionTransform(1e6, 27).alpha).toBe(0);
+  });
+
   it('refuses non-finite gamma and bad vocabulary sizes with ArgumentError', () => {
     for (const gamma of [Number.NaN, Number.POSITIVE_INFINITY, Number.NEGATIVE_INFINITY]) {
       expect(() => diffusionTransform(gamma, 27)).toThrow(ArgumentError);
