@@ -490,7 +490,7 @@ class WebGPUBackendImpl implements WebGPUBackend {
     more: Record<string, GPUBuffer> = {},
   ): GpuTensor {
     const { rows, n } = lastAxis(op, 'a', a);
-    const mode = extra.mode ?? rowMode(n);
+    const mode = extra.mode ?? rowMode(n, rows);
     const out = this.output(outShape, outType);
     const params = { rows, n, a: extra.a ?? 0, b: extra.b ?? 0 };
     this.run(
@@ -693,7 +693,7 @@ class WebGPUBackendImpl implements WebGPUBackend {
     const { k0, k1 } = philoxKey(options.seed);
     const params = { rows, n, k0, k1, start: split64(offset), invT: 1 / temperature };
     this.faultPending = true;
-    const mode = rowMode(n);
+    const mode = rowMode(n, rows);
     const buffers = { x: tl.buffer, out: out.buffer, fault: this.fault };
     this.run(op, () => sampleSpec(mode), `sampleCategorical_${mode}`, buffers, params, rowGroups(mode, rows));
     return out;

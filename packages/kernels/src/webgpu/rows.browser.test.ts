@@ -93,6 +93,20 @@ describe('softmax family and layerNorm', () => {
     expect(Math.abs(lse[0] - lseExact[0])).toBeLessThan(1e-5 * Math.abs(lseExact[0]) + 1e-5);
   });
 
+  it('many moderate rows (one invocation per row: [2048, 300]) match the cpu backend too', async () => {
+    const shape = [2048, 300];
+    const input = f32Input(shape, 4242, 8);
+    const w = { data: randomF32(300, 7, 0.5, 2), shape: [300] as Shape, dtype: 'f32' as const };
+    const ln = await both(pair, [input, w], (b, [x, y]) => b.layerNorm(x, y));
+    let c = closeness(ln.gpu, ln.cpu, { abs: 2e-5 * Math.sqrt(300), rel: 2e-5 });
+    expect(c.ok, `layerNorm ${c.worst}`).toBe(true);
+    const sm = await both(pair, [input], (b, [x]) => b.logSoftmax(x));
+    c = closeness(sm.gpu, sm.cpu, { abs: 4e-6 * 9, rel: 2e-6 });
+    expect(c.ok, `logSoftmax ${c.worst}`).toBe(true);
+    const am = await both(pair, [input], (b, [x]) => b.argmax(x));
+    expect(am.gpu).toEqual(am.cpu);
+  });
+
   it('rows of all −∞ give −∞ (logsumexp) and NaN (softmax), like the cpu backend', async () => {
     const inf = Number.NEGATIVE_INFINITY;
     const input = { data: [inf, inf, inf, 0, 1, 2], shape: [2, 3] as Shape, dtype: 'f32' as const };
