@@ -11,6 +11,7 @@ export default defineConfig({
     projects: [
       {
         resolve: { conditions: ['@duality/source', 'node', 'import', 'default'] },
+        ssr: { resolve: { conditions: ['@duality/source', 'node', 'import', 'default'] } },
         test: {
           name: 'node',
           include: ['packages/*/src/**/*.test.ts', 'packages/*/test/**/*.test.ts', 'examples/**/*.test.ts'],
