@@ -29,3 +29,5 @@ export {
 export { mulhi32, philox4x32, philoxKey, philoxWords, wordToUniform } from './rng/philox';
 export { broadcastShapes, shapeSize } from './validate';
 export { createBackend } from './create-backend';
+export { createCpuBackend } from './cpu/backend';
+export { isCpuBackend, isWebGPUBackend } from './guards';
