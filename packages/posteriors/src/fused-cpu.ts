@@ -127,17 +127,13 @@ function blockSums(
 
 /** When only the special ids carry mass (masked process, xt unmasked): walk them in id order. */
 function walkSpecials(plan: AffineRow, threshold: number): number {
-  const specials = [
-    [plan.i1, plan.v1],
-    [plan.i2, plan.v2],
-  ].filter(([i, v]) => i >= 0 && v > 0);
-  specials.sort((p, q) => p[0] - q[0]);
-  let mass = 0;
-  for (const [i, v] of specials) {
-    mass += v;
-    if (mass > threshold) return i;
-  }
-  return specials.length > 0 ? specials[specials.length - 1][0] : -1;
+  const firstIsLow = plan.i2 < 0 || plan.i1 < plan.i2;
+  const [lo, vLo, hi, vHi] = firstIsLow
+    ? [plan.i1, plan.v1, plan.i2, plan.v2]
+    : [plan.i2, plan.v2, plan.i1, plan.v1];
+  if (vLo > 0 && vLo > threshold) return lo;
+  if (hi >= 0 && vHi > 0) return hi;
+  return vLo > 0 ? lo : -1;
 }
 
 /** Ψ mass of ids lo … lo + len − 1 from the block's Σ x̂0, with the special ids' own values. */

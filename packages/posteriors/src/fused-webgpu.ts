@@ -13,11 +13,14 @@ export interface WebGPUStep {
   x0Probs: Tensor;
   xt: Tensor;
   stream?: RandomStream;
+  /** Bytes of x̂0 bound per dispatch (default: the device's maxStorageBufferBindingSize). */
+  maxBindingBytes?: number;
   /** Refuse rows whose Σ x̂0 is off by more than this, negative entries, NaN and ids out of range. */
   check?: { op: string; tolerance: number };
 }
 
-const WORKGROUP = 256;
+// 128 fits the compatibility-mode limits (maxComputeWorkgroupSizeX and invocations per workgroup) too.
+const WORKGROUP = 128;
 const MAX_GRID = 65535;
 
 export function supportsWebGPUFused(backend: Backend, x0Probs: Tensor): backend is WebGPUBackend {
@@ -53,7 +56,7 @@ fn streamUniform(lo: u32, hi: u32) -> f32 {
 /** The affine Ψ row of src/affine.ts (same formulas, in f32). */
 const AFFINE_WGSL = /* wgsl */ `
 struct Params { rows: u32, k: u32, rowsPerBatch: u32, mask: i32, kind: u32, gridX: u32,
-                key0: u32, key1: u32, offLo: u32, offHi: u32, pad0: u32, pad1: u32 }
+                key0: u32, key1: u32, offLo: u32, offHi: u32, rowBase: u32, pad1: u32 }
 struct Affine { a: f32, b: f32, i1: i32, v1: f32, i2: i32, v2: f32 }
 @group(0) @binding(0) var<storage, read> x: array<f32>;
 @group(0) @binding(1) var<storage, read> ids: array<i32>;
@@ -66,8 +69,9 @@ fn idValid(r: u32) -> bool { return ids[r] >= 0 && u32(ids[r]) < params.k; }
 fn clampedId(r: u32) -> i32 { return select(0, ids[r], idValid(r)); }
 fn affineRow(r: u32) -> Affine {
   let batch = r / params.rowsPerBatch;
+  // x holds rows rowBase … (a chunk of x̂0 when the whole tensor exceeds the storage binding limit)
   let aS = coef[batch * 3u]; let aT = coef[batch * 3u + 1u]; let kap = coef[batch * 3u + 2u];
-  let start = r * params.k;
+  let start = (r - params.rowBase) * params.k;
   let xt = clampedId(r);
   var o: Affine;
   o.i2 = -1; o.v2 = 0.0; o.b = 0.0;
@@ -123,10 +127,10 @@ ${STATS_WGSL}
 @group(0) @binding(3) var<storage, read_write> outp: array<f32>;
 @compute @workgroup_size(${WORKGROUP})
 fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) t: u32) {
-  let r = wg.x + wg.y * params.gridX;
+  let r = params.rowBase + wg.x + wg.y * params.gridX;
   if (r >= params.rows) { return; }
   let o = affineRow(r);
-  let start = r * params.k;
+  let start = (r - params.rowBase) * params.k;
   var s = 0.0;
   var m = 3.0e38;
   for (var j = t; j < params.k; j += ${WORKGROUP}u) {
@@ -159,10 +163,10 @@ fn walk(o: Affine, start: u32, lo: u32, hi: u32, threshold: f32, cum: ptr<functi
 }
 @compute @workgroup_size(${WORKGROUP})
 fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) t: u32) {
-  let r = wg.x + wg.y * params.gridX;
+  let r = params.rowBase + wg.x + wg.y * params.gridX;
   if (r >= params.rows) { return; }
   let o = affineRow(r);
-  let start = r * params.k;
+  let start = (r - params.rowBase) * params.k;
   let chunk = (params.k + ${WORKGROUP - 1}u) / ${WORKGROUP}u;
   let lo = min(t * chunk, params.k);
   let hi = min(lo + chunk, params.k);
@@ -227,30 +231,40 @@ export async function fusedWebGPU(
   const stats = backend.zeros([Math.max(1, rows) * 3], 'f32');
   const out =
     mode === 'probs' ? backend.zeros(step.x0Probs.shape, 'f32') : backend.zeros(step.xt.shape, 'i32');
-  const gridX = Math.min(rows, MAX_GRID);
-  const gridY = Math.ceil(rows / gridX);
   const params = new Uint32Array(12);
   const offset = step.stream?.offset ?? 0;
   const key = philoxKey(step.stream?.seed ?? 0);
-  params.set([rows, k, rowsPerBatch, 0, step.kind === 'uniform' ? 0 : 1, gridX, key.k0, key.k1]);
+  params.set([0, k, rowsPerBatch, 0, step.kind === 'uniform' ? 0 : 1, 0, key.k0, key.k1]);
   new Int32Array(params.buffer)[3] = step.mask;
   params[8] = offset % 4294967296;
   params[9] = Math.floor(offset / 4294967296);
-  if (rows > 0) {
+  const dispatch = (x: Tensor, target: Tensor, rowBase: number, count: number) => {
+    const gridX = Math.min(count, MAX_GRID);
+    params[0] = rowBase + count;
+    params[5] = gridX;
+    params[10] = rowBase;
     backend.runKernel({
       name: `duality-posteriors-${mode}`,
       wgsl: mode === 'probs' ? PROBS_WGSL : SAMPLE_WGSL,
       bindings: [
-        { tensor: step.x0Probs, access: 'read' },
+        { tensor: x, access: 'read' },
         { tensor: step.xt, access: 'read' },
         { tensor: coef, access: 'read' },
-        { tensor: out, access: 'read_write' },
-        { uniform: params.buffer },
+        { tensor: target, access: 'read_write' },
+        { uniform: params.buffer.slice(0) },
         { tensor: stats, access: 'read_write' },
       ],
-      workgroups: [gridX, gridY],
+      workgroups: [gridX, Math.ceil(count / gridX)],
     });
-  }
+  };
+  const rowBytes = k * 4;
+  const bindable = Math.min(
+    step.maxBindingBytes ?? Number.POSITIVE_INFINITY,
+    backend.device.limits.maxStorageBufferBindingSize,
+  );
+  const chunkRows = Math.max(1, Math.floor(bindable / rowBytes));
+  if (rows > 0 && rows <= chunkRows) dispatch(step.x0Probs, out, 0, rows);
+  else if (rows > 0) dispatchInChunks(backend, step.x0Probs, out, mode, rows, chunkRows, rowBytes, dispatch);
   coef.dispose();
   try {
     if (step.check && rows > 0) await checkStats(step.check, await stats.read(), step.xt, rows, k);
@@ -278,4 +292,44 @@ async function checkStats(
     const min = stats[r * 3 + 1];
     if (!(Math.abs(sum - 1) <= tol) || !(min >= -tol)) throw rowError(check.op, r, sum, min, tol);
   }
+}
+
+/**
+ * x̂0 larger than one storage binding (maxStorageBufferBindingSize, 128 MiB on compatibility adapters): rows are
+ * copied chunk by chunk into one reused buffer and the kernel runs on it; in 'probs' mode its output goes through
+ * a chunk buffer copied back into place. Each dispatch is submitted at once, so the copies stay in order.
+ */
+function dispatchInChunks(
+  backend: WebGPUBackend,
+  x0Probs: Tensor,
+  out: Tensor,
+  mode: 'probs' | 'sample',
+  rows: number,
+  chunkRows: number,
+  rowBytes: number,
+  dispatch: (x: Tensor, target: Tensor, rowBase: number, count: number) => void,
+): void {
+  const device = backend.device;
+  const usage = GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC | GPUBufferUsage.COPY_DST;
+  const chunkTensor = () =>
+    backend.fromBuffer(
+      device.createBuffer({ size: chunkRows * rowBytes, usage }),
+      [(chunkRows * rowBytes) / 4],
+      'f32',
+    );
+  const xChunk = chunkTensor();
+  const outChunk = mode === 'probs' ? chunkTensor() : undefined;
+  const copy = (from: Tensor, fromOffset: number, to: Tensor, toOffset: number, bytes: number) => {
+    const encoder = device.createCommandEncoder();
+    encoder.copyBufferToBuffer(backend.bufferOf(from), fromOffset, backend.bufferOf(to), toOffset, bytes);
+    device.queue.submit([encoder.finish()]);
+  };
+  for (let base = 0; base < rows; base += chunkRows) {
+    const count = Math.min(chunkRows, rows - base);
+    copy(x0Probs, base * rowBytes, xChunk, 0, count * rowBytes);
+    dispatch(xChunk, outChunk ?? out, base, count);
+    if (outChunk) copy(outChunk, 0, out, base * rowBytes, count * rowBytes);
+  }
+  xChunk.dispose();
+  outChunk?.dispose();
 }

@@ -29,6 +29,11 @@ export interface PsiArgs extends StepArgs {
 export interface PsiOptions extends CheckOptions {
   /** Use the fused masked/uniform kernels when the process and backend allow (default true). */
   fused?: boolean;
+  /**
+   * webgpu: at most this many bytes of x̂0 bound per kernel dispatch (default: the device's
+   * maxStorageBufferBindingSize, 128 MiB on compatibility adapters); larger inputs run in row chunks.
+   */
+  maxBindingBytes?: number;
   /** Accept s = t, a pure corrector step (the constant phase of linear-constant-linear). Default false. */
   allowEqualTimes?: boolean;
 }
@@ -159,7 +164,11 @@ export async function psiPosterior(
   }
   if (kind && supportsWebGPUFused(backend, args.x0Probs)) {
     const step = { kind, mask: process.maskId ?? -1, ...prep, x0Probs: args.x0Probs, xt: args.xt };
-    return fusedWebGPU(backend, { ...step, check: gpuCheck(op, args.x0Probs, options) }, 'probs');
+    return fusedWebGPU(
+      backend,
+      { ...step, check: gpuCheck(op, args.x0Probs, options), maxBindingBytes: options.maxBindingBytes },
+      'probs',
+    );
   }
   await checkContents(op, backend, args.x0Probs, args.xt, prep.layout, options);
   return genericPsi(process, args, prep);
@@ -212,7 +221,11 @@ export async function psiSample(
   if (kind && supportsWebGPUFused(backend, args.x0Probs) && method === 'inverse-cdf') {
     const step = { kind, mask: process.maskId ?? -1, ...prep, x0Probs: args.x0Probs, xt: args.xt };
     const check = gpuCheck(op, args.x0Probs, options);
-    return (await fusedWebGPU(backend, { ...step, stream: args.stream, check }, 'sample')) as Tensor<'i32'>;
+    return (await fusedWebGPU(
+      backend,
+      { ...step, stream: args.stream, check, maxBindingBytes: options.maxBindingBytes },
+      'sample',
+    )) as Tensor<'i32'>;
   }
   const probs = await psiPosterior(process, args, options);
   try {

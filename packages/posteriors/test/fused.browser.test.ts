@@ -95,6 +95,36 @@ describe('fused WGSL Ψ kernel against the cpu kernel', () => {
     }
   }
 
+  it('inputs larger than one storage binding run in row chunks with the same results', async () => {
+    const [b, l, k] = [2, 20, 300];
+    for (const kind of ['uniform', 'masked'] as const) {
+      const { x, ids } = data(b * l, k, kind, 21);
+      const step = { alphaS: [0.8, 0.5], alphaT: [0.4, 0.1], kappa: [0.3, 0.9] };
+      const process = processOn(gpu, kind, k);
+      const inputs = tensors(gpu, x, ids, b, l, k);
+      // 7 rows per dispatch: 6 chunks, the last one partial, rows of both batch entries in one chunk
+      const chunked = { maxBindingBytes: 7 * k * 4 };
+      const whole = await (await psiPosterior(process, { ...inputs, ...step })).read();
+      const parts = await (await psiPosterior(process, { ...inputs, ...step }, chunked)).read();
+      expect(Array.from(parts)).toEqual(Array.from(whole));
+      const stream = { seed: 5, offset: 3 };
+      const a = await (await psiSample(process, { ...inputs, ...step, stream })).read();
+      const c = await (await psiSample(process, { ...inputs, ...step, stream }, chunked)).read();
+      expect(Array.from(c)).toEqual(Array.from(a));
+      const bad = tensors(
+        gpu,
+        x,
+        Int32Array.from(ids, (v, r) => (r === 33 ? k : v)),
+        b,
+        l,
+        k,
+      );
+      await expect(psiSample(process, { ...bad, ...step, stream }, chunked)).rejects.toThrow(
+        /xt\[33\] = 300/,
+      );
+    }
+  });
+
   it('refuses bad input on webgpu with the same typed errors', async () => {
     const k = 5;
     const process = processOn(gpu, 'uniform', k);
