@@ -143,13 +143,8 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) t
 }
 `;
 
-// Inverse CDF per row: chunk sums in parallel, then one invocation scans the chunk sums and walks one chunk.
-const SAMPLE_WGSL = /* wgsl */ `
-${AFFINE_WGSL}
-${STATS_WGSL}
-${PHILOX_WGSL}
-@group(0) @binding(3) var<storage, read_write> outp: array<i32>;
-var<workgroup> partial: array<f32, ${WORKGROUP}>;
+const WALK_WGSL = /* wgsl */ `
+// The inverse-CDF walk over ids lo … hi − 1: the first id whose running mass passes the threshold, or −1.
 fn walk(o: Affine, start: u32, lo: u32, hi: u32, threshold: f32, cum: ptr<function, f32>, last: ptr<function, i32>) -> i32 {
   for (var j = lo; j < hi; j++) {
     let p = valueAt(o, start, j);
@@ -161,6 +156,16 @@ fn walk(o: Affine, start: u32, lo: u32, hi: u32, threshold: f32, cum: ptr<functi
   }
   return -1;
 }
+`;
+
+// Inverse CDF per row: chunk sums in parallel, then one invocation scans the chunk sums and walks one chunk.
+const SAMPLE_WGSL = /* wgsl */ `
+${AFFINE_WGSL}
+${STATS_WGSL}
+${PHILOX_WGSL}
+${WALK_WGSL}
+@group(0) @binding(3) var<storage, read_write> outp: array<i32>;
+var<workgroup> partial: array<f32, ${WORKGROUP}>;
 @compute @workgroup_size(${WORKGROUP})
 fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) t: u32) {
   let r = params.rowBase + wg.x + wg.y * params.gridX;
@@ -213,6 +218,47 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) t
 }
 `;
 
+/** Rows of at most this many ids run one row per invocation (workgroup-per-row would leave most lanes idle). */
+const NARROW_K = 256;
+
+// One row per invocation, for small vocabularies: checks, Ψ and (sample mode) the inverse-CDF draw.
+const narrowWgsl = (mode: 'probs' | 'sample') => /* wgsl */ `
+${AFFINE_WGSL}
+${mode === 'sample' ? PHILOX_WGSL + WALK_WGSL : ''}
+@group(0) @binding(3) var<storage, read_write> outp: array<${mode === 'probs' ? 'f32' : 'i32'}>;
+@compute @workgroup_size(${WORKGROUP})
+fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) t: u32) {
+  let r = params.rowBase + (wg.x + wg.y * params.gridX) * ${WORKGROUP}u + t;
+  if (r >= params.rows) { return; }
+  let o = affineRow(r);
+  let start = (r - params.rowBase) * params.k;
+  var sx = 0.0;
+  var m = 3.0e38;
+  var total = 0.0;
+  for (var j = 0u; j < params.k; j++) {
+    let v = x[start + j];
+    sx += v;
+    m = min(m, v);
+    ${mode === 'probs' ? 'outp[start + j] = valueAt(o, start, j);' : 'total += max(valueAt(o, start, j), 0.0);'}
+  }
+  stats[r * 3u] = sx;
+  stats[r * 3u + 1u] = m;
+  stats[r * 3u + 2u] = select(0.0, 1.0, idValid(r));
+  ${
+    mode === 'probs'
+      ? ''
+      : `let eLo = params.offLo + r * params.k;
+  let eHi = params.offHi + select(0u, 1u, eLo < params.offLo);
+  var cum = 0.0;
+  var last = -1;
+  let pick = walk(o, start, 0u, params.k, streamUniform(eLo, eHi) * total, &cum, &last);
+  outp[r] = select(last, pick, pick >= 0);`
+  }
+}
+`;
+const NARROW_PROBS_WGSL = narrowWgsl('probs');
+const NARROW_SAMPLE_WGSL = narrowWgsl('sample');
+
 /**
  * Runs the fused WGSL kernel: 'probs' writes Ψ [B, …, K] (f32); 'sample' draws one id per row by inverse CDF
  * with the uniform at stream element offset + r·K, the same layout as the cpu kernel. The kernel also writes
@@ -238,14 +284,23 @@ export async function fusedWebGPU(
   new Int32Array(params.buffer)[3] = step.mask;
   params[8] = offset % 4294967296;
   params[9] = Math.floor(offset / 4294967296);
+  const narrow = k <= NARROW_K;
+  const wgsl = narrow
+    ? mode === 'probs'
+      ? NARROW_PROBS_WGSL
+      : NARROW_SAMPLE_WGSL
+    : mode === 'probs'
+      ? PROBS_WGSL
+      : SAMPLE_WGSL;
   const dispatch = (x: Tensor, target: Tensor, rowBase: number, count: number) => {
-    const gridX = Math.min(count, MAX_GRID);
+    const groups = narrow ? Math.ceil(count / WORKGROUP) : count;
+    const gridX = Math.min(groups, MAX_GRID);
     params[0] = rowBase + count;
     params[5] = gridX;
     params[10] = rowBase;
     backend.runKernel({
-      name: `duality-posteriors-${mode}`,
-      wgsl: mode === 'probs' ? PROBS_WGSL : SAMPLE_WGSL,
+      name: `duality-posteriors-${mode}${narrow ? '-narrow' : ''}`,
+      wgsl,
       bindings: [
         { tensor: x, access: 'read' },
         { tensor: step.xt, access: 'read' },
@@ -254,7 +309,7 @@ export async function fusedWebGPU(
         { uniform: params.buffer.slice(0) },
         { tensor: stats, access: 'read_write' },
       ],
-      workgroups: [gridX, Math.ceil(count / gridX)],
+      workgroups: [gridX, Math.ceil(groups / gridX)],
     });
   };
   const rowBytes = k * 4;
