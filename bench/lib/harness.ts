@@ -19,12 +19,18 @@ export interface Timing {
   samples_ms: number[];
   /** Peak resident set size of the process after the runs (MB), when asked for. */
   peak_rss_mb?: number;
+  /**
+   * Median CPU time of the process per run (user + system, all threads), when asked for: on a shared machine
+   * the single-threaded CPU time is the figure least disturbed by other work.
+   */
+  cpu_ms?: number;
 }
 
 export interface MeasureOptions {
   warmup?: number;
   reps?: number;
   rss?: boolean;
+  cpu?: boolean;
 }
 
 /** Runs fn `warmup` times, then `reps` timed times; returns median and min wall time (ms). */
@@ -33,13 +39,18 @@ export async function measure(fn: () => unknown, options: MeasureOptions = {}): 
   const reps = options.reps ?? (quick ? 3 : 7);
   for (let i = 0; i < warmup; i++) await fn();
   const samples: number[] = [];
+  const cpuSamples: number[] = [];
   for (let i = 0; i < reps; i++) {
+    const c0 = process.cpuUsage();
     const t0 = performance.now();
     await fn();
     samples.push(performance.now() - t0);
+    const c = process.cpuUsage(c0);
+    cpuSamples.push((c.user + c.system) / 1000);
   }
   const sorted = [...samples].sort((a, b) => a - b);
   const timing: Timing = { median_ms: median(sorted), min_ms: sorted[0], reps, samples_ms: samples };
+  if (options.cpu) timing.cpu_ms = median(cpuSamples.sort((a, b) => a - b));
   if (options.rss) timing.peak_rss_mb = process.resourceUsage().maxRSS / 1024;
   return timing;
 }

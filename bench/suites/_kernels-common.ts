@@ -21,7 +21,7 @@ export function values(count: number, seed: number, scale = 1): Float32Array {
 }
 
 export interface EngineResult {
-  matmul: Record<string, { median_ms: number; min_ms: number; gflops: number }>;
-  sample: { median_ms: number; min_ms: number; note?: string };
+  matmul: Record<string, { median_ms: number; min_ms: number; gflops: number; cpu_ms?: number }>;
+  sample: { median_ms: number; min_ms: number; note?: string; cpu_ms?: number };
   info?: Record<string, unknown>;
 }

@@ -40,8 +40,13 @@ async function cpuEngine(threads: number): Promise<EngineResult> {
   for (const { name, m, k, n } of MATMUL_SHAPES) {
     const a = backend.tensor(values(m * k, 1), [m, k]);
     const b = backend.tensor(values(k * n, 2), [k, n]);
-    const t = await measure(() => backend.matmul(a, b).dispose(), { reps });
-    result.matmul[name] = { median_ms: t.median_ms, min_ms: t.min_ms, gflops: gflops(m, k, n, t.median_ms) };
+    const t = await measure(() => backend.matmul(a, b).dispose(), { reps, cpu: true });
+    result.matmul[name] = {
+      median_ms: t.median_ms,
+      min_ms: t.min_ms,
+      gflops: gflops(m, k, n, t.median_ms),
+      cpu_ms: t.cpu_ms,
+    };
     a.dispose();
     b.dispose();
   }
@@ -57,8 +62,9 @@ async function cpuEngine(threads: number): Promise<EngineResult> {
   const t = await measure(() => backend.sampleCategorical(logits, { seed: 11, offset: offset++ }).dispose(), {
     reps,
     rss: true,
+    cpu: true,
   });
-  result.sample = { median_ms: t.median_ms, min_ms: t.min_ms };
+  result.sample = { median_ms: t.median_ms, min_ms: t.min_ms, cpu_ms: t.cpu_ms };
   result.info = { threads, peak_rss_mb: t.peak_rss_mb };
   logits.dispose();
   backend.destroy();
@@ -115,6 +121,8 @@ function medianEngine(results: EngineResult[]): EngineResult {
   const sample = {
     median_ms: mid(results.map((r) => r.sample.median_ms)),
     min_ms: Math.min(...results.map((r) => r.sample.min_ms)),
+    cpu_ms:
+      results[0].sample.cpu_ms === undefined ? undefined : mid(results.map((r) => r.sample.cpu_ms as number)),
   };
   return {
     matmul,
@@ -259,6 +267,17 @@ if (webgpu.ok)
   ratios['sample: webgpu / cpu (time ratio)'] = webgpu.data.sample.median_ms / cpu.sample.median_ms;
 console.log('\nratios:');
 printTable([['ratio', 'value'], ...Object.entries(ratios).map(([k, v]) => [k, fmt(v, 2)])]);
+/** GFLOP/s per CPU-second and sampling CPU ms: the figures least disturbed by other work on a shared machine. */
+const cpuTime = (r: EngineResult) =>
+  [
+    ...MATMUL_SHAPES.map(
+      (sh) =>
+        `matmul ${sh.name} ${fmt(gflops(sh.m, sh.k, sh.n, r.matmul[sh.name].cpu_ms ?? Number.NaN))} GFLOP per CPU-s`,
+    ),
+    `sample ${fmt(r.sample.cpu_ms)} CPU-ms`,
+  ].join(', ');
+console.log(`\nCPU time (all threads), duality cpu 1 thread: ${cpuTime(cpu1)}`);
+console.log(`CPU time (all threads), duality cpu ${cores} threads: ${cpuTime(cpu)}`);
 console.log(
   `\nsampling exactness vs the reference loop: ${exactness.mismatches} mismatching ids in ${exactness.rows_checked} rows`,
 );
