@@ -74,7 +74,7 @@ import {
   oneHotSpec,
   scatterAddSpec,
 } from './kernels/gather';
-import { matmulSpec, TILE } from './kernels/matmul';
+import { matmulSpec, TILE_M, TILE_N } from './kernels/matmul';
 import { normalSpec, sampleSpec, uniformSpec } from './kernels/random';
 import {
   argmaxSpec,
@@ -437,8 +437,8 @@ class WebGPUBackendImpl implements WebGPUBackend {
     }
     const offsetBuffer = this.rt.createStorage('u32', offsets.length);
     this.device.queue.writeBuffer(offsetBuffer, 0, offsets);
-    const tilesN = Math.ceil(plan.n / TILE);
-    const tilesM = Math.ceil(plan.m / TILE);
+    const tilesN = Math.ceil(plan.n / TILE_N);
+    const tilesM = Math.ceil(plan.m / TILE_M);
     const key = `matmul_${transposeA ? 't' : 'n'}${transposeB ? 't' : 'n'}${bias ? '_bias' : ''}`;
     const buffers: Record<string, GPUBuffer> = {
       a: ta.buffer,

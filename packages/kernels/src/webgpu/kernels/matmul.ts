@@ -7,13 +7,14 @@
 import tgpu, { d } from 'typegpu';
 import type { KernelSpec } from '../runtime';
 
-/** Output tile side (rows and columns). */
-export const TILE = 32;
+/** Output tile: TILE_M rows × TILE_N columns. */
+export const TILE_M = 32;
+export const TILE_N = 64;
 /** k-slice staged per step. */
 const TK = 16;
 export const MM_WG = 128;
-/** Invocation (tx, ty) owns rows ty + 16·r (r < 2) and columns tx + 8·c (c < 4) of the tile. */
-const ROWS_PER = 2;
+/** Invocation (tx, ty) owns rows ty + 8·r (r < 4) and columns tx + 16·c (c < 4) of the tile. */
+const ROWS_PER = 4;
 const COLS_PER = 4;
 
 export const MatmulParams = d.struct({
@@ -25,8 +26,8 @@ export const MatmulParams = d.struct({
   batch: d.u32,
 });
 
-const tileA = tgpu.workgroupVar(d.arrayOf(d.f32, TILE * TK));
-const tileB = tgpu.workgroupVar(d.arrayOf(d.f32, TK * TILE));
+const tileA = tgpu.workgroupVar(d.arrayOf(d.f32, TILE_M * TK));
+const tileB = tgpu.workgroupVar(d.arrayOf(d.f32, TK * TILE_N));
 
 export function matmulSpec(transposeA: boolean, transposeB: boolean, bias: boolean): Omit<KernelSpec, 'key'> {
   // element (i, q) of op(A) and (q, j) of op(B) inside batch item p
@@ -39,20 +40,18 @@ export function matmulSpec(transposeA: boolean, transposeB: boolean, bias: boole
     out: { type: 'f32', access: 'mutable' },
   };
   if (bias) storage.bias = { type: 'f32', access: 'readonly' };
-  const colStride = TILE / COLS_PER;
-  const rowStride = TILE / ROWS_PER;
+  const colStride = TILE_N / COLS_PER;
+  const rowStride = TILE_M / ROWS_PER;
   const loads = /* wgsl */ `
-    for (var e = lid; e < ${TILE * TK}u; e += ${MM_WG}u) {
-      {
-        let i = row0 + e / ${TK}u;
-        let q = k0 + e % ${TK}u;
-        tileA[e] = select(0.0, L.$.a[${aAt}], i < P.m && q < P.k);
-      }
-      {
-        let q = k0 + e / ${TILE}u;
-        let j = col0 + e % ${TILE}u;
-        tileB[e] = select(0.0, L.$.b[${bAt}], q < P.k && j < P.n);
-      }
+    for (var e = lid; e < ${TILE_M * TK}u; e += ${MM_WG}u) {
+      let i = row0 + e / ${TK}u;
+      let q = k0 + e % ${TK}u;
+      tileA[e] = select(0.0, L.$.a[${aAt}], i < P.m && q < P.k);
+    }
+    for (var e = lid; e < ${TK * TILE_N}u; e += ${MM_WG}u) {
+      let q = k0 + e / ${TILE_N}u;
+      let j = col0 + e % ${TILE_N}u;
+      tileB[e] = select(0.0, L.$.b[${bAt}], q < P.k && j < P.n);
     }`;
   return {
     storage,
@@ -65,8 +64,8 @@ export function matmulSpec(transposeA: boolean, transposeB: boolean, bias: boole
   let p = group / perBatch;
   if (p >= P.batch) { return; }
   let t = group % perBatch;
-  let row0 = (t / P.tilesN) * ${TILE}u;
-  let col0 = (t % P.tilesN) * ${TILE}u;
+  let row0 = (t / P.tilesN) * ${TILE_M}u;
+  let col0 = (t % P.tilesN) * ${TILE_N}u;
   let ao = L.$.offsets[2u * p];
   let bo = L.$.offsets[2u * p + 1u];
   let tx = lid % ${colStride}u;
@@ -90,7 +89,7 @@ function unrolled(bias: boolean, colStride: number, rowStride: number, loads: st
     )
     .join('\n');
   const step = [
-    ...range(COLS_PER).map((c) => `      let b${c} = tileB[q * ${TILE}u + tx + ${colStride * c}u];`),
+    ...range(COLS_PER).map((c) => `      let b${c} = tileB[q * ${TILE_N}u + tx + ${colStride * c}u];`),
     ...range(ROWS_PER).map((r) => `      let a${r} = tileA[(ty + ${rowStride * r}u) * ${TK}u + q];`),
     ...cells.map(({ r, c }) => `      acc${r}${c} += a${r} * b${c};`),
   ].join('\n');
