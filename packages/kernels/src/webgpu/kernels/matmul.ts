@@ -1,6 +1,7 @@
 /**
- * WGSL for batched matmul: 32×32 output tiles, 128 invocations each computing a 2×4 block of outputs, with
- * 32×16 slices of op(A) and 16×32 slices of op(B) staged in workgroup memory. Every output accumulates in
+ * WGSL for batched matmul: 32×64 output tiles, 128 invocations each computing a 4×4 block of outputs (held in
+ * registers: the accumulation is unrolled), with 32×16 slices of op(A) and 16×64 slices of op(B) staged in
+ * workgroup memory. Every output accumulates in
  * k order starting from its bias (the cpu reference order). Transposes are pipeline variants; batch item p reads
  * A at offsets[2p] and B at offsets[2p + 1] (broadcast batch axes).
  */
@@ -76,7 +77,7 @@ ${unrolled(bias, colStride, rowStride, loads)}`,
 
 const range = (n: number) => Array.from({ length: n }, (_, i) => i);
 
-/** The accumulation, unrolled so each of the 2×4 accumulators is a plain register (no private array). */
+/** The accumulation, unrolled so each of the 4×4 accumulators is a plain register (no private array). */
 function unrolled(bias: boolean, colStride: number, rowStride: number, loads: string): string {
   const cells = range(ROWS_PER).flatMap((r) => range(COLS_PER).map((c) => ({ r, c })));
   const cols = range(COLS_PER)
