@@ -233,6 +233,7 @@ class WebGPUBackendImpl implements WebGPUBackend {
     const host =
       data instanceof CTORS[resolved as Scalar] ? (data as TypedArray) : CTORS[resolved as Scalar].from(data);
     const out = this.output(shape, resolved);
+    // Raw queue.writeBuffer rather than TgpuBuffer.write: the latter keeps a host-side copy of the whole buffer.
     if (size > 0) this.device.queue.writeBuffer(out.buffer, 0, host.buffer, host.byteOffset, size * 4);
     return out;
   }
@@ -288,6 +289,7 @@ class WebGPUBackendImpl implements WebGPUBackend {
     return out;
   }
 
+  /** Buffer-to-buffer copy (raw WebGPU: TypeGPU has no copy between untyped storage buffers). */
   private copy(op: string, from: GPUBuffer, to: GPUBuffer, count: number): void {
     if (count === 0) return;
     this.rt.scoped(op, () => {

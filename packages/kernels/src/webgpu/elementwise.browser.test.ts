@@ -222,6 +222,26 @@ describe('creation, cast and reshape', () => {
     expect(u.gpu).toEqual(u.cpu);
   });
 
+  it('reshape keeps the data and order for any factorisation (−1 inferred), like the cpu backend', async () => {
+    await fc.assert(
+      fc.asyncProperty(
+        fc.array(fc.integer({ min: 1, max: 5 }), { minLength: 1, maxLength: 4 }),
+        fc.integer({ min: 0, max: 3 }),
+        async (dims, at) => {
+          const size = sizeOf(dims);
+          const target = [...dims].reverse();
+          target[at % target.length] = -1;
+          const r = await both(pair, [{ data: randomF32(size, size), shape: dims, dtype: 'f32' }], (b, [x]) =>
+            b.add(b.reshape(x, target), b.zeros([1], 'f32')),
+          );
+          expect(r.shape).toEqual([...dims].reverse());
+          expect(r.gpu).toEqual(r.cpu);
+        },
+      ),
+      RUNS,
+    );
+  });
+
   it('reshape aliases the buffer: the view outlives the disposed original', async () => {
     const x = pair.gpu.tensor([1, 2, 3, 4, 5, 6], [2, 3], 'f32');
     const y = pair.gpu.reshape(x, [3, -1]);
