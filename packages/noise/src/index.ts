@@ -11,13 +11,12 @@ export {
   type PolyFitOptions,
   type TableOptions,
 } from './approx';
+export { gaussianLatents, latentScales } from './latents';
 export { binaryTransformClosedForm, diffusionTransform, type OperatorValue } from './operator';
 export {
   type GaussianOptions,
   GaussianProcess,
   gaussian,
-  gaussianLatents,
-  latentScales,
   type MaskedOptions,
   MaskedProcess,
   masked,

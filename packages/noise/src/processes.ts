@@ -13,6 +13,15 @@ import {
 } from '@duality/kernels';
 import type { OperatorApprox } from './approx';
 import { assertAlpha, assertVocabSize } from './errors';
+import { gaussianLatents } from './latents';
+import {
+  type RelaxationOptions,
+  type TemperedRelaxation,
+  type TopKOptions,
+  type TopKRelaxation,
+  temperedSoftmaxRelaxation,
+  topKRelaxation,
+} from './relax';
 import { type GaussianCurriculumSchedule, gaussianCurriculum, logLinear } from './schedules';
 import { checkIds, checkProbs, perRow, rowTensor, Scope, uniformIds } from './tensors';
 import type { NoiseProcess, Schedule, Times } from './types';
@@ -355,13 +364,6 @@ export interface GaussianOptions {
   dtype?: FloatDType;
 }
 
-/** Per-row α̃ = sqrt(sigmoid(−γ)) and σ̃ = sqrt(sigmoid(γ)) (Duo Sec. 3: α̃² + σ̃² = 1). */
-export function latentScales(gamma: Float64Array): { alphaTilde: Float64Array; sigmaTilde: Float64Array } {
-  const alphaTilde = gamma.map((g) => Math.sqrt(1 / (1 + Math.exp(g))));
-  const sigmaTilde = gamma.map((g) => Math.sqrt(1 / (1 + Math.exp(-g))));
-  return { alphaTilde, sigmaTilde };
-}
-
 /**
  * The Gaussian process behind Duo: latents z_t = α̃·onehot(x0) + σ̃·ε, mapped to uniform-state tokens by argmax.
  * Its token marginal is the uniform-state marginal with alpha = T(gamma(t)) (Duo Eq. 10), so forward/posterior
@@ -392,6 +394,21 @@ export class GaussianProcess extends UniformStateBase {
     ]);
   }
 
+  /** The original curriculum relaxation at curriculum times t (see `temperedSoftmaxRelaxation`). */
+  temperedRelaxation(x0: Tensor, t: Times, options: RelaxationOptions): TemperedRelaxation {
+    const [batch] = checkIds('gaussian.temperedRelaxation', 'x0', x0, this.vocabSize);
+    return temperedSoftmaxRelaxation(this.backend, x0, this.gammas(t, batch), this.vocabSize, options);
+  }
+
+  /**
+   * Chapter II's memory-efficient relaxation at curriculum times t (see `topKRelaxation`). With k = 1 it is also
+   * a way to draw x_t with the exact argmax law without materialising [B, L, K] latents.
+   */
+  async topKRelaxation(x0: Tensor, t: Times, options: TopKOptions): Promise<TopKRelaxation> {
+    const [batch] = checkIds('gaussian.topKRelaxation', 'x0', x0, this.vocabSize);
+    return topKRelaxation(this.backend, x0, this.gammas(t, batch), this.vocabSize, options);
+  }
+
   /** x_t = argmax z_t: a uniform-state token with P(x_t = x0) = (1 + (K − 1)·T(gamma))/K. */
   sample(x0: Tensor, t: Times, rng: RandomStream): Tensor {
     const z = this.latents(x0, t, rng);
@@ -399,31 +416,6 @@ export class GaussianProcess extends UniformStateBase {
     z.dispose();
     return out;
   }
-}
-
-/** Gaussian latents for per-row gammas (shared by the process and the tempered relaxation). */
-export function gaussianLatents(
-  be: Backend,
-  x0: Tensor,
-  gamma: Float64Array,
-  vocabSize: number,
-  rng: RandomStream,
-  dtype: FloatDType,
-  [batch, length]: [number, number],
-): Tensor {
-  const { alphaTilde, sigmaTilde } = latentScales(gamma);
-  // Each [B, L, K] temporary is disposed as soon as it is used, to keep the peak at three of them.
-  const a = rowTensor(be, alphaTilde, dtype);
-  const s = rowTensor(be, sigmaTilde, dtype);
-  const oneHot = be.oneHot(x0, vocabSize, dtype);
-  const signal = be.mul(oneHot, a);
-  oneHot.dispose();
-  const eps = be.normal([batch, length, vocabSize], rng, dtype);
-  const noise = be.mul(eps, s);
-  eps.dispose();
-  const z = be.add(signal, noise);
-  for (const t of [signal, noise, a, s]) t.dispose();
-  return z;
 }
 
 export const masked = (backend: Backend, options: MaskedOptions): MaskedProcess =>

@@ -17,7 +17,7 @@ import {
   type Tensor,
 } from '@duality/kernels';
 import { assertFinite, assertIdsInRange, assertPositiveInteger, assertVocabSize } from './errors';
-import { gaussianLatents, latentScales } from './processes';
+import { gaussianLatents, latentScales } from './latents';
 import { logNdtr, ndtri } from './special';
 import { checkIds, isCpuBackend, isWebGPUBackend, perRow, readData, uniforms53 } from './tensors';
 import { topKRelaxationWebGPU, WGSL_MAX_K } from './topk-webgpu';

@@ -2,6 +2,7 @@ import { ArgumentError, type CpuBackend, createBackend, IndexOutOfRangeError } f
 import fc from 'fast-check';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { diffusionTransform } from '../src/operator';
+import { gaussian } from '../src/processes';
 import { gaussLegendre } from '../src/quadrature';
 import {
   annealedTau,
@@ -245,5 +246,33 @@ describe('memory-efficient top-k relaxation (Chapter II)', () => {
     expect(() => temperedSoftmaxRelaxation(cpu, x0, [1, 2, 3], K, { rng: { seed: 1 } })).toThrow(
       /one number or 2 values/,
     );
+  });
+
+  it('the Gaussian process exposes both relaxations at curriculum times; k = 1 draws x_t with the argmax law', async () => {
+    const K = 27;
+    const proc = gaussian(cpu, { vocabSize: K, gammaMin: -3, gammaMax: 1 });
+    const positions = 8000;
+    const x0Data = Int32Array.from({ length: positions }, (_, i) => (i * 11) % K);
+    const x0 = cpu.tensor(x0Data, [2, positions / 2], 'i32');
+    const { xt, indices } = await proc.topKRelaxation(x0, [0.25, 0.75], { k: 1, rng: { seed: 61 } });
+    expect(indices.shape).toEqual([2, positions / 2, 1]);
+    const x = cpu.dataOf(xt);
+    for (const [b, t] of [
+      [0, 0.25],
+      [1, 0.75],
+    ] as const) {
+      const rows = {
+        xt: x.subarray(b * 4000, (b + 1) * 4000),
+        x0: x0Data.subarray(b * 4000, (b + 1) * 4000),
+      };
+      const law = uniformStateLaw(K, 0, diffusionTransform(-3 + 4 * t, K).alpha);
+      const { stat, bound } = chiSquare(relativeCounts(rows.xt, rows.x0, K), law);
+      expect(stat).toBeLessThan(bound);
+    }
+    const tempered = proc.temperedRelaxation(cpu.tensor(Int32Array.of(1, 2, 3), [1, 3], 'i32'), 0.5, {
+      rng: { seed: 1 },
+    });
+    expect(tempered.weights.shape).toEqual([1, 3, K]);
+    await expect(proc.topKRelaxation(x0, 1.5, { k: 1, rng: { seed: 1 } })).rejects.toThrow(ArgumentError);
   });
 });
