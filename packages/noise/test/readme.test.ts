@@ -70,4 +70,6 @@ it('process and relaxation examples', async () => {
     10 ** -1.5,
     12,
   );
+  const relaxed = await duo.topKRelaxation(x0, [0.2, 0.7], { k: 4, rng: { seed: 4 } });
+  expect(relaxed.indices.shape).toEqual([2, 8, 4]);
 });
