@@ -286,7 +286,10 @@ async function predictX0(ctx: Context, xt: Tensor, alphaT: number): Promise<X0> 
 /** CFG in log space (reference `_get_guided_posterior_from_xt`): γ·log q_c + (1 − γ)·log q_u, −∞ where either is 0. */
 function guidedLogits(be: Backend, qc: Tensor, qu: Tensor, weight: number): Tensor {
   const owned: Tensor[] = [];
-  const own = (t: Tensor) => (owned.push(t), t);
+  const own = (t: Tensor) => {
+    owned.push(t);
+    return t;
+  };
   try {
     const lc = own(be.log(qc));
     const lu = own(be.log(qu));

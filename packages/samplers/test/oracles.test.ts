@@ -151,9 +151,9 @@ describe('factorised oracle', () => {
           const got = Array.from(await (await mean.predict(ids, sigma)).read()).map(Math.exp);
           const raw = p.map((v, x) => v * q('uniform', xt, x, alpha));
           const z = raw.reduce((a, b) => a + b);
-          got.forEach((g, x) => expect(g).toBeCloseTo(raw[x] / z, 12));
+          expect(got).toEqual(raw.map((r) => expect.closeTo(r / z, 12)));
           const plain = Array.from(await (await loo.predict(ids, sigma)).read()).map(Math.exp);
-          plain.forEach((g, x) => expect(g).toBeCloseTo(p[x], 12));
+          expect(plain).toEqual(p.map((v) => expect.closeTo(v, 12)));
         },
       ),
       { seed: 103, numRuns: 40 },
