@@ -145,90 +145,143 @@ export function topKRelaxationRows(
   options: TopKOptions,
 ): TopKRows {
   const { k } = options;
-  const tau = options.tau ?? DEFAULT_TAU;
-  const beta = 1 / tau;
-  const K = vocabSize;
-  const others = K - 1;
+  const beta = 1 / (options.tau ?? DEFAULT_TAU);
+  const others = vocabSize - 1;
   const positions = batch * length;
-  const indices = new Int32Array(positions * k);
-  const weights = new Float64Array(positions * k);
-  const xt = new Int32Array(positions);
+  const out: TopKRows = {
+    indices: new Int32Array(positions * k),
+    weights: new Float64Array(positions * k),
+    xt: new Int32Array(positions),
+  };
   const { alphaTilde, sigmaTilde } = latentScales(gamma);
   const g = new Float64Array(k);
-  const keptValues = new Float64Array(k);
   const ids = new Int32Array(k);
+  const kept = new Float64Array(k);
   const swaps = new Map<number, number>();
   const perPosition = 2 * k + 2;
   const chunk = Math.max(1, Math.floor(65536 / perPosition));
   const baseOffset = options.rng.offset ?? 0;
   for (let start = 0; start < positions; start += chunk) {
     const count = Math.min(chunk, positions - start);
-    const u = uniforms53(
-      { seed: options.rng.seed, offset: baseOffset + start * 2 * perPosition },
-      count * perPosition,
-    );
+    const stream = { seed: options.rng.seed, offset: baseOffset + start * 2 * perPosition };
+    const u = uniforms53(stream, count * perPosition);
     for (let c = 0; c < count; c++) {
       const n = start + c;
       const b = Math.floor(n / length);
       const base = c * perPosition;
       const sigma = sigmaTilde[b];
-      // Top-k order statistics of `others` iid N(0, 1): U_(j) = U_(j−1)·V_j^(1/(N−j+1)), g_j = Φ⁻¹(U_(j)).
-      let logU = 0;
-      for (let j = 0; j < k; j++) {
-        logU += Math.log(u[base + j]) / (others - j);
-        g[j] = sigma * ndtri(Math.min(-Math.expm1(logU), 1 - 2 ** -53), true);
-      }
-      // The true token's latent: α̃ + σ̃·N(0, 1) (Box–Muller on two uniforms).
-      const normal = Math.sqrt(-2 * Math.log(u[base + k])) * Math.cos(2 * Math.PI * u[base + k + 1]);
-      const extra = alphaTilde[b] + sigma * normal;
-      // Ids of the ordered others: a uniformly random ordered k-subset of the K − 1 ids ≠ x0 (partial Fisher–Yates).
-      swaps.clear();
-      for (let j = 0; j < k; j++) {
-        const r = j + Math.min(Math.floor(u[base + k + 2 + j] * (others - j)), others - j - 1);
-        const atR = swaps.get(r) ?? r;
-        swaps.set(r, swaps.get(j) ?? j);
-        ids[j] = atR >= x0[n] ? atR + 1 : atR;
-      }
-      const threshold = g[k - 1];
-      const extraKept = extra > threshold;
-      // Kept entries (descending): the k others, or the k − 1 largest others with x0 merged in.
-      const othersKept = extraKept ? k - 1 : k;
-      let extraPlaced = !extraKept;
-      for (let w = 0, j = 0; w < k; w++) {
-        if (!extraPlaced && (j >= othersKept || extra > g[j])) {
-          keptValues[w] = extra;
-          indices[n * k + w] = x0[n];
-          extraPlaced = true;
-        } else {
-          keptValues[w] = g[j];
-          indices[n * k + w] = ids[j];
-          j++;
-        }
-      }
-      xt[n] = indices[n * k];
-      // Denominator: kept + the known dropped latent + (K − 1 − k) others truncated below the threshold.
+      orderStatistics(u, base, k, others, sigma, g);
+      // The true token's latent: α̃ + σ̃·N(0, 1) (Box–Muller on uniforms k and k + 1).
+      const extra =
+        alphaTilde[b] +
+        sigma * Math.sqrt(-2 * Math.log(u[base + k])) * Math.cos(2 * Math.PI * u[base + k + 1]);
+      otherIds(u, base + k + 2, k, others, x0[n], swaps, ids);
+      const extraKept = mergeKept(g, ids, extra, x0[n], kept, out.indices, n * k);
+      out.xt[n] = out.indices[n * k];
       const dropped = extraKept ? g[k - 1] : extra;
-      const tailCount = others - k;
-      let maxLogit = beta * Math.max(keptValues[0], dropped);
-      const tailLog =
-        tailCount > 0
-          ? Math.log(tailCount) + logMeanExpTruncNormal(threshold, sigma, beta)
-          : Number.NEGATIVE_INFINITY;
-      maxLogit = Math.max(maxLogit, tailLog);
-      let sum = Math.exp(beta * dropped - maxLogit) + Math.exp(tailLog - maxLogit);
-      for (let j = 0; j < k; j++) sum += Math.exp(beta * keptValues[j] - maxLogit);
-      const logDenom = maxLogit + Math.log(sum);
-      let total = 0;
-      for (let j = 0; j < k; j++) {
-        const wj = Math.exp(beta * keptValues[j] - logDenom);
-        weights[n * k + j] = wj;
-        total += wj;
-      }
-      // All kept weights underflowed (the tail dominates): one-hot on x_t, as the reference does.
-      if (total === 0) weights[n * k] = 1;
+      keptWeights(kept, dropped, g[k - 1], others - k, sigma, beta, out.weights, n * k);
     }
   }
-  return { indices, weights, xt };
+  return out;
+}
+
+/** Top-k order statistics (descending) of `others` iid N(0, σ²): U_(j) = U_(j−1)·V_j^(1/(N−j+1)), g_j = σΦ⁻¹(U_(j)). */
+function orderStatistics(
+  u: Float64Array,
+  base: number,
+  k: number,
+  others: number,
+  sigma: number,
+  g: Float64Array,
+) {
+  let logU = 0;
+  for (let j = 0; j < k; j++) {
+    logU += Math.log(u[base + j]) / (others - j);
+    g[j] = sigma * ndtri(Math.min(-Math.expm1(logU), 1 - 2 ** -53), true);
+  }
+}
+
+/** A uniformly random ordered k-subset of the K − 1 ids ≠ x0 (partial Fisher–Yates over a sparse swap map). */
+function otherIds(
+  u: Float64Array,
+  base: number,
+  k: number,
+  others: number,
+  truth: number,
+  swaps: Map<number, number>,
+  ids: Int32Array,
+) {
+  swaps.clear();
+  for (let j = 0; j < k; j++) {
+    const r = j + Math.min(Math.floor(u[base + j] * (others - j)), others - j - 1);
+    const atR = swaps.get(r) ?? r;
+    swaps.set(r, swaps.get(j) ?? j);
+    ids[j] = atR >= truth ? atR + 1 : atR;
+  }
+}
+
+/**
+ * The kept entries, descending: the k largest others, or (when x0's latent beats the k-th other) the k − 1
+ * largest others with x0 merged in at its rank. Writes values to `kept` and ids to indices[at …]; returns whether
+ * x0 was kept.
+ */
+function mergeKept(
+  g: Float64Array,
+  ids: Int32Array,
+  extra: number,
+  truth: number,
+  kept: Float64Array,
+  indices: Int32Array,
+  at: number,
+): boolean {
+  const k = g.length;
+  const extraKept = extra > g[k - 1];
+  const othersKept = extraKept ? k - 1 : k;
+  let extraPlaced = !extraKept;
+  for (let w = 0, j = 0; w < k; w++) {
+    if (!extraPlaced && (j >= othersKept || extra > g[j])) {
+      kept[w] = extra;
+      indices[at + w] = truth;
+      extraPlaced = true;
+    } else {
+      kept[w] = g[j];
+      indices[at + w] = ids[j];
+      j++;
+    }
+  }
+  return extraKept;
+}
+
+/**
+ * Approximate softmax(z/τ) of the kept entries (Chapter II): the denominator is the kept terms, the known dropped
+ * latent, and tailCount others truncated below `threshold` through their analytic mean. If every kept weight
+ * underflows, the first becomes 1 (as in the reference).
+ */
+function keptWeights(
+  kept: Float64Array,
+  dropped: number,
+  threshold: number,
+  tailCount: number,
+  sigma: number,
+  beta: number,
+  weights: Float64Array,
+  at: number,
+) {
+  const k = kept.length;
+  const tailLog =
+    tailCount > 0
+      ? Math.log(tailCount) + logMeanExpTruncNormal(threshold, sigma, beta)
+      : Number.NEGATIVE_INFINITY;
+  const maxLogit = Math.max(beta * Math.max(kept[0], dropped), tailLog);
+  let sum = Math.exp(beta * dropped - maxLogit) + Math.exp(tailLog - maxLogit);
+  for (let j = 0; j < k; j++) sum += Math.exp(beta * kept[j] - maxLogit);
+  const logDenom = maxLogit + Math.log(sum);
+  let total = 0;
+  for (let j = 0; j < k; j++) {
+    weights[at + j] = Math.exp(beta * kept[j] - logDenom);
+    total += weights[at + j];
+  }
+  if (total === 0) weights[at] = 1;
 }
 
 export interface TopKRelaxation {
