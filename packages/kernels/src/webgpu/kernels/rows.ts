@@ -348,18 +348,23 @@ export function topKSpec(): Omit<KernelSpec, 'key'> {
   };
 }
 
+const binMass = tgpu.workgroupVar(d.arrayOf(d.f32, ROW_WG * 16));
+const sharedF = tgpu.workgroupVar(d.f32);
+
 /**
  * Top-p (nucleus), the cpu backend's rule: in descending order (ties toward the lower index) keep the shortest
- * prefix whose softmax mass reaches p. With e_i = exp(x_i − m) and Z = Σ e_i, a bitwise search finds the largest
- * key τ with Σ_{key ≥ τ} e_i ≥ p·Z (the key of the last kept entry); all entries above τ are kept and the first
- * c ties at τ, c = ⌈(p·Z − Σ_{key > τ} e_i) / e_τ⌉. A row whose max is +∞ keeps its first +∞. params.a = p.
+ * prefix whose softmax mass reaches p. With e_i = exp(x_i − m) and Z = Σ e_i, a radix search (eight 4-bit digits
+ * of the f32 keys, most significant first, with the mass of each digit's bin) finds the largest key τ with
+ * Σ_{key ≥ τ} e_i ≥ p·Z (the key of the last kept entry) and the mass above it; all entries above τ are kept and
+ * the first c ties at τ, c = ⌈(p·Z − Σ_{key > τ} e_i) / e_τ⌉. A row whose max is +∞ keeps its first +∞.
+ * params.a = p.
  */
 export function topPSpec(): Omit<KernelSpec, 'key'> {
   return {
     storage: { ...io('f32'), fault: { type: 'u32', access: 'mutable' } },
     params: RowParams,
     workgroupSize: ROW_WG,
-    uses: { ...SCRATCH, ...HELPERS, key: F32_KEY, keyToF32: KEY_F32 },
+    uses: { ...SCRATCH, ...HELPERS, key: F32_KEY, keyToF32: KEY_F32, binMass, sharedF },
     body: `${ROW_HEADER}
   for (var j = lid; j < n; j += ${ROW_WG}u) { ${nanCheck('topP', 'row', 'j', 'L.$.x[base + j]')} }${rowMax(LAYOUTS.group)}${rowSumExp(LAYOUTS.group)}
   let goal = P.a * se;
@@ -368,27 +373,41 @@ export function topPSpec(): Omit<KernelSpec, 'key'> {
   if (m == -NEG_INF) {
     tau = key(m);
   } else {
-    for (var bit = 31i; bit >= 0i; bit--) {
-      let cand = tau | (1u << u32(bit));
-      var mass = 0.0;
+    var above = 0.0;
+    for (var digitPass = 0u; digitPass < 8u; digitPass++) {
+      let shiftBits = 28u - digitPass * 4u;
+      let known = select(0u, 0xffffffffu << ((shiftBits + 4u) % 32u), digitPass > 0u);
+      var bins: array<f32, 16>;
+      for (var b = 0u; b < 16u; b++) { bins[b] = 0.0; }
       for (var j = lid; j < n; j += ${ROW_WG}u) {
         let v = L.$.x[base + j];
-        if (key(v) >= cand) { mass += exp(v - shift); }
+        let kv = key(v);
+        if ((kv & known) == tau) { bins[(kv >> shiftBits) & 15u] += exp(v - shift); }
       }
-      redF[lid] = mass;
-      ${treeReduce('redF', (a, b) => `${a} + ${b}`)}
-      if (lid == 0u) { shared[0] = select(0u, 1u, redF[0] >= goal); }
-      let ok = workgroupUniformLoad(&shared[0]);
-      if (ok == 1u) { tau = cand; }
+      for (var b = 0u; b < 16u; b++) { binMass[lid * 16u + b] = bins[b]; }
+      workgroupBarrier();
+      for (var s = ${ROW_WG / 2}u; s > 0u; s = s >> 1u) {
+        if (lid < s) {
+          for (var b = 0u; b < 16u; b++) { binMass[lid * 16u + b] += binMass[(lid + s) * 16u + b]; }
+        }
+        workgroupBarrier();
+      }
+      if (lid == 0u) {
+        var cum = above;
+        var digit = 15u;
+        loop {
+          let c = binMass[digit];
+          if (cum + c >= goal || digit == 0u) { break; }
+          cum += c;
+          digit -= 1u;
+        }
+        shared[0] = tau | (digit << shiftBits);
+        sharedF = cum;
+      }
+      tau = workgroupUniformLoad(&shared[0]);
+      above = workgroupUniformLoad(&sharedF);
     }
-    var above = 0.0;
-    for (var j = lid; j < n; j += ${ROW_WG}u) {
-      let v = L.$.x[base + j];
-      if (key(v) > tau) { above += exp(v - shift); }
-    }
-    redF[lid] = above;
-    ${treeReduce('redF', (a, b) => `${a} + ${b}`)}
-    let need = (goal - redF[0]) / exp(keyToF32(tau) - shift);
+    let need = (goal - above) / exp(keyToF32(tau) - shift);
     keepTies = u32(clamp(ceil(need), 1.0, 4294967040.0));
   }
   ${keepWithTies('tau', 'keepTies')}`,
