@@ -2,7 +2,7 @@
  * The quality-vs-steps figure as an SVG: one panel per process, total variation (log scale) against steps
  * (log₂ scale), one line per sampler, the finite-sample floor dashed. Scales and paths come from d3-scale/d3-shape.
  */
-import { scaleLinear, scaleLog } from 'd3-scale';
+import { scaleLog } from 'd3-scale';
 import { line } from 'd3-shape';
 import type { Cell } from './experiment';
 
@@ -102,6 +102,7 @@ export function qualityPlot(cells: Cell[], floors: Record<string, number>, title
   });
   return [
     `<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}" viewBox="0 0 ${width} ${height}" font-family="DejaVu Sans, Helvetica, Arial, sans-serif">`,
+    `<title>${esc(title)}</title>`,
     `<rect width="100%" height="100%" fill="white"/>`,
     `<text x="${width / 2}" y="16" text-anchor="middle" font-size="13">${esc(title)}</text>`,
     `<g transform="translate(0,10)">${body.join('\n')}</g>`,

@@ -315,7 +315,7 @@ async function moveOnce(
 ): Promise<Tensor<'i32'>> {
   const { process, backend } = ctx.plan;
   const args = { x0Probs: x0.probs, xt, alphaS, alphaT, kappa };
-  const options = { allowEqualTimes: true };
+  const options = { allowEqualTimes: true, validate: ctx.plan.validate };
   if (!x0.uncond) return psiSample(process, { ...args, stream: key }, options);
   const qc = await psiPosterior(process, args, options);
   const qu = await psiPosterior(process, { ...args, x0Probs: x0.uncond }, options);
