@@ -109,13 +109,14 @@ const mid = (xs: number[]): number => median([...xs].sort((a, b) => a - b));
 /** Per case, the median over rounds of the rounds' medians (and of their minima). */
 function medianEngine(results: EngineResult[]): EngineResult {
   const matmul: EngineResult['matmul'] = {};
-  for (const { name } of MATMUL_SHAPES) {
+  for (const { name, m, k, n } of MATMUL_SHAPES) {
     const ms = mid(results.map((r) => r.matmul[name].median_ms));
-    const shape = MATMUL_SHAPES.find((s) => s.name === name) as (typeof MATMUL_SHAPES)[number];
+    const cpuMs = results.map((r) => r.matmul[name].cpu_ms).filter((x): x is number => x !== undefined);
     matmul[name] = {
       median_ms: ms,
       min_ms: Math.min(...results.map((r) => r.matmul[name].min_ms)),
-      gflops: gflops(shape.m, shape.k, shape.n, ms),
+      gflops: gflops(m, k, n, ms),
+      cpu_ms: cpuMs.length > 0 ? mid(cpuMs) : undefined,
     };
   }
   const sample = {
