@@ -132,6 +132,8 @@ class WebGPUBackendImpl implements WebGPUBackend {
   readonly supportsF64 = false;
   private readonly live = new Set<GpuStorage>();
   private readonly fault: GPUBuffer;
+  /** A one-element buffer bound where a kernel's optional input is absent. */
+  private readonly placeholder: GPUBuffer;
   private faultPending = false;
   private destroyed = false;
 
@@ -142,6 +144,7 @@ class WebGPUBackendImpl implements WebGPUBackend {
     private gpu?: GPU,
   ) {
     this.fault = rt.createStorage('u32', 4);
+    this.placeholder = rt.createStorage('f32', 1);
   }
 
   get device(): GPUDevice {
@@ -441,23 +444,25 @@ class WebGPUBackendImpl implements WebGPUBackend {
     this.device.queue.writeBuffer(offsetBuffer, 0, offsets);
     const tilesN = Math.ceil(plan.n / TILE_N);
     const tilesM = Math.ceil(plan.m / TILE_M);
-    const key = `matmul_${transposeA ? 't' : 'n'}${transposeB ? 't' : 'n'}${bias ? '_bias' : ''}`;
     const buffers: Record<string, GPUBuffer> = {
       a: ta.buffer,
       b: tb.buffer,
       offsets: offsetBuffer,
       out: out.buffer,
+      bias: bias ? bias.buffer : this.placeholder, // bound but never read when hasBias = 0
     };
-    if (bias) buffers.bias = bias.buffer;
-    const params = { m: plan.m, k: plan.k, n: plan.n, tilesN, tilesM, batch: plan.batch };
-    this.run(
-      op,
-      () => matmulSpec(transposeA, transposeB, !!bias),
-      key,
-      buffers,
-      params,
-      tilesN * tilesM * plan.batch,
-    );
+    const params = {
+      m: plan.m,
+      k: plan.k,
+      n: plan.n,
+      tilesN,
+      tilesM,
+      batch: plan.batch,
+      transposeA: transposeA ? 1 : 0,
+      transposeB: transposeB ? 1 : 0,
+      hasBias: bias ? 1 : 0,
+    };
+    this.run(op, matmulSpec, 'matmul', buffers, params, tilesN * tilesM * plan.batch);
     offsetBuffer.destroy(); // safe after submit: WebGPU keeps it alive for the queued dispatch
     return out;
   }
@@ -858,6 +863,7 @@ class WebGPUBackendImpl implements WebGPUBackend {
     for (const s of [...this.live]) s.buffer.destroy();
     this.live.clear();
     this.fault.destroy();
+    this.placeholder.destroy();
     this.rt.destroy();
     if (this.ownsDevice) this.device.destroy();
     this.gpu = undefined;

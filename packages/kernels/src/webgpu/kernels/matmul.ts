@@ -2,7 +2,8 @@
  * WGSL for batched matmul: 32×64 output tiles, 128 invocations each computing a 4×4 block of outputs (held in
  * registers: the accumulation is unrolled), with 32×16 slices of op(A) and 16×64 slices of op(B) staged in
  * workgroup memory. Every output accumulates in
- * k order starting from its bias (the cpu reference order). Transposes are pipeline variants; batch item p reads
+ * k order starting from its bias (the cpu reference order). Transposes and the bias are run-time flags (one
+ * pipeline, compiled once); batch item p reads
  * A at offsets[2p] and B at offsets[2p + 1] (broadcast batch axes).
  */
 import tgpu, { d } from 'typegpu';
@@ -25,22 +26,27 @@ export const MatmulParams = d.struct({
   tilesN: d.u32,
   tilesM: d.u32,
   batch: d.u32,
+  /** 1 = use Aᵀ / Bᵀ / add the bias (run-time flags: one pipeline serves every variant). */
+  transposeA: d.u32,
+  transposeB: d.u32,
+  hasBias: d.u32,
 });
 
 const tileA = tgpu.workgroupVar(d.arrayOf(d.f32, TILE_M * TK));
 const tileB = tgpu.workgroupVar(d.arrayOf(d.f32, TK * TILE_N));
 
-export function matmulSpec(transposeA: boolean, transposeB: boolean, bias: boolean): Omit<KernelSpec, 'key'> {
+export function matmulSpec(): Omit<KernelSpec, 'key'> {
   // element (i, q) of op(A) and (q, j) of op(B) inside batch item p
-  const aAt = transposeA ? 'ao + q * P.m + i' : 'ao + i * P.k + q';
-  const bAt = transposeB ? 'bo + j * P.k + q' : 'bo + q * P.n + j';
+  const aAt = 'select(ao + i * P.k + q, ao + q * P.m + i, P.transposeA == 1u)';
+  const bAt = 'select(bo + q * P.n + j, bo + j * P.k + q, P.transposeB == 1u)';
+  const bias = true;
   const storage: KernelSpec['storage'] = {
     a: { type: 'f32', access: 'readonly' },
     b: { type: 'f32', access: 'readonly' },
     offsets: { type: 'u32', access: 'readonly' },
     out: { type: 'f32', access: 'mutable' },
+    bias: { type: 'f32', access: 'readonly' },
   };
-  if (bias) storage.bias = { type: 'f32', access: 'readonly' };
   const colStride = TILE_N / COLS_PER;
   const rowStride = TILE_M / ROWS_PER;
   const loads = /* wgsl */ `
@@ -86,7 +92,7 @@ function unrolled(bias: boolean, colStride: number, rowStride: number, loads: st
   const init = cells
     .map(
       ({ r, c }) =>
-        `  var acc${r}${c} = ${bias ? `select(0.0, L.$.bias[min(j${c}, P.n - 1u)], j${c} < P.n)` : '0.0'};`,
+        `  var acc${r}${c} = ${bias ? `select(0.0, L.$.bias[min(j${c}, P.n - 1u)], j${c} < P.n && P.hasBias == 1u)` : '0.0'};`,
     )
     .join('\n');
   const step = [
