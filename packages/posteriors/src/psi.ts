@@ -1,4 +1,10 @@
-import type { Backend, CpuBackend, RandomStream, Tensor } from '@duality/kernels';
+import {
+  ArgumentError,
+  type Backend,
+  type CpuBackend,
+  type RandomStream,
+  type Tensor,
+} from '@duality/kernels';
 import type { NoiseProcess, Times } from '@duality/noise';
 import { type FusedStep, fusedProbs, fusedSampleGumbel, fusedSampleInverseCdf } from './fused-cpu';
 import { fusedWebGPU, supportsWebGPUFused } from './fused-webgpu';
@@ -8,6 +14,7 @@ import {
   checkContents,
   checkKappa,
   checkStepTensors,
+  checkStream,
   resolveAlphas,
   type StepLayout,
   type TimeArgs,
@@ -207,6 +214,10 @@ export async function psiSample(
 ): Promise<Tensor<'i32'>> {
   const op = 'psiSample';
   const prep = prepare(op, process, args, options);
+  checkStream(op, args.stream, prep.layout.rows * prep.layout.k);
+  if (args.method !== undefined && args.method !== 'inverse-cdf' && args.method !== 'gumbel') {
+    throw new ArgumentError(op, `method "${String(args.method)}"`, "'inverse-cdf' | 'gumbel'");
+  }
   const backend = process.backend;
   const method = args.method ?? 'inverse-cdf';
   const offset = args.stream.offset ?? 0;

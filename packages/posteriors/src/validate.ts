@@ -1,4 +1,5 @@
 import {
+  ArgumentError,
   type Backend,
   DTypeError,
   IndexOutOfRangeError,
@@ -236,5 +237,25 @@ export async function checkContents(
     const min = -negMinData[r];
     if (!(Math.abs(sum - 1) <= tolerance) || !(min >= -tolerance)) throw rowError(op, r, sum, min, tolerance);
     if (!(ids[r] >= 0 && ids[r] < layout.k)) throw idError(op, r, ids[r], layout.k);
+  }
+}
+
+/** A random stream for rows·K draws: seed a non-negative integer below 2^64, offset + count a safe integer. */
+export function checkStream(
+  op: string,
+  stream: { seed: number | bigint; offset?: number },
+  count: number,
+): void {
+  const { seed } = stream;
+  const okSeed =
+    typeof seed === 'bigint' ? seed >= 0n && seed < 1n << 64n : Number.isSafeInteger(seed) && seed >= 0;
+  if (!okSeed) throw new ArgumentError(op, `seed ${String(seed)}`, 'a non-negative integer below 2^64');
+  const offset = stream.offset ?? 0;
+  if (!Number.isSafeInteger(offset) || offset < 0 || !Number.isSafeInteger(offset + count)) {
+    throw new ArgumentError(
+      op,
+      `offset ${offset} for ${count} draws`,
+      'a non-negative offset with offset + rows·K safe',
+    );
   }
 }

@@ -1,4 +1,10 @@
-import { type CpuBackend, createBackend, IndexOutOfRangeError, type Tensor } from '@duality/kernels';
+import {
+  ArgumentError,
+  type CpuBackend,
+  createBackend,
+  IndexOutOfRangeError,
+  type Tensor,
+} from '@duality/kernels';
 import fc from 'fast-check';
 import { beforeAll, describe, expect, it } from 'vitest';
 import {
@@ -310,6 +316,21 @@ describe('bad input gets typed errors', () => {
     await expect(
       psiSample(process, { ...good(), xt: backend.tensor([9], [1, 1], 'i32'), stream }),
     ).rejects.toBeInstanceOf(IndexOutOfRangeError);
+  });
+
+  it('psiSample refuses bad streams and methods', async () => {
+    const process = makeProcess('uniform', k);
+    for (const stream of [
+      { seed: -1 },
+      { seed: 1.5 },
+      { seed: 1, offset: -4 },
+      { seed: 1, offset: 2 ** 53 },
+    ]) {
+      await expect(psiSample(process, { ...good(), stream })).rejects.toBeInstanceOf(ArgumentError);
+    }
+    await expect(
+      psiSample(process, { ...good(), stream: { seed: 1 }, method: 'top' as 'gumbel' }),
+    ).rejects.toThrow(/method "top"/);
   });
 
   it('s = t is accepted only as an explicit corrector step', async () => {
