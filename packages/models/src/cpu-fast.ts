@@ -23,7 +23,7 @@ const C7 = LN2 ** 7 / 5040;
 export function expNonPositive(x: number): number {
   if (x < -103) return 0;
   const t = x * LOG2E;
-  const n = Math.round(t); // t − n in [−½, ½]
+  const n = (t - 0.5) | 0; // an int32 (never −0), t − n in (−½, ½]
   const f = t - n;
   const p = 1 + f * (C1 + f * (C2 + f * (C3 + f * (C4 + f * (C5 + f * (C6 + f * C7))))));
   return p * POW2_NEG[-n];
@@ -61,4 +61,66 @@ export function geluTanhInPlace(cpu: CpuBackend, t: Tensor): void {
     const th = (1 - e) / (1 + e);
     data[i] = 0.5 * x * (1 + (y < 0 ? -th : th));
   }
+}
+
+/** Per-batch-row modulation vector [B, 1, D] (or none): its data and the row stride. */
+function rowVector(cpu: CpuBackend, t: Tensor | undefined): Float32Array | undefined {
+  return t ? (cpu.dataOf(t) as Float32Array) : undefined;
+}
+
+/**
+ * y = LN(x)·w·(1 + scale) + shift over the last axis of x [B, L, D] (weight-only LayerNorm, biased variance),
+ * with scale/shift [B, 1, D] per batch row (adaLN modulation, DiT) or absent. One pass, a new tensor.
+ */
+export function layerNormModulate(
+  cpu: CpuBackend,
+  x: Tensor,
+  weight: Tensor,
+  eps: number,
+  shift?: Tensor,
+  scale?: Tensor,
+): Tensor {
+  const [B, L, D] = x.shape;
+  const src = cpu.dataOf(x) as Float32Array;
+  const w = cpu.dataOf(weight) as Float32Array;
+  const sh = rowVector(cpu, shift);
+  const sc = rowVector(cpu, scale);
+  const out = new Float32Array(src.length);
+  for (let b = 0; b < B; b++) {
+    const mo = b * D;
+    for (let t = 0; t < L; t++) {
+      const o = (b * L + t) * D;
+      let mean = 0;
+      for (let i = 0; i < D; i++) mean += src[o + i];
+      mean /= D;
+      let v = 0;
+      for (let i = 0; i < D; i++) {
+        const d = src[o + i] - mean;
+        v += d * d;
+      }
+      const inv = 1 / Math.sqrt(v / D + eps);
+      for (let i = 0; i < D; i++) {
+        const y = (src[o + i] - mean) * inv * w[i];
+        out[o + i] = sc && sh ? y * (1 + sc[mo + i]) + sh[mo + i] : y;
+      }
+    }
+  }
+  return cpu.fromArray(out, [B, L, D]);
+}
+
+/** h + gate·x for h, x [B, L, D] and gate [B, 1, D] per batch row (or none: h + x). One pass, a new tensor. */
+export function gatedResidual(cpu: CpuBackend, h: Tensor, x: Tensor, gate?: Tensor): Tensor {
+  const [B, L, D] = h.shape;
+  const hs = cpu.dataOf(h) as Float32Array;
+  const xs = cpu.dataOf(x) as Float32Array;
+  const g = rowVector(cpu, gate);
+  const out = new Float32Array(hs.length);
+  for (let b = 0; b < B; b++) {
+    for (let t = 0; t < L; t++) {
+      const o = (b * L + t) * D;
+      if (g) for (let i = 0; i < D; i++) out[o + i] = hs[o + i] + g[b * D + i] * xs[o + i];
+      else for (let i = 0; i < D; i++) out[o + i] = hs[o + i] + xs[o + i];
+    }
+  }
+  return cpu.fromArray(out, [B, L, D]);
 }

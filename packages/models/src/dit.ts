@@ -23,7 +23,7 @@ import {
 } from '@duality/kernels';
 import { mergeHeads, splitHeadsRotary } from './attention-ops';
 import { DIT_CONSTANTS, type DiTConfig, referenceStateDictShapes } from './config';
-import { geluTanhInPlace, softmaxRowsInPlace } from './cpu-fast';
+import { gatedResidual, geluTanhInPlace, layerNormModulate, softmaxRowsInPlace } from './cpu-fast';
 import {
   MissingTensorError,
   ModelConfigError,
@@ -357,17 +357,15 @@ export class DiT {
         w.adaLN && c
           ? w.adaLN.map((l) => s.own(b.reshape(s.own(this.linear(c, l)), [B, 1, this.config.hiddenSize])))
           : undefined;
-      // attention branch
-      let a = s.own(b.layerNorm(h, w.norm1, DIT_CONSTANTS.layerNormEps));
-      if (mod) a = s.own(this.modulate(a, mod[0], mod[1], s));
+      // attention branch: h1 = h + g1 · attn(LN(h)(1 + sc1) + sh1)
+      const a = s.own(this.normModulate(h, w.norm1, mod?.[0], mod?.[1], s));
       const attn = s.own(this.dropout(s.own(this.attention(w, a, L, s)), 2 * index, options));
-      const h1 = s.own(b.add(h, mod ? s.own(b.mul(mod[2], attn)) : attn));
-      // MLP branch
-      let m = s.own(b.layerNorm(h1, w.norm2, DIT_CONSTANTS.layerNormEps));
-      if (mod) m = s.own(this.modulate(m, mod[3], mod[4], s));
+      const h1 = s.own(this.residual(h, attn, mod?.[2], s));
+      // MLP branch: h2 = h1 + g2 · MLP(LN(h1)(1 + sc2) + sh2)
+      const m = s.own(this.normModulate(h1, w.norm2, mod?.[3], mod?.[4], s));
       const inner = s.own(this.geluTanh(s.own(this.linear(m, w.mlpIn))));
       const mlp = s.own(this.dropout(s.own(this.linear(inner, w.mlpOut)), 2 * index + 1, options));
-      const out = b.add(h1, mod ? s.own(b.mul(mod[5], mlp)) : mlp);
+      const out = this.residual(h1, mlp, mod?.[5], s);
       return out;
     } finally {
       s.release();
@@ -395,15 +393,13 @@ export class DiT {
     const b = this.backend;
     const s = new Scope();
     try {
-      let x = s.own(b.layerNorm(h, this.weights.finalNorm, DIT_CONSTANTS.layerNormEps));
       const ada = this.weights.finalAdaLN;
-      if (ada && c) {
-        const [B] = h.shape;
-        const [shift, scale] = ada.map((l) =>
-          s.own(b.reshape(s.own(this.linear(c, l)), [B, 1, this.config.hiddenSize])),
-        );
-        x = s.own(this.modulate(x, shift, scale, s));
-      }
+      const [B] = h.shape;
+      const [shift, scale] =
+        ada && c
+          ? ada.map((l) => s.own(b.reshape(s.own(this.linear(c, l)), [B, 1, this.config.hiddenSize])))
+          : [];
+      const x = s.own(this.normModulate(h, this.weights.finalNorm, shift, scale, s));
       return this.linear(x, this.weights.head);
     } finally {
       s.release();
@@ -431,10 +427,29 @@ export class DiT {
     return x;
   }
 
-  /** x (1 + scale) + shift, the adaLN modulation (DiT). */
-  private modulate(x: Tensor, shift: Tensor, scale: Tensor, s: Scope): Tensor {
+  /** LN(x)·w (1 + scale) + shift: weight-only LayerNorm, then the adaLN modulation (DiT) when given. */
+  private normModulate(
+    x: Tensor,
+    weight: Tensor,
+    shift: Tensor | undefined,
+    scale: Tensor | undefined,
+    s: Scope,
+  ): Tensor {
+    const eps = DIT_CONSTANTS.layerNormEps;
+    const cpu = this.cpuFast;
+    if (cpu) return layerNormModulate(cpu, x, weight, eps, shift, scale);
     const b = this.backend;
-    return b.add(s.own(b.mul(x, s.own(b.scale(scale, 1, 1)))), shift);
+    const normed = b.layerNorm(x, weight, eps);
+    if (!shift || !scale) return normed;
+    s.own(normed);
+    return b.add(s.own(b.mul(normed, s.own(b.scale(scale, 1, 1)))), shift);
+  }
+
+  /** h + gate · x (gate per batch row; absent in the causal variant: h + x). */
+  private residual(h: Tensor, x: Tensor, gate: Tensor | undefined, s: Scope): Tensor {
+    const cpu = this.cpuFast;
+    if (cpu) return gatedResidual(cpu, h, x, gate);
+    return this.backend.add(h, gate ? s.own(this.backend.mul(gate, x)) : x);
   }
 
   private linear(x: Tensor, l: Linear): Tensor {

@@ -1,7 +1,13 @@
 import { type CpuBackend, createBackend } from '@duality/kernels';
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { expNonPositive, geluTanhInPlace, softmaxRowsInPlace } from '../src/cpu-fast';
+import {
+  expNonPositive,
+  gatedResidual,
+  geluTanhInPlace,
+  layerNormModulate,
+  softmaxRowsInPlace,
+} from '../src/cpu-fast';
 import { maxAbsDiff } from './fixture';
 
 let cpu: CpuBackend;
@@ -52,6 +58,36 @@ describe('cpu fast paths (f32)', () => {
         return maxAbsDiff(cpu.dataOf(t), expected) < 1e-6;
       }),
       { seed: 3, numRuns: 300 },
+    );
+  });
+
+  it('layerNormModulate and gatedResidual match layerNorm, mul and add of the backend', () => {
+    fc.assert(
+      fc.property(f32Array(2 * 3 * 8), f32Array(8), f32Array(2 * 8), f32Array(2 * 8), (xs, ws, shs, scs) => {
+        const x = cpu.fromArray(Float32Array.from(xs), [2, 3, 8]);
+        const w = cpu.fromArray(
+          Float32Array.from(ws, (v) => v / 30),
+          [8],
+        );
+        const sh = cpu.fromArray(Float32Array.from(shs), [2, 1, 8]);
+        const sc = cpu.fromArray(
+          Float32Array.from(scs, (v) => v / 30),
+          [2, 1, 8],
+        );
+        const ln = cpu.layerNorm(x, w, 1e-5);
+        const expected = cpu.add(cpu.mul(ln, cpu.scale(sc, 1, 1)), sh);
+        const fused = layerNormModulate(cpu, x, w, 1e-5, sh, sc);
+        const plain = layerNormModulate(cpu, x, w, 1e-5);
+        const residual = gatedResidual(cpu, x, ln, sc);
+        const residualExpected = cpu.add(x, cpu.mul(sc, ln));
+        return (
+          maxAbsDiff(cpu.dataOf(fused), cpu.dataOf(expected)) < 1e-4 &&
+          maxAbsDiff(cpu.dataOf(plain), cpu.dataOf(ln)) < 1e-5 &&
+          maxAbsDiff(cpu.dataOf(residual), cpu.dataOf(residualExpected)) < 1e-5 &&
+          maxAbsDiff(cpu.dataOf(gatedResidual(cpu, x, ln)), cpu.dataOf(cpu.add(x, ln))) === 0
+        );
+      }),
+      { seed: 4, numRuns: 200 },
     );
   });
 });

@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createBackend } from '@duality/kernels';
 import { expect, it } from 'vitest';
-import { DiT, DiTDenoiser, TINY_CONFIG, brown8, initStateDict, loadDiT, saveDiT } from '../src/index';
+import { brown8, DiT, DiTDenoiser, initStateDict, loadDiT, saveDiT, TINY_CONFIG } from '../src/index';
 
 it('the README example runs and its checkpoint loads back', async () => {
   const dir = mkdtempSync(join(tmpdir(), 'duality-readme-'));

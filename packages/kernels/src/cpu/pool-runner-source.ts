@@ -14,7 +14,7 @@
  *           task t → row, column chunk; streams the chunk through wasm gumbel, writes its candidates (and
  *           nan[0] = 1 when the chunk held a NaN logit)
  */
-export const RUNNER_SOURCE = String.raw`
+export const RUNNER_SOURCE = `
 function createRunner(wasm, MR, NR) {
   const KC = 256;
   const MC = 64;
