@@ -203,9 +203,18 @@ function runChild(
     .split('\n')
     .filter((s) => s.startsWith('{'))
     .pop();
-  if (result.status === 0 && line) return JSON.parse(line) as OursResult;
+  if (line) {
+    // a complete result line counts even when the process then died in teardown (noted in the JSON)
+    const parsed = JSON.parse(line) as OursResult & { teardown?: string };
+    if (result.status !== 0)
+      parsed.teardown = result.signal
+        ? `crashed (${result.signal}) after the result`
+        : `exit ${result.status}`;
+    return parsed;
+  }
   const how = result.signal ? `crashed (${result.signal})` : `exited with ${result.status}`;
-  return { error: `${how}: ${(result.stderr || '').trim().split('\n').slice(-2).join(' | ')}` };
+  const tail = (result.stderr || result.stdout || '').trim().split('\n').slice(-2).join(' | ');
+  return { error: `${how} without a result line: ${tail}` };
 }
 
 export async function main(argv: string[]): Promise<void> {

@@ -437,13 +437,10 @@ async function* engine(
       for (let i = 0; i < plan.steps; i++) {
         throwIfAborted('sample', signal);
         const x0 = cache ?? (await predictX0(ctx, x, plan.alphas[i]));
+        cache = x0; // owned by `cache` until decided below, so a failing move still disposes it
         const key = drawStream(seed, w.index, i, 'step');
-        const next = clampGiven(
-          plan.backend,
-          await moveOnce(ctx, x0, x, plan.alphas[i + 1], plan.alphas[i], plan.kappas[i], key),
-          given,
-          isGiven,
-        );
+        const moved = await moveOnce(ctx, x0, x, plan.alphas[i + 1], plan.alphas[i], plan.kappas[i], key);
+        const next = clampGiven(plan.backend, moved, given, isGiven);
         // reuse x̂0 only while x_t is unchanged and the denoiser ignores σ (reference `ancestral_cache`)
         const keep = reuse && (await sameIds(next, x));
         const argmax = observe && request.x0Argmax ? await readArgmax(plan.backend, x0.probs) : undefined;
