@@ -4,8 +4,10 @@
  * step count, and writes results/quality-vs-steps.svg, results/results.json and results/table.md.
  *
  *   node --conditions=@duality/source --import tsx src/main.ts [--quick] [--batch N]
+ * (--quick: 300 samples, 4/16/64 steps, results in the temp dir)
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { createBackend } from '@duality/kernels';
@@ -22,7 +24,10 @@ const STEPS = quick ? [4, 16, 64] : [4, 8, 16, 32, 64, 128, 256];
 const SEED = 2026;
 const SHOWN_ROWS = 4;
 const live = Boolean(process.stdout.isTTY);
-const resultsDir = join(dirname(fileURLToPath(import.meta.url)), '..', 'results');
+// --quick (a smoke run) writes to the temp dir so it never overwrites the committed full results
+const resultsDir = quick
+  ? join(tmpdir(), 'duality-toy-sampling')
+  : join(dirname(fileURLToPath(import.meta.url)), '..', 'results');
 
 const pct = (x: number) => `${(100 * x).toFixed(1)}%`;
 
