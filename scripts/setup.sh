@@ -1,4 +1,7 @@
 #!/usr/bin/env bash
+# (pnpm is pinned in package.json "engines", not "packageManager": pnpm 12 would then try to record its own
+# platform binaries in the lockfile, which the registry does not serve for every platform, and refuse
+# --frozen-lockfile.)
 # Sets up a fresh Debian machine for Duality: system packages (Chromium for the WebGPU tests, Mesa for Node's
 # Dawn, PyTorch for the benchmark anchors), pnpm, the locked dependencies, and a build of every package.
 set -euo pipefail
@@ -16,7 +19,7 @@ if [ "${#missing[@]}" -gt 0 ]; then
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
 
-PNPM_VERSION=$(node -p "require('./package.json').packageManager.split('@')[1]")
+PNPM_VERSION=$(node -p "require('./package.json').engines.pnpm")
 if ! command -v pnpm >/dev/null 2>&1 || [ "$(pnpm --version)" != "$PNPM_VERSION" ]; then
   echo "setup: installing pnpm $PNPM_VERSION"
   npm install -g --silent "pnpm@$PNPM_VERSION"
