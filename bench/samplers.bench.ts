@@ -205,7 +205,8 @@ function runChild(
     .pop();
   if (line) {
     // a complete result line counts even when the process then died in teardown (noted in the JSON)
-    const parsed = JSON.parse(line) as OursResult & { teardown?: string };
+    const parsed = JSON.parse(line) as OursResult & { teardown?: string; error?: string };
+    if (parsed.error) return { error: parsed.error };
     if (result.status !== 0)
       parsed.teardown = result.signal
         ? `crashed (${result.signal}) after the result`
