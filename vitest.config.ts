@@ -8,6 +8,7 @@ const resolve = { conditions: ['@duality/source', 'module', 'browser', 'import',
 export default defineConfig({
   resolve,
   test: {
+    reporters: ['default', './scripts/summary-reporter.ts'],
     projects: [
       {
         resolve: { conditions: ['@duality/source', 'node', 'import', 'default'] },
