@@ -1,5 +1,5 @@
-import { WebGPUUnavailableError } from './errors';
 import { createCpuBackend } from './cpu/backend';
+import { WebGPUUnavailableError } from './errors';
 import type { Backend, CreateBackendOptions } from './types';
 
 /**

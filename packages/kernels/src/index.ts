@@ -1,3 +1,17 @@
+export { createCpuBackend } from './cpu/backend';
+export { createBackend } from './create-backend';
+export {
+  ArgumentError,
+  DisposedTensorError,
+  DTypeError,
+  GPUValidationError,
+  IndexOutOfRangeError,
+  KernelError,
+  ShapeError,
+  WebGPUUnavailableError,
+} from './errors';
+export { isCpuBackend, isWebGPUBackend } from './guards';
+export { mulhi32, philox4x32, philoxKey, philoxWords, wordToUniform } from './rng/philox';
 export type {
   ArrayFor,
   Backend,
@@ -16,18 +30,4 @@ export type {
   TypedArray,
   WebGPUBackend,
 } from './types';
-export {
-  ArgumentError,
-  DisposedTensorError,
-  DTypeError,
-  GPUValidationError,
-  IndexOutOfRangeError,
-  KernelError,
-  ShapeError,
-  WebGPUUnavailableError,
-} from './errors';
-export { mulhi32, philox4x32, philoxKey, philoxWords, wordToUniform } from './rng/philox';
 export { broadcastShapes, shapeSize } from './validate';
-export { createBackend } from './create-backend';
-export { createCpuBackend } from './cpu/backend';
-export { isCpuBackend, isWebGPUBackend } from './guards';
