@@ -19,15 +19,7 @@ import { join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { type Backend, createBackend, type WebGPUBackend } from '@duality/kernels';
 import { DiT, type DiTConfig, initStateDict, SMALL_CONFIG, TINY_CONFIG } from '@duality/models';
-import {
-  fmt,
-  machineInfo,
-  measure,
-  printTable,
-  quick,
-  runAnchor,
-  writeResults,
-} from './lib/harness';
+import { fmt, machineInfo, measure, printTable, quick, runAnchor, writeResults } from './lib/harness';
 
 const CONFIGS: Record<string, { config: DiTConfig; batch: number }> = {
   tiny: { config: TINY_CONFIG, batch: 4 },
@@ -82,6 +74,7 @@ async function runCase(name: string, backendName: 'cpu' | 'webgpu', reps: number
     backend,
     config,
     initStateDict(config, { seed: 0, scheme: 'normal', std: 0.02 }),
+    { adopt: true },
   );
   const loadMs = performance.now() - t0;
   const ids = Int32Array.from({ length: batch * config.length }, (_, i) => (i * 7919) % config.vocabSize);
@@ -130,12 +123,15 @@ function runCaseInChild(name: string, backend: string, reps: number, budgetS: nu
   if (result.signal === 'SIGKILL')
     return { ok: false, reason: `not finished within the ${budgetS} s budget (warm-up + ${reps} forward)` };
   if (result.status !== 0) {
-    const tail = (result.stderr || result.stdout || '').trim().split('\n').slice(-2).join(' | ');
+    const lines = (result.stderr || result.stdout || '').split('\n').map((l) => l.trim());
+    const error =
+      lines.find((l) => /Error\b|Assertion|terminate called/.test(l)) ?? lines.filter(Boolean).pop() ?? '';
     return {
       ok: false,
-      reason: `${result.signal ? `crashed (${result.signal})` : `exited with ${result.status}`}: ${tail}`,
+      reason: `${result.signal ? `crashed (${result.signal})` : `exited with ${result.status}`}: ${error}`,
     };
   }
+
   const line = result.stdout.trim().split('\n').pop() ?? '';
   try {
     return { ok: true, data: JSON.parse(line) as CaseResult };

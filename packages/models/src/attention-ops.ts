@@ -92,11 +92,10 @@ function splitHeadsCpu(
   const src = cpu.dataOf(qkv) as FloatArray;
   const cos = cpu.dataOf(cosT) as FloatArray;
   const sin = cpu.dataOf(sinT) as FloatArray;
-  const Ctor = src instanceof Float64Array ? Float64Array : Float32Array;
-  const n = B * H * L * Dh;
-  const q = new Ctor(n);
-  const k = new Ctor(n);
-  const v = new Ctor(n);
+  const shape = [B, H, L, Dh];
+  const dtype = qkv.dtype as 'f32' | 'f64';
+  const [qT, kT, vT] = [cpu.zeros(shape, dtype), cpu.zeros(shape, dtype), cpu.zeros(shape, dtype)];
+  const [q, k, v] = [cpu.dataOf(qT), cpu.dataOf(kT), cpu.dataOf(vT)];
   const D = H * Dh;
   const half = Dh / 2;
   for (let b = 0; b < B; b++) {
@@ -124,14 +123,14 @@ function splitHeadsCpu(
       }
     }
   }
-  const shape = [B, H, L, Dh];
-  return { q: cpu.fromArray(q, shape), k: cpu.fromArray(k, shape), v: cpu.fromArray(v, shape) };
+  return { q: qT, k: kT, v: vT };
 }
 
 function mergeHeadsCpu(cpu: CpuBackend, oT: Tensor, l: HeadLayout): Tensor {
   const { batch: B, length: L, heads: H, headDim: Dh } = l;
   const src = cpu.dataOf(oT) as FloatArray;
-  const out = new (src instanceof Float64Array ? Float64Array : Float32Array)(src.length);
+  const result = cpu.zeros([B, L, H * Dh], oT.dtype as 'f32' | 'f64');
+  const out = cpu.dataOf(result);
   for (let b = 0; b < B; b++) {
     for (let h = 0; h < H; h++) {
       for (let t = 0; t < L; t++) {
@@ -140,7 +139,7 @@ function mergeHeadsCpu(cpu: CpuBackend, oT: Tensor, l: HeadLayout): Tensor {
       }
     }
   }
-  return cpu.fromArray(out, [B, L, H * Dh]);
+  return result;
 }
 
 // ------------------------------------------------------------------------------------------------ webgpu

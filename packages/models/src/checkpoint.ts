@@ -122,7 +122,7 @@ export async function loadDiT(
         dtype === 'f64' ? await reader.read(prefix + name, 'f64') : await reader.read(prefix + name, 'f32');
       return { dtype: info.dtype as FloatStorageDType, shape: info.shape, data };
     };
-    return await DiT.fromStateDict(backend, config, lookup, { dtype });
+    return await DiT.fromStateDict(backend, config, lookup, { dtype, adopt: true }); // arrays read here are ours
   } finally {
     if (ownsReader) await reader.close();
   }

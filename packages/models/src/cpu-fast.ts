@@ -85,7 +85,8 @@ export function layerNormModulate(
   const w = cpu.dataOf(weight) as Float32Array;
   const sh = rowVector(cpu, shift);
   const sc = rowVector(cpu, scale);
-  const out = new Float32Array(src.length);
+  const result = cpu.zeros([B, L, D], 'f32');
+  const out = cpu.dataOf(result);
   for (let b = 0; b < B; b++) {
     const mo = b * D;
     for (let t = 0; t < L; t++) {
@@ -105,7 +106,7 @@ export function layerNormModulate(
       }
     }
   }
-  return cpu.fromArray(out, [B, L, D]);
+  return result;
 }
 
 /** h + gate·x for h, x [B, L, D] and gate [B, 1, D] per batch row (or none: h + x). One pass, a new tensor. */
@@ -114,7 +115,8 @@ export function gatedResidual(cpu: CpuBackend, h: Tensor, x: Tensor, gate?: Tens
   const hs = cpu.dataOf(h) as Float32Array;
   const xs = cpu.dataOf(x) as Float32Array;
   const g = rowVector(cpu, gate);
-  const out = new Float32Array(hs.length);
+  const result = cpu.zeros([B, L, D], 'f32');
+  const out = cpu.dataOf(result);
   for (let b = 0; b < B; b++) {
     for (let t = 0; t < L; t++) {
       const o = (b * L + t) * D;
@@ -122,5 +124,5 @@ export function gatedResidual(cpu: CpuBackend, h: Tensor, x: Tensor, gate?: Tens
       else for (let i = 0; i < D; i++) out[o + i] = hs[o + i] + xs[o + i];
     }
   }
-  return cpu.fromArray(out, [B, L, D]);
+  return result;
 }

@@ -176,9 +176,11 @@ export class DiT {
     backend: Backend,
     config: DiTConfig,
     lookup: TensorLookup | Map<string, StoredTensor>,
-    options: { dtype?: FloatDType } = {},
+    options: { dtype?: FloatDType; adopt?: boolean } = {},
   ): Promise<DiT> {
     const dtype = options.dtype ?? 'f32';
+    /** On cpu with `adopt`, arrays of the model's dtype become tensors without a copy (the model owns them). */
+    const adopt = options.adopt === true && backend.name === 'cpu';
     if (dtype === 'f64' && !backend.supportsF64)
       throw new DTypeError('DiT.fromStateDict', 'f64', `f32 on the ${backend.name} backend`);
     const get = lookup instanceof Map ? async (n: string) => lookup.get(n) : lookup;
@@ -207,7 +209,11 @@ export class DiT {
         data = stored.data.subarray(rows[0] * width, rows[1] * width);
         shape = want.length === 2 ? [rows[1] - rows[0], width] : [rows[1] - rows[0]];
       }
-      const t = backend.tensor(data, shape, dtype);
+      const sameType = dtype === 'f64' ? data instanceof Float64Array : data instanceof Float32Array;
+      const t =
+        adopt && sameType
+          ? (backend as CpuBackend).fromArray(data as Float32Array, shape)
+          : backend.tensor(data, shape, dtype);
       uploaded.push(t);
       return t;
     };
