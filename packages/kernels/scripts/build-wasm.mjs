@@ -22,8 +22,13 @@
  *                                block (bhi·2^32 + blo) (16-aligned); slot j is column colBase + j
  *   gumbelNoise(wp, gp, count)   g = −ln(−ln u(w)) for count words (count multiple of 4), the f32 approximation
  *   gumbelUpper(wp, gp, count)   the cheap upper bound of g that lets `gumbel` skip both logarithms
+ *   uniformF32 / uniformF64 / normalF32 / normalF64 (dst, groups, blo, bhi, k0, k1)
+ *                                stream elements of `groups` groups of four Philox blocks from block
+ *                                (bhi·2^32 + blo) on, in element order at dst: uniforms ((w >>> 9) + 0.5)·2^-23, or
+ *                                the normals of src/rng/normal.ts (same f32 operation sequence, same bits; the
+ *                                constants are read from its NORMAL_CONSTANT_BITS table), as f32 or f64
  */
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import wabtInit from 'wabt';
@@ -413,6 +418,155 @@ function pack() {
       (br $LP))))`;
 }
 
+// ---------------------------------------------------------------------------------------------------------------
+// Random streams: uniforms and the Box–Muller normals of src/rng/normal.ts, four Philox blocks per step
+// ---------------------------------------------------------------------------------------------------------------
+/** An f32 constant (all four lanes) given by its bit pattern: exact, no decimal round trip. */
+const splatBits = (bits) => splatI(bits | 0);
+
+/**
+ * NORMAL_CONSTANT_BITS of src/rng/normal.ts, read from that file (its object literal is plain JavaScript), so
+ * the JS reference, the WGSL twin and this kernel share one definition of the constants.
+ */
+function normalConstantBits() {
+  const source = readFileSync(join(here, '..', 'src', 'rng', 'normal.ts'), 'utf8');
+  const found = /export const NORMAL_CONSTANT_BITS = (\{[\s\S]*?\n\}) as const;/.exec(source);
+  if (!found) throw new Error('build-wasm: NORMAL_CONSTANT_BITS not found in src/rng/normal.ts');
+  return new Function(`return (${found[1]});`)();
+}
+const NC = normalConstantBits();
+
+/** u = ((w >>> 9) + 0.5)·2^-23 (exact in f32) of the word vector `w`, as an expression. */
+const uniformOf = (w) =>
+  `(f32x4.mul (f32x4.add (f32x4.convert_i32x4_s (i32x4.shr_u ${w} (i32.const 9))) ${splatF(0.5)}) ${splatF(1.1920928955078125e-7)})`;
+
+/** Horner in f32 lanes, p = P[d]; p = (p·z) + P[k] for k = d − 1 … 0 (rng/normal.ts horner32). */
+function hornerOf(bits, z) {
+  let p = splatBits(bits[bits.length - 1]);
+  for (let k = bits.length - 2; k >= 0; k--) p = `(f32x4.add (f32x4.mul ${p} ${z}) ${splatBits(bits[k])})`;
+  return p;
+}
+
+/** r = √(−2 ln u1) of the f32 lanes in local `u` into local `r`: ln32 then sqrt32 of rng/normal.ts, op for op. */
+function boxMullerRadius() {
+  const out = [
+    set('nb', get('u')),
+    set('ne', `(i32x4.sub (i32x4.shr_u ${get('nb')} (i32.const 23)) ${splatI(127)})`),
+    set('nm', `(v128.or (v128.and ${get('nb')} ${splatI(0x7fffff)}) ${splatI(0x3f800000)})`),
+    // m ≥ SQRT2: m = m × 0.5 (exact), e = e + 1 (the mask is −1 in those lanes)
+    set('nk', `(f32x4.ge ${get('nm')} ${splatBits(NC.SQRT2)})`),
+    set('nm', `(v128.bitselect (f32x4.mul ${get('nm')} ${splatF(0.5)}) ${get('nm')} ${get('nk')})`),
+    set('ne', `(i32x4.sub ${get('ne')} ${get('nk')})`),
+    set('nf', `(f32x4.sub ${get('nm')} ${splatF(1)})`),
+    set('nf', `(f32x4.mul ${get('nf')} ${hornerOf(NC.LN_Q, get('nf'))})`), // lnm = f × Q(f)
+    set('nef', `(f32x4.convert_i32x4_s ${get('ne')})`),
+    set(
+      'nx',
+      `(f32x4.add (f32x4.mul ${get('nef')} ${splatBits(NC.LN2_HI)}) (f32x4.add (f32x4.mul ${get('nef')} ${splatBits(NC.LN2_LO)}) ${get('nf')}))`,
+    ),
+    set('nx', `(f32x4.mul ${get('nx')} ${splatF(-2)})`),
+    // reciprocal-square-root seed, three Newton steps, r = x × y
+    set('ny', `(i32x4.sub ${splatI(NC.RSQRT_MAGIC)} (i32x4.shr_u ${get('nx')} (i32.const 1)))`),
+    set('nh', `(f32x4.mul ${get('nx')} ${splatF(0.5)})`),
+  ];
+  for (let i = 0; i < 3; i++) {
+    out.push(
+      set(
+        'ny',
+        `(f32x4.mul ${get('ny')} (f32x4.sub ${splatF(1.5)} (f32x4.mul (f32x4.mul ${get('nh')} ${get('ny')}) ${get('ny')})))`,
+      ),
+    );
+  }
+  out.push(set('r', `(f32x4.mul ${get('nx')} ${get('ny')})`));
+  return out;
+}
+
+/** (cos 2πu2, sin 2πu2) of the f32 lanes in local `u` into locals `c`, `s` (cosSin2Pi32 of rng/normal.ts). */
+function boxMullerAngle() {
+  return [
+    set('nv', `(f32x4.mul ${get('u')} ${splatF(4)})`),
+    set('nt', `(f32x4.floor ${get('nv')})`),
+    set('nq', `(i32x4.trunc_sat_f32x4_s ${get('nt')})`),
+    set('nt', `(f32x4.sub ${get('nv')} ${get('nt')})`),
+    set('nz', `(f32x4.mul ${get('nt')} ${get('nt')})`),
+    set('s', `(f32x4.mul ${get('nt')} ${hornerOf(NC.SIN_S, get('nz'))})`),
+    set('c', hornerOf(NC.COS_C, get('nz'))),
+    // quadrants 1 and 3 swap (c, s); cos is negated in quadrants 1, 2 and sin in 2, 3 (sign-bit flips)
+    set('nk', `(i32x4.ne (v128.and ${get('nq')} ${splatI(1)}) ${splatI(0)})`),
+    set('nv', `(v128.bitselect ${get('s')} ${get('c')} ${get('nk')})`),
+    set('s', `(v128.bitselect ${get('c')} ${get('s')} ${get('nk')})`),
+    set(
+      'c',
+      `(v128.xor ${get('nv')} (i32x4.shl (v128.and (i32x4.add ${get('nq')} ${splatI(1)}) ${splatI(2)}) (i32.const 30)))`,
+    ),
+    set('s', `(v128.xor ${get('s')} (i32x4.shl (v128.and ${get('nq')} ${splatI(2)}) (i32.const 30)))`),
+  ];
+}
+
+const NORMAL_LOCALS =
+  '(local $u v128) (local $r v128) (local $c v128) (local $s v128) (local $nb v128) (local $ne v128) (local $nm v128) (local $nk v128) (local $nf v128) (local $nef v128) (local $nx v128) (local $ny v128) (local $nh v128) (local $nv v128) (local $nt v128) (local $nq v128) (local $nz v128)';
+
+/** Box–Muller on word vectors (even, odd) → the normals of those words, into locals `even`, `odd`. */
+function normalPairOf(even, odd, outEven, outOdd) {
+  return [
+    set('u', uniformOf(get(even))),
+    ...boxMullerRadius(),
+    set('u', uniformOf(get(odd))),
+    ...boxMullerAngle(),
+    set(outEven, `(f32x4.mul ${get('r')} ${get('c')})`),
+    set(outOdd, `(f32x4.mul ${get('r')} ${get('s')})`),
+  ];
+}
+
+/** Stores the element-ordered vectors w0 … w3 (f32 lanes) at dst, as f32 or promoted to f64. */
+function storeElements(f64) {
+  const out = [];
+  for (let j = 0; j < 4; j++) {
+    const w = get(`w${j}`);
+    if (!f64) out.push(`(v128.store offset=${16 * j} ${get('dst')} ${w})`);
+    else {
+      out.push(
+        `(v128.store offset=${32 * j} ${get('dst')} (f64x2.promote_low_f32x4 ${w}))`,
+        `(v128.store offset=${32 * j + 16} ${get('dst')} (f64x2.promote_low_f32x4 (i8x16.shuffle 8 9 10 11 12 13 14 15 0 1 2 3 4 5 6 7 ${w} ${w})))`,
+      );
+    }
+  }
+  return out;
+}
+
+/** One stream kernel: groups of four Philox blocks (lane = block), transform, transpose, store. */
+function streamKernel(name, normal, f64) {
+  const transform = normal
+    ? [...normalPairOf('x0', 'x1', 'x0', 'x1'), ...normalPairOf('x2', 'x3', 'x2', 'x3')]
+    : [0, 1, 2, 3].map((j) => set(`x${j}`, uniformOf(get(`x${j}`))));
+  return `
+  (func $${name} (export "${name}") (param $dst i32) (param $groups i32) (param $blo i32) (param $bhi i32)
+      (param $k0 i32) (param $k1 i32)
+    (local $cnt v128) (local $chi v128) (local $end i32)
+    (local $w0 v128) (local $w1 v128) (local $w2 v128) (local $w3 v128)
+    (local $t0 v128) (local $t1 v128) (local $t2 v128) (local $t3 v128)
+    ${PHILOX_LOCALS}
+    ${normal ? NORMAL_LOCALS : ''}
+    (if (i32.eqz ${get('groups')}) (then (return)))
+    ${set('cnt', `(i32x4.add (i32x4.splat ${get('blo')}) (v128.const i32x4 0 1 2 3))`)}
+    ;; lanes whose block counter wrapped past 2^32 carry into the high word
+    ${set('chi', `(i32x4.sub (i32x4.splat ${get('bhi')}) (i32x4.lt_u ${get('cnt')} (i32x4.splat ${get('blo')})))`)}
+    ${set('end', `(i32.add ${get('dst')} (i32.mul ${get('groups')} (i32.const ${f64 ? 128 : 64})))`)}
+    (loop $G
+      ${set('x0', get('cnt'))}
+      ${set('x1', get('chi'))}
+      ${set('x2', '(v128.const i32x4 0 0 0 0)')}
+      ${set('x3', '(v128.const i32x4 0 0 0 0)')}
+      ${philoxRounds().join('\n      ')}
+      ${transform.join('\n      ')}
+      ${transpose().join('\n      ')}
+      ${storeElements(f64).join('\n      ')}
+      ${set('cnt', `(i32x4.add ${get('cnt')} ${splatI(4)})`)}
+      ${set('chi', `(i32x4.sub ${get('chi')} (i32x4.lt_u ${get('cnt')} ${splatI(4)}))`)}
+      ${set('dst', `(i32.add ${get('dst')} (i32.const ${f64 ? 128 : 64}))`)}
+      (br_if $G (i32.lt_u ${get('dst')} ${get('end')}))))`;
+}
+
 export function wat() {
   return `;; Generated by packages/kernels/scripts/build-wasm.mjs — do not edit.
 (module
@@ -423,6 +577,10 @@ export function wat() {
   ${gumbel()}
   ${gumbelNoise()}
   ${gumbelUpper()}
+  ${streamKernel('uniformF32', false, false)}
+  ${streamKernel('uniformF64', false, true)}
+  ${streamKernel('normalF32', true, false)}
+  ${streamKernel('normalF64', true, true)}
 )
 `;
 }

@@ -13,6 +13,11 @@
  *   sample: { kind, logits, n, k0, k1, offset, invT, t0, chunk, chunksPerRow, cand, cap, stride, nan }
  *           task t → row, column chunk; streams the chunk through wasm gumbel, writes its candidates (and
  *           nan[0] = 1 when the chunk held a NaN logit)
+ *   random: { kind, kernel ('uniformF32' | 'uniformF64' | 'normalF32' | 'normalF64'), out, k0, k1, offset,
+ *             count, chunk }
+ *           task t → elements t·chunk … of out = stream elements offset + t·chunk …; fills them in slices of
+ *           whole Philox block groups in wasm memory (the slice's first block holds its first element), copies
+ *           the wanted elements out
  */
 export const RUNNER_SOURCE = `
 function createRunner(wasm, MR, NR) {
@@ -142,10 +147,29 @@ function createRunner(wasm, MR, NR) {
     if (count > 0) job.cand.set(i32.subarray(candBase >> 2, (candBase >> 2) + 2 * count), at + 1);
   }
 
+  const RANDOM_SLICE = 4096; // elements per wasm call: 16 or 32 KB of scratch, stays in L1/L2
+  function randomTask(job, t) {
+    const { kernel, out, k0, k1, offset, count, chunk } = job;
+    const view = out.BYTES_PER_ELEMENT === 8 ? 'f64' : 'f32';
+    ensure(RANDOM_SLICE * 8);
+    const scratch = view === 'f64' ? new Float64Array(wasm.memory.buffer) : f32;
+    const e1 = Math.min(count, (t + 1) * chunk);
+    for (let e = t * chunk; e < e1; ) {
+      const pos = offset + e;
+      const h = pos % 4;
+      const len = Math.min(e1 - e, RANDOM_SLICE - h);
+      const block = (pos - h) / 4;
+      wasm[kernel](0, Math.ceil((h + len) / 16), block % 4294967296, Math.floor(block / 4294967296), k0, k1);
+      out.set(scratch.subarray(h, h + len), e);
+      e += len;
+    }
+  }
+
   return {
     run(job, t) {
       if (job.kind === 'matmul') matmulTask(job, t);
-      else sampleTask(job, t);
+      else if (job.kind === 'sample') sampleTask(job, t);
+      else randomTask(job, t);
     },
     packB,
   };

@@ -5,7 +5,7 @@ import { instantiateKernels, type KernelExports, kernelsModule } from './wasm/mo
 
 /** A job the runner understands (see pool-runner-source.ts); `tasks` is how many task indices it has. */
 export interface PoolJob {
-  kind: 'matmul' | 'sample';
+  kind: 'matmul' | 'sample' | 'random';
   tasks: number;
   [field: string]: unknown;
 }
@@ -62,6 +62,12 @@ export const cpuKernelLimits = {
    * vocabulary are never split; rows of 2^17 and more are.
    */
   sampleMinChunk: 1 << 16,
+  /** Below this many elements a uniform or normal stream is filled in JS (the wasm call would not pay off). */
+  randomWasmMinElements: 64,
+  /** From this many elements on, a uniform or normal stream is spread over the pool. */
+  randomParallelMinElements: 1 << 17,
+  /** Elements per task of a threaded stream fill. */
+  randomTaskElements: 1 << 16,
 };
 
 /** How long the calling thread spins on the completion counter before blocking in Atomics.wait. */

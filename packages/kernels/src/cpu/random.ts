@@ -1,5 +1,5 @@
 import { normalsFromWords } from '../rng/normal';
-import { philoxKey, philoxWords, wordToUniform } from '../rng/philox';
+import { type PhiloxKey, philoxKey, philoxWords, wordToUniform } from '../rng/philox';
 import type { Backend, FloatDType, RandomStream, SampleOptions, Shape, Tensor } from '../types';
 import {
   checkDtype,
@@ -14,7 +14,9 @@ import {
 } from '../validate';
 import { checkNoNaN } from './filter';
 import type { FloatArray } from './matmul';
+import { cpuKernelLimits, cpuPoolThreads, runJob } from './pool';
 import { sampleCategoricalKernel } from './sample';
+import { isShared } from './storage';
 import { type CpuTensor, output, use } from './tensor';
 
 /** Validates a random-tensor request and returns its offset and element count. */
@@ -31,9 +33,8 @@ function checkRequest(op: string, shape: Shape, stream: RandomStream, dtype: Flo
 /** Element e = uniform of stream word offset + e (Philox layout in rng/philox.ts). */
 export function uniform(backend: Backend, shape: Shape, stream: RandomStream, dtype: FloatDType = 'f32') {
   const { offset, count } = checkRequest('uniform', shape, stream, dtype);
-  const words = philoxWords(philoxKey(stream.seed), offset, count);
   const out = output(backend, shape, dtype);
-  for (let i = 0; i < count; i++) out.data[i] = wordToUniform(words[i]);
+  fillStream('uniform', philoxKey(stream.seed), offset, count, out.data as FloatArray);
   return out;
 }
 
@@ -41,13 +42,58 @@ export function uniform(backend: Backend, shape: Shape, stream: RandomStream, dt
 export function normal(backend: Backend, shape: Shape, stream: RandomStream, dtype: FloatDType = 'f32') {
   const { offset, count } = checkRequest('normal', shape, stream, dtype);
   const out = output(backend, shape, dtype);
-  if (count === 0) return out;
-  const first = offset - (offset % 4);
-  const last = offset + count;
-  const wordCount = Math.ceil((last - first) / 4) * 4;
-  const words = philoxWords(philoxKey(stream.seed), first, wordCount);
-  normalsFromWords(words, offset, count, out.data as Float32Array | Float64Array);
+  fillStream('normal', philoxKey(stream.seed), offset, count, out.data as FloatArray);
   return out;
+}
+
+export type StreamKind = 'uniform' | 'normal';
+
+/**
+ * out[e] = element offset + e of the uniform or normal stream with this key, e < count. Fast path: the wasm
+ * SIMD kernels (same bits as the JS reference: exact integer Philox, exact uniforms, and the normal transform's
+ * f32 operation sequence, which wasm rounds exactly like Math.fround), threaded over chunks for large counts.
+ * The JS reference runs for tiny counts and wherever the wasm module is not (yet) available.
+ */
+export function fillStream(kind: StreamKind, key: PhiloxKey, offset: number, count: number, out: FloatArray) {
+  if (count >= cpuKernelLimits.randomWasmMinElements && fillStreamWasm(kind, key, offset, count, out)) return;
+  fillStreamReference(kind, key, offset, count, out);
+}
+
+function fillStreamWasm(kind: StreamKind, key: PhiloxKey, offset: number, count: number, out: FloatArray) {
+  const parallel =
+    count >= cpuKernelLimits.randomParallelMinElements && isShared(out) && cpuPoolThreads() > 1;
+  const chunk = parallel ? cpuKernelLimits.randomTaskElements : count;
+  const job = {
+    kind: 'random' as const,
+    tasks: Math.ceil(count / chunk),
+    kernel: `${kind}${out instanceof Float64Array ? 'F64' : 'F32'}`,
+    out,
+    k0: key.k0 | 0,
+    k1: key.k1 | 0,
+    offset,
+    count,
+    chunk,
+  };
+  return runJob(job, parallel);
+}
+
+/** The reference: Philox in JS (rng/philox.ts) and the Math.fround emulation of the normal transform. */
+export function fillStreamReference(
+  kind: StreamKind,
+  key: PhiloxKey,
+  offset: number,
+  count: number,
+  out: FloatArray,
+): void {
+  if (count === 0) return;
+  if (kind === 'uniform') {
+    const words = philoxWords(key, offset, count);
+    for (let i = 0; i < count; i++) out[i] = wordToUniform(words[i]);
+    return;
+  }
+  const first = offset - (offset % 4);
+  const wordCount = Math.ceil((offset + count - first) / 4) * 4;
+  normalsFromWords(philoxWords(key, first, wordCount), offset, count, out);
 }
 
 /** One Gumbel-max draw per row of logits [..., V] → i32 [...]; row r reads uniforms offset + r·V …. */

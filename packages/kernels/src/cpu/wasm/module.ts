@@ -29,7 +29,22 @@ export interface KernelExports {
   ): number;
   gumbelNoise(wp: number, gp: number, count: number): void;
   gumbelUpper(wp: number, gp: number, count: number): void;
+  /** Stream elements of `groups`·4 Philox blocks from block bhi·2^32 + blo, in element order at dst. */
+  uniformF32: StreamKernel;
+  uniformF64: StreamKernel;
+  normalF32: StreamKernel;
+  normalF64: StreamKernel;
 }
+
+/** A random-stream kernel of the module: (dst, groups, blo, bhi, k0, k1). */
+export type StreamKernel = (
+  dst: number,
+  groups: number,
+  blo: number,
+  bhi: number,
+  k0: number,
+  k1: number,
+) => void;
 
 function decodeBase64(text: string): Uint8Array<ArrayBuffer> {
   const bin = atob(text);
