@@ -34,6 +34,8 @@ export interface KernelExports {
   uniformF64: StreamKernel;
   normalF32: StreamKernel;
   normalF64: StreamKernel;
+  /** The normal transform of the stream kernels on given words (16 per group, element order), f32, for tests. */
+  normalOfWords(src: number, dst: number, groups: number): void;
 }
 
 /** A random-stream kernel of the module: (dst, groups, blo, bhi, k0, k1). */
