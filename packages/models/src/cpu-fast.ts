@@ -50,16 +50,17 @@ export function softmaxRowsInPlace(cpu: CpuBackend, t: Tensor): void {
 
 const SQRT_2_OVER_PI = Math.sqrt(2 / Math.PI);
 
-/** GELU, tanh approximation (torch approximate='tanh'), in place: ½x(1 + tanh(√(2/π)(x + 0.044715x³))). */
+/**
+ * GELU, tanh approximation (torch approximate='tanh'), in place: ½x(1 + tanh(y)), y = √(2/π)(x + 0.044715x³),
+ * tanh(y) = sign(y)(1 − e)/(1 + e) with e = exp(−2|y|) ≤ 1.
+ */
 export function geluTanhInPlace(cpu: CpuBackend, t: Tensor): void {
   const data = cpu.dataOf(t) as Float32Array;
   for (let i = 0; i < data.length; i++) {
     const x = data[i];
     const y = SQRT_2_OVER_PI * (x + 0.044715 * x * x * x);
-    // tanh|y| = (1 − e)/(1 + e) with e = exp(−2|y|) ≤ 1
-    const e = expNonPositive(-2 * Math.abs(y));
-    const th = (1 - e) / (1 + e);
-    data[i] = 0.5 * x * (1 + (y < 0 ? -th : th));
+    const e = expNonPositive(-2 * Math.abs(y)); // branch-free in the sign of y (signs are random)
+    data[i] = 0.5 * x * (1 + (Math.sign(y) * (1 - e)) / (1 + e));
   }
 }
 
