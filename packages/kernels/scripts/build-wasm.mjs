@@ -449,82 +449,93 @@ function hornerOf(bits, z) {
   return p;
 }
 
-/** r = √(−2 ln u1) of the f32 lanes in local `u` into local `r`: ln32 then sqrt32 of rng/normal.ts, op for op. */
-function boxMullerRadius() {
+/** Accessors of locals whose names carry a suffix: [get, set]. */
+const suffixed = (p) => [(n) => get(n + p), (n, e) => set(n + p, e)];
+
+/** r = √(−2 ln u1) of the f32 lanes in local `u` into local `r` (names suffixed by p): ln32 then sqrt32 of rng/normal.ts, op for op. */
+function boxMullerRadius(p) {
+  const [g, st] = suffixed(p);
   const out = [
-    set('nb', get('u')),
-    set('ne', `(i32x4.sub (i32x4.shr_u ${get('nb')} (i32.const 23)) ${splatI(127)})`),
-    set('nm', `(v128.or (v128.and ${get('nb')} ${splatI(0x7fffff)}) ${splatI(0x3f800000)})`),
+    st('nb', g('u')),
+    st('ne', `(i32x4.sub (i32x4.shr_u ${g('nb')} (i32.const 23)) ${splatI(127)})`),
+    st('nm', `(v128.or (v128.and ${g('nb')} ${splatI(0x7fffff)}) ${splatI(0x3f800000)})`),
     // m ≥ SQRT2: m = m × 0.5 (exact), e = e + 1 (the mask is −1 in those lanes)
-    set('nk', `(f32x4.ge ${get('nm')} ${splatBits(NC.SQRT2)})`),
-    set('nm', `(v128.bitselect (f32x4.mul ${get('nm')} ${splatF(0.5)}) ${get('nm')} ${get('nk')})`),
-    set('ne', `(i32x4.sub ${get('ne')} ${get('nk')})`),
-    set('nf', `(f32x4.sub ${get('nm')} ${splatF(1)})`),
-    set('nf', `(f32x4.mul ${get('nf')} ${hornerOf(NC.LN_Q, get('nf'))})`), // lnm = f × Q(f)
-    set('nef', `(f32x4.convert_i32x4_s ${get('ne')})`),
-    set(
+    st('nk', `(f32x4.ge ${g('nm')} ${splatBits(NC.SQRT2)})`),
+    st('nm', `(v128.bitselect (f32x4.mul ${g('nm')} ${splatF(0.5)}) ${g('nm')} ${g('nk')})`),
+    st('ne', `(i32x4.sub ${g('ne')} ${g('nk')})`),
+    st('nf', `(f32x4.sub ${g('nm')} ${splatF(1)})`),
+    st('nf', `(f32x4.mul ${g('nf')} ${hornerOf(NC.LN_Q, g('nf'))})`), // lnm = f × Q(f)
+    st('nef', `(f32x4.convert_i32x4_s ${g('ne')})`),
+    st(
       'nx',
-      `(f32x4.add (f32x4.mul ${get('nef')} ${splatBits(NC.LN2_HI)}) (f32x4.add (f32x4.mul ${get('nef')} ${splatBits(NC.LN2_LO)}) ${get('nf')}))`,
+      `(f32x4.add (f32x4.mul ${g('nef')} ${splatBits(NC.LN2_HI)}) (f32x4.add (f32x4.mul ${g('nef')} ${splatBits(NC.LN2_LO)}) ${g('nf')}))`,
     ),
-    set('nx', `(f32x4.mul ${get('nx')} ${splatF(-2)})`),
+    st('nx', `(f32x4.mul ${g('nx')} ${splatF(-2)})`),
     // reciprocal-square-root seed, three Newton steps, r = x × y
-    set('ny', `(i32x4.sub ${splatI(NC.RSQRT_MAGIC)} (i32x4.shr_u ${get('nx')} (i32.const 1)))`),
-    set('nh', `(f32x4.mul ${get('nx')} ${splatF(0.5)})`),
+    st('ny', `(i32x4.sub ${splatI(NC.RSQRT_MAGIC)} (i32x4.shr_u ${g('nx')} (i32.const 1)))`),
+    st('nh', `(f32x4.mul ${g('nx')} ${splatF(0.5)})`),
   ];
   for (let i = 0; i < 3; i++) {
     out.push(
-      set(
+      st(
         'ny',
-        `(f32x4.mul ${get('ny')} (f32x4.sub ${splatF(1.5)} (f32x4.mul (f32x4.mul ${get('nh')} ${get('ny')}) ${get('ny')})))`,
+        `(f32x4.mul ${g('ny')} (f32x4.sub ${splatF(1.5)} (f32x4.mul (f32x4.mul ${g('nh')} ${g('ny')}) ${g('ny')})))`,
       ),
     );
   }
-  out.push(set('r', `(f32x4.mul ${get('nx')} ${get('ny')})`));
+  out.push(st('r', `(f32x4.mul ${g('nx')} ${g('ny')})`));
   return out;
 }
 
-/** (cos 2πu2, sin 2πu2) of the f32 lanes in local `u` into locals `c`, `s` (cosSin2Pi32 of rng/normal.ts). */
-function boxMullerAngle() {
+/** (cos 2πu2, sin 2πu2) of the f32 lanes in local `u` into locals `c`, `s` (names suffixed by p) (cosSin2Pi32 of rng/normal.ts). */
+function boxMullerAngle(p) {
+  const [g, st] = suffixed(p);
   return [
-    set('nv', `(f32x4.mul ${get('u')} ${splatF(4)})`),
-    set('nt', `(f32x4.floor ${get('nv')})`),
-    set('nq', `(i32x4.trunc_sat_f32x4_s ${get('nt')})`),
-    set('nt', `(f32x4.sub ${get('nv')} ${get('nt')})`),
-    set('nz', `(f32x4.mul ${get('nt')} ${get('nt')})`),
-    set('s', `(f32x4.mul ${get('nt')} ${hornerOf(NC.SIN_S, get('nz'))})`),
-    set('c', hornerOf(NC.COS_C, get('nz'))),
+    st('nv', `(f32x4.mul ${g('u')} ${splatF(4)})`),
+    st('nt', `(f32x4.floor ${g('nv')})`),
+    st('nq', `(i32x4.trunc_sat_f32x4_s ${g('nt')})`),
+    st('nt', `(f32x4.sub ${g('nv')} ${g('nt')})`),
+    st('nz', `(f32x4.mul ${g('nt')} ${g('nt')})`),
+    st('s', `(f32x4.mul ${g('nt')} ${hornerOf(NC.SIN_S, g('nz'))})`),
+    st('c', hornerOf(NC.COS_C, g('nz'))),
     // quadrants 1 and 3 swap (c, s); cos is negated in quadrants 1, 2 and sin in 2, 3 (sign-bit flips)
-    set('nk', `(i32x4.ne (v128.and ${get('nq')} ${splatI(1)}) ${splatI(0)})`),
-    set('nv', `(v128.bitselect ${get('s')} ${get('c')} ${get('nk')})`),
-    set('s', `(v128.bitselect ${get('c')} ${get('s')} ${get('nk')})`),
-    set(
+    st('nk', `(i32x4.ne (v128.and ${g('nq')} ${splatI(1)}) ${splatI(0)})`),
+    st('nv', `(v128.bitselect ${g('s')} ${g('c')} ${g('nk')})`),
+    st('s', `(v128.bitselect ${g('c')} ${g('s')} ${g('nk')})`),
+    st(
       'c',
-      `(v128.xor ${get('nv')} (i32x4.shl (v128.and (i32x4.add ${get('nq')} ${splatI(1)}) ${splatI(2)}) (i32.const 30)))`,
+      `(v128.xor ${g('nv')} (i32x4.shl (v128.and (i32x4.add ${g('nq')} ${splatI(1)}) ${splatI(2)}) (i32.const 30)))`,
     ),
-    set('s', `(v128.xor ${get('s')} (i32x4.shl (v128.and ${get('nq')} ${splatI(2)}) (i32.const 30)))`),
+    st('s', `(v128.xor ${g('s')} (i32x4.shl (v128.and ${g('nq')} ${splatI(2)}) (i32.const 30)))`),
   ];
 }
 
-const NORMAL_LOCALS =
-  '(local $u v128) (local $r v128) (local $c v128) (local $s v128) (local $nb v128) (local $ne v128) (local $nm v128) (local $nk v128) (local $nf v128) (local $nef v128) (local $nx v128) (local $ny v128) (local $nh v128) (local $nv v128) (local $nt v128) (local $nq v128) (local $nz v128)';
+const NORMAL_NAMES = 'u r c s nb ne nm nk nf nef nx ny nh nv nt nq nz'.split(' ');
+const NORMAL_LOCALS = ['a', 'b'].flatMap((p) => NORMAL_NAMES.map((n) => `(local $${n}${p} v128)`)).join(' ');
 
 /** Box–Muller on word vectors (even, odd) → the normals of those words, into locals `even`, `odd`. */
-function normalPairOf(even, odd, outEven, outOdd) {
+function normalPairOf(even, odd, p) {
+  const [g, st] = suffixed(p);
   return [
-    set('u', uniformOf(get(even))),
-    ...boxMullerRadius(),
-    set('u', uniformOf(get(odd))),
-    ...boxMullerAngle(),
-    set(outEven, `(f32x4.mul ${get('r')} ${get('c')})`),
-    set(outOdd, `(f32x4.mul ${get('r')} ${get('s')})`),
+    st('u', uniformOf(get(even))),
+    ...boxMullerRadius(p),
+    st('u', uniformOf(get(odd))),
+    ...boxMullerAngle(p),
+    set(even, `(f32x4.mul ${g('r')} ${g('c')})`),
+    set(odd, `(f32x4.mul ${g('r')} ${g('s')})`),
   ];
 }
 
-/** Normals of the word vectors x0 … x3 (lane = block, vector = word index), in place. */
-const normalTransform = () => [
-  ...normalPairOf('x0', 'x1', 'x0', 'x1'),
-  ...normalPairOf('x2', 'x3', 'x2', 'x3'),
-];
+/**
+ * Normals of the word vectors x0 … x3 (lane = block, vector = word index), in place. The two pairs (x0, x1) and
+ * (x2, x3) are independent: their steps are interleaved so that their long dependency chains (Horner, Newton)
+ * overlap.
+ */
+function normalTransform() {
+  const first = normalPairOf('x0', 'x1', 'a');
+  const second = normalPairOf('x2', 'x3', 'b');
+  return first.flatMap((step, i) => [step, second[i]]);
+}
 
 /** Stores the element-ordered vectors w0 … w3 (f32 lanes) at dst, as f32 or promoted to f64. */
 function storeElements(f64) {
