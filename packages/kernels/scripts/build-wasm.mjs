@@ -23,7 +23,7 @@
  *   gumbelNoise(wp, gp, count)   g = −ln(−ln u(w)) for count words (count multiple of 4), the f32 approximation
  *   gumbelUpper(wp, gp, count)   the cheap upper bound of g that lets `gumbel` skip both logarithms
  *   uniformF32 / uniformF64 / normalF32 / normalF64 (dst, groups, blo, bhi, k0, k1)
- *                                stream elements of `groups` groups of four Philox blocks from block
+ *                                stream elements of `groups` (even) groups of four Philox blocks from block
  *                                (bhi·2^32 + blo) on, in element order at dst: uniforms ((w >>> 9) + 0.5)·2^-23, or
  *                                the normals of src/rng/normal.ts (same f32 operation sequence, same bits; the
  *                                constants are read from its NORMAL_CONSTANT_BITS table), as f32 or f64
@@ -177,24 +177,37 @@ const HI_WORDS = '4 5 6 7 12 13 14 15 20 21 22 23 28 29 30 31';
 
 /** Ten Philox rounds on four blocks at once (lane = block): products of the old x0/x2 first, then the new state. */
 function philoxRounds() {
+  return philoxRoundsOf(['x']);
+}
+
+/**
+ * Philox rounds on several independent states at once (state v in locals v0 … v3, its temporaries suffixed by
+ * v), their steps interleaved so that the multiply chains overlap; the round keys are shared.
+ */
+function philoxRoundsOf(states) {
   const out = [set('kv0', `(i32x4.splat ${get('k0')})`), set('kv1', `(i32x4.splat ${get('k1')})`)];
+  const names = (v) => (v === 'x' ? ['x', ''] : [v, v]);
   for (let round = 0; round < 10; round++) {
-    out.push(
-      set(
-        'hi0',
-        `(i8x16.shuffle ${HI_WORDS} (i64x2.extmul_low_i32x4_u ${get('x0')} ${splatI(M0)}) (i64x2.extmul_high_i32x4_u ${get('x0')} ${splatI(M0)}))`,
-      ),
-      set(
-        'hi1',
-        `(i8x16.shuffle ${HI_WORDS} (i64x2.extmul_low_i32x4_u ${get('x2')} ${splatI(M1)}) (i64x2.extmul_high_i32x4_u ${get('x2')} ${splatI(M1)}))`,
-      ),
-      set('lo0', `(i32x4.mul ${get('x0')} ${splatI(M0)})`),
-      set('lo1', `(i32x4.mul ${get('x2')} ${splatI(M1)})`),
-      set('x0', `(v128.xor (v128.xor ${get('hi1')} ${get('x1')}) ${get('kv0')})`),
-      set('x2', `(v128.xor (v128.xor ${get('hi0')} ${get('x3')}) ${get('kv1')})`),
-      set('x1', get('lo1')),
-      set('x3', get('lo0')),
-    );
+    const perState = states.map((state) => {
+      const [x, t] = names(state);
+      return [
+        set(
+          `hi0${t}`,
+          `(i8x16.shuffle ${HI_WORDS} (i64x2.extmul_low_i32x4_u ${get(`${x}0`)} ${splatI(M0)}) (i64x2.extmul_high_i32x4_u ${get(`${x}0`)} ${splatI(M0)}))`,
+        ),
+        set(
+          `hi1${t}`,
+          `(i8x16.shuffle ${HI_WORDS} (i64x2.extmul_low_i32x4_u ${get(`${x}2`)} ${splatI(M1)}) (i64x2.extmul_high_i32x4_u ${get(`${x}2`)} ${splatI(M1)}))`,
+        ),
+        set(`lo0${t}`, `(i32x4.mul ${get(`${x}0`)} ${splatI(M0)})`),
+        set(`lo1${t}`, `(i32x4.mul ${get(`${x}2`)} ${splatI(M1)})`),
+        set(`${x}0`, `(v128.xor (v128.xor ${get(`hi1${t}`)} ${get(`${x}1`)}) ${get('kv0')})`),
+        set(`${x}2`, `(v128.xor (v128.xor ${get(`hi0${t}`)} ${get(`${x}3`)}) ${get('kv1')})`),
+        set(`${x}1`, get(`lo1${t}`)),
+        set(`${x}3`, get(`lo0${t}`)),
+      ];
+    });
+    for (let i = 0; i < perState[0].length; i++) for (const steps of perState) out.push(steps[i]);
     if (round < 9) {
       out.push(
         set('kv0', `(i32x4.add ${get('kv0')} ${splatI(W0)})`),
@@ -207,6 +220,9 @@ function philoxRounds() {
 
 const PHILOX_LOCALS =
   '(local $x0 v128) (local $x1 v128) (local $x2 v128) (local $x3 v128) (local $kv0 v128) (local $kv1 v128) (local $hi0 v128) (local $hi1 v128) (local $lo0 v128) (local $lo1 v128)';
+/** The second state of the two-group stream kernels. */
+const PHILOX_LOCALS_Y =
+  '(local $y0 v128) (local $y1 v128) (local $y2 v128) (local $y3 v128) (local $hi0y v128) (local $hi1y v128) (local $lo0y v128) (local $lo1y v128)';
 
 // 4×4 transpose of the Philox output (rows = word index, lanes = block) into element order
 const lanes = (a, b, c, d) =>
@@ -553,36 +569,49 @@ function storeElements(f64) {
   return out;
 }
 
-/** One stream kernel: groups of four Philox blocks (lane = block), transform, transpose, store. */
+/**
+ * One stream kernel: pairs of groups of four Philox blocks (lane = block; the two groups' rounds interleaved),
+ * transform, transpose, store. `groups` must be even.
+ */
 function streamKernel(name, normal, f64) {
   const transform = normal
     ? normalTransform()
     : [0, 1, 2, 3].map((j) => set(`x${j}`, uniformOf(get(`x${j}`))));
+  const groupBytes = f64 ? 128 : 64;
+  const finishGroup = [...transform, ...transpose(), ...storeElements(f64)];
   return `
   (func $${name} (export "${name}") (param $dst i32) (param $groups i32) (param $blo i32) (param $bhi i32)
       (param $k0 i32) (param $k1 i32)
-    (local $cnt v128) (local $chi v128) (local $end i32)
+    (local $cnt v128) (local $chi v128) (local $cnt4 v128) (local $chi4 v128) (local $end i32)
     (local $w0 v128) (local $w1 v128) (local $w2 v128) (local $w3 v128)
     (local $t0 v128) (local $t1 v128) (local $t2 v128) (local $t3 v128)
     ${PHILOX_LOCALS}
+    ${PHILOX_LOCALS_Y}
     ${normal ? NORMAL_LOCALS : ''}
     (if (i32.eqz ${get('groups')}) (then (return)))
     ${set('cnt', `(i32x4.add (i32x4.splat ${get('blo')}) (v128.const i32x4 0 1 2 3))`)}
     ;; lanes whose block counter wrapped past 2^32 carry into the high word
     ${set('chi', `(i32x4.sub (i32x4.splat ${get('bhi')}) (i32x4.lt_u ${get('cnt')} (i32x4.splat ${get('blo')})))`)}
-    ${set('end', `(i32.add ${get('dst')} (i32.mul ${get('groups')} (i32.const ${f64 ? 128 : 64})))`)}
+    ${set('end', `(i32.add ${get('dst')} (i32.mul ${get('groups')} (i32.const ${groupBytes})))`)}
     (loop $G
       ${set('x0', get('cnt'))}
       ${set('x1', get('chi'))}
       ${set('x2', '(v128.const i32x4 0 0 0 0)')}
       ${set('x3', '(v128.const i32x4 0 0 0 0)')}
-      ${philoxRounds().join('\n      ')}
-      ${transform.join('\n      ')}
-      ${transpose().join('\n      ')}
-      ${storeElements(f64).join('\n      ')}
-      ${set('cnt', `(i32x4.add ${get('cnt')} ${splatI(4)})`)}
-      ${set('chi', `(i32x4.sub ${get('chi')} (i32x4.lt_u ${get('cnt')} ${splatI(4)}))`)}
-      ${set('dst', `(i32.add ${get('dst')} (i32.const ${f64 ? 128 : 64}))`)}
+      ${set('cnt4', `(i32x4.add ${get('cnt')} ${splatI(4)})`)}
+      ${set('y0', get('cnt4'))}
+      ${set('chi4', `(i32x4.sub ${get('chi')} (i32x4.lt_u ${get('cnt4')} ${splatI(4)}))`)}
+      ${set('y1', get('chi4'))}
+      ${set('y2', '(v128.const i32x4 0 0 0 0)')}
+      ${set('y3', '(v128.const i32x4 0 0 0 0)')}
+      ${philoxRoundsOf(['x', 'y']).join('\n      ')}
+      ${finishGroup.join('\n      ')}
+      ${[0, 1, 2, 3].map((j) => set(`x${j}`, get(`y${j}`))).join('\n      ')}
+      ${set('dst', `(i32.add ${get('dst')} (i32.const ${groupBytes}))`)}
+      ${finishGroup.join('\n      ')}
+      ${set('cnt', `(i32x4.add ${get('cnt4')} ${splatI(4)})`)}
+      ${set('chi', `(i32x4.sub ${get('chi4')} (i32x4.lt_u ${get('cnt')} ${splatI(4)}))`)}
+      ${set('dst', `(i32.add ${get('dst')} (i32.const ${groupBytes}))`)}
       (br_if $G (i32.lt_u ${get('dst')} ${get('end')}))))`;
 }
 

@@ -151,7 +151,7 @@ function createRunner(wasm, MR, NR) {
   function randomTask(job, t) {
     const { kernel, out, k0, k1, offset, count, chunk } = job;
     const view = out.BYTES_PER_ELEMENT === 8 ? 'f64' : 'f32';
-    ensure(RANDOM_SLICE * 8);
+    ensure(RANDOM_SLICE * 8); // RANDOM_SLICE is a multiple of 32: whole group pairs fit
     const scratch = view === 'f64' ? new Float64Array(wasm.memory.buffer) : f32;
     const e1 = Math.min(count, (t + 1) * chunk);
     for (let e = t * chunk; e < e1; ) {
@@ -159,7 +159,8 @@ function createRunner(wasm, MR, NR) {
       const h = pos % 4;
       const len = Math.min(e1 - e, RANDOM_SLICE - h);
       const block = (pos - h) / 4;
-      wasm[kernel](0, Math.ceil((h + len) / 16), block % 4294967296, Math.floor(block / 4294967296), k0, k1);
+      const groups = 2 * Math.ceil((h + len) / 32); // the kernels take pairs of 4-block groups
+      wasm[kernel](0, groups, block % 4294967296, Math.floor(block / 4294967296), k0, k1);
       out.set(scratch.subarray(h, h + len), e);
       e += len;
     }

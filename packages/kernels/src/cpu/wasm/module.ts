@@ -29,7 +29,7 @@ export interface KernelExports {
   ): number;
   gumbelNoise(wp: number, gp: number, count: number): void;
   gumbelUpper(wp: number, gp: number, count: number): void;
-  /** Stream elements of `groups`·4 Philox blocks from block bhi·2^32 + blo, in element order at dst. */
+  /** Stream elements of `groups`·4 Philox blocks (groups even) from block bhi·2^32 + blo, in element order at dst. */
   uniformF32: StreamKernel;
   uniformF64: StreamKernel;
   normalF32: StreamKernel;
