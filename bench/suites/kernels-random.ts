@@ -8,7 +8,16 @@
  *   pnpm bench kernels-random [--quick]
  */
 import { loadavg } from 'node:os';
-import { fmt, machineInfo, measure, printTable, quick, runChild, type Timing, writeResults } from '../lib/harness';
+import {
+  fmt,
+  machineInfo,
+  measure,
+  printTable,
+  quick,
+  runChild,
+  type Timing,
+  writeResults,
+} from '../lib/harness';
 
 const CASES = [
   { name: '3.1M', shape: [3, 1024, 1024] },
@@ -34,7 +43,12 @@ async function timeEngine(threads: number, reps: (size: number) => number): Prom
         reps: n,
         cpu: true,
       });
-      result[`${kind} ${name}`] = { median_ms: t.median_ms, min_ms: t.min_ms, reps: t.reps, cpu_ms: t.cpu_ms };
+      result[`${kind} ${name}`] = {
+        median_ms: t.median_ms,
+        min_ms: t.min_ms,
+        reps: t.reps,
+        cpu_ms: t.cpu_ms,
+      };
     }
   }
   backend.destroy();
@@ -81,7 +95,9 @@ if (process.env.DUALITY_BENCH_NO_WASM === '1') {
     machine: { ...machine, loadavg_at_end: loadEnd },
     quick,
     cases: Object.fromEntries(CASES.map(({ name, shape }) => [name, shape])),
-    engines: Object.fromEntries(engines.map(([name, t]) => [name, t ?? { unavailable: js.ok ? '' : js.reason }])),
+    engines: Object.fromEntries(
+      engines.map(([name, t]) => [name, t ?? { unavailable: js.ok ? '' : js.reason }]),
+    ),
     speedups,
   });
   console.log(`results: ${file}`);
