@@ -34,7 +34,7 @@ async function timeEngine(threads: number, reps: (size: number) => number): Prom
   const result: CaseTimings = {};
   for (const kind of KINDS) {
     for (const { name, shape } of CASES) {
-      const size = shape.reduce((a, b) => a * b, 1);
+      const size = shape.reduce((a: number, b: number) => a * b, 1);
       const n = reps(size);
       if (n === 0) continue;
       let offset = 0;
