@@ -102,7 +102,7 @@ function canBlock(): boolean {
 }
 
 /**
- * Sets how many threads the heavy cpu kernels (matmul, sampling) use: `threads` in total, the calling thread
+ * Sets how many threads the heavy cpu kernels (matmul, sampling, random streams) use: `threads` in total, the calling thread
  * included, so `threads - 1` workers are started on first use. 0 or 1 runs everything inline. Default: the
  * available cores.
  */

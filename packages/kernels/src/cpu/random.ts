@@ -60,6 +60,7 @@ export function fillStream(kind: StreamKind, key: PhiloxKey, offset: number, cou
 }
 
 function fillStreamWasm(kind: StreamKind, key: PhiloxKey, offset: number, count: number, out: FloatArray) {
+  if (count === 0) return true;
   const parallel =
     count >= cpuKernelLimits.randomParallelMinElements && isShared(out) && cpuPoolThreads() > 1;
   const chunk = parallel ? cpuKernelLimits.randomTaskElements : count;
