@@ -102,9 +102,9 @@ function canBlock(): boolean {
 }
 
 /**
- * Sets how many threads the heavy cpu kernels (matmul, sampling, random streams) use: `threads` in total, the calling thread
- * included, so `threads - 1` workers are started on first use. 0 or 1 runs everything inline. Default: the
- * available cores.
+ * Sets how many threads the heavy cpu kernels (matmul, sampling, random streams) use: `threads` in total, the
+ * calling thread included, so `threads - 1` workers are started on first use. 0 or 1 runs everything inline.
+ * Default: the available cores.
  */
 export function configureCpuPool({ threads }: { threads?: number } = {}): void {
   if (threads !== undefined && (!Number.isInteger(threads) || threads < 0)) {
