@@ -125,7 +125,10 @@ function runCaseInChild(name: string, backend: string, reps: number, budgetS: nu
   if (result.status !== 0) {
     const lines = (result.stderr || result.stdout || '').split('\n').map((l) => l.trim());
     const error =
-      lines.find((l) => /Error\b|Assertion|terminate called/.test(l)) ?? lines.filter(Boolean).pop() ?? '';
+      lines.find((l) => /^\w*Error:/.test(l)) ??
+      lines.find((l) => /Assertion|terminate called/.test(l)) ??
+      lines.filter(Boolean).pop() ??
+      '';
     return {
       ok: false,
       reason: `${result.signal ? `crashed (${result.signal})` : `exited with ${result.status}`}: ${error}`,
