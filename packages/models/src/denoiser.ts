@@ -11,6 +11,8 @@ import type { DiT, SigmaInput } from './dit';
 export interface Denoiser {
   readonly vocabSize: number;
   predict(xt: Tensor, sigma: SigmaInput): Promise<Tensor>;
+  readonly contextLength?: number;
+  readonly timeConditioned?: boolean;
 }
 
 export type Parameterization = { kind: 'logits' } | { kind: 'subs'; maskIndex: number };
@@ -34,6 +36,14 @@ export class DiTDenoiser implements Denoiser {
   get vocabSize(): number {
     return this.model.config.vocabSize;
   }
+
+  /** The DiT's context length: samplers switch to semi-autoregressive windows beyond it. */
+  get contextLength(): number {
+    return this.model.config.length;
+  }
+
+  /** The DiT conditions on sigma, so a cached sampler may not reuse x̂0 across steps. */
+  readonly timeConditioned = true;
 
   async predict(xt: Tensor, sigma: SigmaInput): Promise<Tensor> {
     const logits = await this.model.forward({ tokens: xt }, sigma);

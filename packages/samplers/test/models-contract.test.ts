@@ -5,7 +5,7 @@
 import { DiT, DiTDenoiser, ditConfig, initStateDict } from '@duality/models';
 import { masked, uniform } from '@duality/noise';
 import { describe, expect, it } from 'vitest';
-import { ancestralSampler, type Denoiser, psiSampler } from '../src/index';
+import { ancestralSampler, ContextLengthError, type Denoiser, psiSampler } from '../src/index';
 import { cpu } from './helpers';
 
 const config = ditConfig({ vocabSize: 6, hiddenSize: 32, condDim: 16, nHeads: 2, nBlocks: 1, length: 8 });
@@ -38,5 +38,27 @@ describe('DiTDenoiser fits the Denoiser contract', () => {
     expect(m.shape).toEqual([2, 8]);
     expect(mIds.every((x) => x >= 0 && x < 5)).toBe(true); // no mask left after ancestral noise removal
     expect(Array.from(await u.read()).every((x) => x >= 0 && x < 6)).toBe(true);
+  });
+
+  it("carries the DiT's context length: longer requests need semi-AR windows", async () => {
+    const backend = await cpu();
+    const model = await DiT.fromStateDict(
+      backend,
+      config,
+      initStateDict(config, { seed: 2, scheme: 'normal', std: 0.5 }),
+    );
+    const denoiser: Denoiser = new DiTDenoiser(model);
+    expect(denoiser.contextLength).toBe(8);
+    expect(denoiser.timeConditioned).toBe(true);
+    const process = uniform(backend, { vocabSize: 6 });
+    await expect(
+      ancestralSampler({ process, steps: 2 }).sample(denoiser, { batch: 1, length: 12, seed: 1 }),
+    ).rejects.toThrow(ContextLengthError);
+    const long = await ancestralSampler({ process, steps: 2, semiAR: { stride: 4 } }).sample(denoiser, {
+      batch: 1,
+      length: 12,
+      seed: 1,
+    });
+    expect(long.shape).toEqual([1, 12]);
   });
 });
