@@ -12,6 +12,7 @@ export {
 } from './errors';
 export { isCpuBackend, isWebGPUBackend } from './guards';
 export { mulhi32, philox4x32, philoxKey, philoxWords, wordToUniform } from './rng/philox';
+export { PHILOX_WGSL } from './rng/philox-wgsl';
 export type {
   ArrayFor,
   Backend,

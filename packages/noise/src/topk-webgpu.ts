@@ -5,7 +5,7 @@
  * uniform of word 2j, and ids come from mulhi(word, range), which equals the host's floor(u·range) except with
  * probability ~range·2^-32). So the GPU draws the same ids and, up to f32 rounding, the same latents as the host.
  */
-import { philoxKey, type RandomStream, type Tensor, type WebGPUBackend } from '@duality/kernels';
+import { PHILOX_WGSL, philoxKey, type RandomStream, type Tensor, type WebGPUBackend } from '@duality/kernels';
 
 /** Largest k the kernel's private arrays hold. */
 export const WGSL_MAX_K = 128;
@@ -22,23 +22,7 @@ struct Params { positions: u32, length: u32, vocab: u32, k: u32, key0: u32, key1
 @group(0) @binding(4) var<storage, read_write> outXt: array<i32>;
 @group(0) @binding(5) var<uniform> params: Params;
 
-fn mulhilo(a: u32, b: u32) -> vec2<u32> {
-  let al = a & 0xffffu; let ah = a >> 16u; let bl = b & 0xffffu; let bh = b >> 16u;
-  let ll = al * bl; let lh = al * bh; let hl = ah * bl; let hh = ah * bh;
-  let mid = (ll >> 16u) + (lh & 0xffffu) + (hl & 0xffffu);
-  return vec2<u32>(hh + (lh >> 16u) + (hl >> 16u) + (mid >> 16u), a * b);
-}
-fn philox(c: vec4<u32>, k: vec2<u32>) -> vec4<u32> {
-  var x = c; var key = k;
-  for (var i = 0u; i < 10u; i++) {
-    let p0 = mulhilo(0xD2511F53u, x.x);
-    let p1 = mulhilo(0xCD9E8D57u, x.z);
-    x = vec4<u32>(p1.x ^ x.y ^ key.x, p1.y, p0.x ^ x.w ^ key.y, p0.y);
-    key = key + vec2<u32>(0x9E3779B9u, 0xBB67AE85u);
-  }
-  return x;
-}
-// Word e of the stream (e = offset + local, 64-bit as lo/hi).
+${PHILOX_WGSL}// Word e of the stream (e = offset + local, 64-bit as lo/hi).
 fn word(local: u32) -> u32 {
   let lo = params.offLo + local;
   let hi = params.offHi + select(0u, 1u, lo < params.offLo);

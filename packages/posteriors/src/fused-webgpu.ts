@@ -1,5 +1,5 @@
 import type { Backend, RandomStream, Tensor, WebGPUBackend } from '@duality/kernels';
-import { philoxKey } from '@duality/kernels';
+import { PHILOX_WGSL, philoxKey } from '@duality/kernels';
 import { idError, rowError, type StepLayout } from './validate';
 
 /** What the WGSL kernel needs for one fused step (alphas and κ per batch row). */
@@ -27,24 +27,9 @@ export function supportsWebGPUFused(backend: Backend, x0Probs: Tensor): backend 
   return backend.name === 'webgpu' && 'runKernel' in backend && x0Probs.dtype === 'f32';
 }
 
-/** Philox-4x32-10 in WGSL, bit-identical to @duality/kernels rng/philox.ts (16-bit split 32×32→64 products). */
-const PHILOX_WGSL = /* wgsl */ `
-fn mulhilo(a: u32, b: u32) -> vec2<u32> {
-  let al = a & 0xffffu; let ah = a >> 16u; let bl = b & 0xffffu; let bh = b >> 16u;
-  let ll = al * bl; let lh = al * bh; let hl = ah * bl; let hh = ah * bh;
-  let mid = (ll >> 16u) + (lh & 0xffffu) + (hl & 0xffffu);
-  return vec2<u32>(hh + (lh >> 16u) + (hl >> 16u) + (mid >> 16u), a * b);
-}
-fn philox(c: vec4<u32>, k: vec2<u32>) -> vec4<u32> {
-  var x = c; var key = k;
-  for (var i = 0u; i < 10u; i++) {
-    let p0 = mulhilo(0xD2511F53u, x.x);
-    let p1 = mulhilo(0xCD9E8D57u, x.z);
-    x = vec4<u32>(p1.x ^ x.y ^ key.x, p1.y, p0.x ^ x.w ^ key.y, p0.y);
-    key = key + vec2<u32>(0x9E3779B9u, 0xBB67AE85u);
-  }
-  return x;
-}
+/** The kernels' WGSL Philox plus the stream uniform of this file's kernels. */
+const STREAM_WGSL = /* wgsl */ `
+${PHILOX_WGSL}
 // Uniform of stream element (lo, hi) = offset + e, as wordToUniform: ((w >> 9) + 0.5)·2^-23.
 fn streamUniform(lo: u32, hi: u32) -> f32 {
   let block = philox(vec4<u32>((lo >> 2u) | (hi << 30u), hi >> 2u, 0u, 0u), vec2<u32>(params.key0, params.key1));
@@ -162,7 +147,7 @@ fn walk(o: Affine, start: u32, lo: u32, hi: u32, threshold: f32, cum: ptr<functi
 const SAMPLE_WGSL = /* wgsl */ `
 ${AFFINE_WGSL}
 ${STATS_WGSL}
-${PHILOX_WGSL}
+${STREAM_WGSL}
 ${WALK_WGSL}
 @group(0) @binding(3) var<storage, read_write> outp: array<i32>;
 var<workgroup> partial: array<f32, ${WORKGROUP}>;
@@ -224,7 +209,7 @@ const NARROW_K = 256;
 // One row per invocation, for small vocabularies: checks, Ψ and (sample mode) the inverse-CDF draw.
 const narrowWgsl = (mode: 'probs' | 'sample') => /* wgsl */ `
 ${AFFINE_WGSL}
-${mode === 'sample' ? PHILOX_WGSL + WALK_WGSL : ''}
+${mode === 'sample' ? STREAM_WGSL + WALK_WGSL : ''}
 @group(0) @binding(3) var<storage, read_write> outp: array<${mode === 'probs' ? 'f32' : 'i32'}>;
 @compute @workgroup_size(${WORKGROUP})
 fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) t: u32) {
