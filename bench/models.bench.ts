@@ -15,7 +15,6 @@
  *       [--backend cpu|webgpu] [--no-anchor] [--budget seconds per case, default 300]
  */
 import { spawnSync } from 'node:child_process';
-import { join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { type Backend, createBackend, type WebGPUBackend } from '@duality/kernels';
 import { DiT, type DiTConfig, initStateDict, SMALL_CONFIG, TINY_CONFIG } from '@duality/models';

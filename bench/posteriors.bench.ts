@@ -9,22 +9,11 @@
  *       [--case large|small] [--backend cpu|webgpu]
  */
 import { spawnSync } from 'node:child_process';
-import { createRequire } from 'node:module';
-import { join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { type Backend, createBackend } from '@duality/kernels';
 import { masked, uniform } from '@duality/noise';
 import { psiSample } from '@duality/posteriors';
-import {
-  benchDir,
-  fmt,
-  machineInfo,
-  measure,
-  printTable,
-  quick,
-  runAnchor,
-  writeResults,
-} from './lib/harness';
+import { fmt, machineInfo, measure, printTable, quick, runAnchor, writeResults } from './lib/harness';
 
 const CASES = { large: [1, 1024, 50257], small: [64, 256, 27] } as const;
 const PROCESSES = ['uniform', 'masked'] as const;
@@ -69,23 +58,9 @@ function inputs(name: CaseName, process: ProcessName): { x: Float32Array; ids: I
   return { x, ids };
 }
 
+/** The webgpu backend in Node: @duality/kernels finds Dawn (the optional `webgpu` package, llvmpipe here). */
 async function webgpuBackend(): Promise<Backend> {
-  // `webgpu` is an optional dependency of @duality/kernels: resolve it from there (Dawn, OpenGL ES, llvmpipe)
-  const webgpu = createRequire(join(benchDir, '..', 'packages', 'kernels', 'package.json'))('webgpu') as {
-    create(flags: string[]): GPU;
-    globals: object;
-  };
-  Object.assign(globalThis, webgpu.globals);
-  const gpu = webgpu.create(['backend=opengles']);
-  const adapter = await gpu.requestAdapter({ featureLevel: 'compatibility' } as GPURequestAdapterOptions);
-  if (!adapter) throw new Error('no WebGPU adapter (backend=opengles, featureLevel compatibility)');
-  const device = await adapter.requestDevice({
-    requiredLimits: {
-      maxStorageBufferBindingSize: adapter.limits.maxStorageBufferBindingSize,
-      maxBufferSize: adapter.limits.maxBufferSize,
-    },
-  });
-  return createBackend('webgpu', { device, gpu });
+  return createBackend('webgpu');
 }
 
 /** Times psiSample (+ reading the ids back) for one case in this process. */

@@ -13,22 +13,11 @@
  *   node --conditions=@duality/source --import tsx bench/samplers.bench.ts [--quick] [--no-anchor] [--case small|large]
  */
 import { spawnSync } from 'node:child_process';
-import { createRequire } from 'node:module';
-import { join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { type Backend, createBackend, type Tensor } from '@duality/kernels';
 import { masked, uniform } from '@duality/noise';
 import { ancestralSampler, type Denoiser, psiSampler } from '@duality/samplers';
-import {
-  benchDir,
-  fmt,
-  machineInfo,
-  median,
-  printTable,
-  quick,
-  runAnchor,
-  writeResults,
-} from './lib/harness';
+import { fmt, machineInfo, median, printTable, quick, runAnchor, writeResults } from './lib/harness';
 
 const CASES = { small: [8, 256, 27], large: [1, 1024, 50257] } as const;
 const PROCESSES = ['masked', 'uniform'] as const;
@@ -77,23 +66,9 @@ function logProbs(name: CaseName, process: ProcessName): Float32Array {
   return out;
 }
 
+/** The webgpu backend in Node: @duality/kernels finds Dawn (the optional `webgpu` package, llvmpipe here). */
 async function webgpuBackend(): Promise<Backend> {
-  // `webgpu` is an optional dependency of @duality/kernels: resolve it from there (Dawn, OpenGL ES, llvmpipe)
-  const webgpu = createRequire(join(benchDir, '..', 'packages', 'kernels', 'package.json'))('webgpu') as {
-    create(flags: string[]): GPU;
-    globals: object;
-  };
-  Object.assign(globalThis, webgpu.globals);
-  const gpu = webgpu.create(['backend=opengles']);
-  const adapter = await gpu.requestAdapter({ featureLevel: 'compatibility' } as GPURequestAdapterOptions);
-  if (!adapter) throw new Error('no WebGPU adapter (backend=opengles, featureLevel compatibility)');
-  const device = await adapter.requestDevice({
-    requiredLimits: {
-      maxStorageBufferBindingSize: adapter.limits.maxStorageBufferBindingSize,
-      maxBufferSize: adapter.limits.maxBufferSize,
-    },
-  });
-  return createBackend('webgpu', { device, gpu });
+  return createBackend('webgpu');
 }
 
 /** A denoiser returning a fresh copy of fixed log-probs; accumulates the time spent inside predict. */

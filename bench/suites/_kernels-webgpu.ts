@@ -3,28 +3,13 @@
  * backend, compatibility feature level: Mesa llvmpipe on this VM). Prints one JSON line. Run in its own process
  * because Dawn on llvmpipe may crash at random.
  */
-import { createRequire } from 'node:module';
-import { join } from 'node:path';
-import { createBackend } from '@duality/kernels';
-import { benchDir, measure, quick } from '../lib/harness';
+import { createBackend, type WebGPUBackend } from '@duality/kernels';
+import { measure, quick } from '../lib/harness';
 import { type EngineResult, gflops, MATMUL_SHAPES, SAMPLE_SHAPE, values } from './_kernels-common';
 
-// `webgpu` is an optional dependency of @duality/kernels: resolve it from there
-const webgpu = createRequire(join(benchDir, '..', 'packages', 'kernels', 'package.json'))('webgpu') as {
-  create(flags: string[]): GPU;
-  globals: object;
-};
-Object.assign(globalThis, webgpu.globals);
-const gpu = webgpu.create(['backend=opengles']);
-const adapter = await gpu.requestAdapter({ featureLevel: 'compatibility' } as GPURequestAdapterOptions);
-if (!adapter) throw new Error('no WebGPU adapter (backend=opengles, featureLevel compatibility)');
-const device = await adapter.requestDevice({
-  requiredLimits: {
-    maxStorageBufferBindingSize: adapter.limits.maxStorageBufferBindingSize,
-    maxBufferSize: adapter.limits.maxBufferSize,
-  },
-});
-const backend = await createBackend('webgpu', { device, gpu });
+// @duality/kernels finds Dawn in Node (the optional `webgpu` package) and asks for the adapter's largest buffers
+const backend = await createBackend('webgpu');
+const { device } = backend as WebGPUBackend;
 const reps = quick ? 2 : 3;
 
 const result: EngineResult = { matmul: {}, sample: { median_ms: Number.NaN, min_ms: Number.NaN } };
@@ -71,7 +56,7 @@ result.sample = { median_ms: t.median_ms, min_ms: t.min_ms };
 if (chunks.length > 1) {
   result.sample.note = `${chunks.length} launches of ≤ ${chunkRows} rows: the logits exceed the ${maxBinding}-byte storage binding limit`;
 }
-const info = adapter.info as GPUAdapterInfo | undefined;
+const info = (device as GPUDevice & { adapterInfo?: GPUAdapterInfo }).adapterInfo;
 result.info = {
   adapter: info ? `${info.vendor} ${info.architecture} ${info.device} ${info.description}`.trim() : 'unknown',
 };
