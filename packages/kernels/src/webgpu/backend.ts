@@ -116,6 +116,11 @@ const dtypeOfArray = (data: ArrayLike<number>): DType | undefined =>
 export interface WebGPUTuning {
   /** Split dispatches into 2-D grids above this many workgroups per dimension (default: the device limit). */
   maxWorkgroupsPerDimension?: number;
+  /**
+   * Largest storage binding in bytes (default: the device's maxStorageBufferBindingSize). Ops on bigger tensors
+   * run window by window; tests lower it to exercise the windows on small tensors.
+   */
+  maxBindingBytes?: number;
 }
 
 /** Creates the WebGPU backend; throws WebGPUUnavailableError when no adapter/device can be had. */
@@ -124,7 +129,16 @@ export async function createWebGPUBackend(
   tuning: WebGPUTuning = {},
 ): Promise<WebGPUBackend> {
   const { device, owned, gpu } = await acquireDevice(options);
-  return new WebGPUBackendImpl(new GpuRuntime(device, tuning.maxWorkgroupsPerDimension), owned, gpu);
+  const bindLimit = Math.min(
+    tuning.maxBindingBytes ?? Number.POSITIVE_INFINITY,
+    device.limits.maxStorageBufferBindingSize,
+  );
+  return new WebGPUBackendImpl(
+    new GpuRuntime(device, tuning.maxWorkgroupsPerDimension),
+    owned,
+    gpu,
+    bindLimit,
+  );
 }
 
 class WebGPUBackendImpl implements WebGPUBackend {
@@ -142,6 +156,8 @@ class WebGPUBackendImpl implements WebGPUBackend {
     private readonly ownsDevice: boolean,
     /** Keeps Dawn-for-Node alive while the backend is (see AcquiredDevice.gpu). */
     private gpu?: GPU,
+    /** Largest storage binding in bytes: bigger operands are processed in windows of whole rows or elements. */
+    private readonly bindLimit = Number.POSITIVE_INFINITY,
   ) {
     this.fault = rt.createStorage('u32', 4);
     this.placeholder = rt.createStorage('f32', 1);
@@ -293,13 +309,60 @@ class WebGPUBackendImpl implements WebGPUBackend {
   }
 
   /** Buffer-to-buffer copy (raw WebGPU: TypeGPU has no copy between untyped storage buffers). */
-  private copy(op: string, from: GPUBuffer, to: GPUBuffer, count: number): void {
+  private copy(op: string, from: GPUBuffer, to: GPUBuffer, count: number, fromAt = 0, toAt = 0): void {
     if (count === 0) return;
     this.rt.scoped(op, () => {
       const encoder = this.device.createCommandEncoder();
-      encoder.copyBufferToBuffer(from, 0, to, 0, count * 4);
+      encoder.copyBufferToBuffer(from, fromAt * 4, to, toAt * 4, count * 4);
       this.device.queue.submit([encoder.finish()]);
     });
+  }
+
+  /** Whether `elements` 4-byte values exceed one storage binding. */
+  private tooBig(elements: number): boolean {
+    return elements * 4 > this.bindLimit;
+  }
+
+  /**
+   * Runs `dispatch` over windows of whole rows when some operand exceeds one storage binding. Each window's rows of
+   * the `sliced` operands (`rowSize` elements per row each) are copied into window buffers, `dispatch(window rows,
+   * first row, buffers)` runs the kernel on them, and its outputs (`outRowSize` elements per row each) are copied
+   * back at the window's place. Copies have no binding limit, so no offset alignment is needed. Returns false
+   * (nothing done) when everything fits one binding, or when one row alone does not fit.
+   */
+  private windowed(
+    op: string,
+    rows: number,
+    sliced: Array<{ name: string; buffer: GPUBuffer; rowSize: number; dtype: Scalar }>,
+    outputs: Array<{ name: string; buffer: GPUBuffer; rowSize: number; dtype: Scalar }>,
+    dispatch: (count: number, first: number, buffers: Record<string, GPUBuffer>) => void,
+  ): boolean {
+    const all = [...sliced, ...outputs];
+    if (!all.some((x) => this.tooBig(rows * x.rowSize))) return false;
+    const widest = Math.max(1, ...all.map((x) => x.rowSize));
+    const per = Math.min(rows, Math.floor(this.bindLimit / 4 / widest));
+    if (per < 1) return false;
+    const temps = all.map((x) => this.rt.createStorage(x.dtype, per * x.rowSize));
+    try {
+      for (let first = 0; first < rows; first += per) {
+        const count = Math.min(per, rows - first);
+        const buffers: Record<string, GPUBuffer> = {};
+        all.forEach((x, i) => {
+          buffers[x.name] = temps[i];
+        });
+        sliced.forEach((x, i) => {
+          this.copy(op, x.buffer, temps[i], count * x.rowSize, first * x.rowSize, 0);
+        });
+        dispatch(count, first, buffers);
+        outputs.forEach((x, i) => {
+          this.copy(op, temps[sliced.length + i], x.buffer, count * x.rowSize, 0, first * x.rowSize);
+        });
+      }
+    } finally {
+      // Destroying after submission is valid: the queued copies and dispatches still complete.
+      for (const t of temps) t.destroy();
+    }
+    return true;
   }
 
   /** An alias: the new tensor shares the buffer (it stays alive until every alias is disposed). */
@@ -314,22 +377,59 @@ class WebGPUBackendImpl implements WebGPUBackend {
 
   // --- elementwise -----------------------------------------------------------------------------------------
 
+  /**
+   * A broadcast map over windows of the output when some operand exceeds one binding: operands of the output's
+   * size are sliced with it, operands varying only along the last axis (or of one element) stay bound whole.
+   * Windows are whole last-axis rows, or single elements when every whole operand has one element. `dispatch`
+   * gets the window's broadcast params and buffers. Returns false (nothing done) when no windows are needed or
+   * the operands do not fit this scheme.
+   */
+  private broadcastWindowed(
+    op: string,
+    out: GpuTensor,
+    operands: Array<{ name: string; t: GpuTensor }>,
+    dispatch: (params: ReturnType<typeof broadcastParams>, buffers: Record<string, GPUBuffer>) => void,
+  ): boolean {
+    const shape = out.shape;
+    const n = shape.length > 0 ? shape[shape.length - 1] : 1;
+    const full = operands.filter((o) => o.t.size === out.size);
+    const kept = operands.filter((o) => o.t.size !== out.size);
+    const alongLast = (s: Shape) => s.slice(0, -1).every((d) => d === 1);
+    if (kept.some((o) => !alongLast(o.t.shape))) return false;
+    const inner = kept.every((o) => o.t.size === 1) ? 1 : n;
+    if (inner === 0) return false;
+    const whole: Record<string, GPUBuffer> = {};
+    for (const o of kept) whole[o.name] = o.t.buffer;
+    const sliced = full.map((o) => ({
+      name: o.name,
+      buffer: o.t.buffer,
+      rowSize: inner,
+      dtype: o.t.dtype as Scalar,
+    }));
+    const outputs = [{ name: 'out', buffer: out.buffer, rowSize: inner, dtype: out.dtype as Scalar }];
+    return this.windowed(op, out.size / inner, sliced, outputs, (count, _first, buffers) => {
+      const windowShape = [count, inner];
+      const shapes = operands.map((o) => (o.t.size === out.size ? windowShape : o.t.shape.slice(-1)));
+      dispatch(broadcastParams(planBroadcast(op, windowShape, shapes)), { ...whole, ...buffers });
+    });
+  }
+
   private binary(op: BinaryOp, a: Tensor, b: Tensor): Tensor {
     const ta = this.use(op, 'a', a);
     const tb = this.use(op, 'b', b);
     checkSameDtype(op, ta, tb);
     const shape = broadcastShapes(op, ta.shape, tb.shape);
     const out = this.output(shape, ta.dtype);
-    const plan = planBroadcast(op, shape, [ta.shape, tb.shape]);
     const t = ta.dtype as Scalar;
-    this.run(
-      op,
-      () => binarySpec(op, t),
-      `${op}_${t}`,
-      { a: ta.buffer, b: tb.buffer, out: out.buffer },
-      broadcastParams(plan),
-      groupsOf(out.size, EW_WG),
-    );
+    const run = (params: ReturnType<typeof broadcastParams>, buffers: Record<string, GPUBuffer>) =>
+      this.run(op, () => binarySpec(op, t), `${op}_${t}`, buffers, params, groupsOf(params.size, EW_WG));
+    const operands = [
+      { name: 'a', t: ta },
+      { name: 'b', t: tb },
+    ];
+    if (this.broadcastWindowed(op, out, operands, run)) return out;
+    const plan = planBroadcast(op, shape, [ta.shape, tb.shape]);
+    run(broadcastParams(plan), { a: ta.buffer, b: tb.buffer, out: out.buffer });
     return out;
   }
 
@@ -349,14 +449,13 @@ class WebGPUBackendImpl implements WebGPUBackend {
   private unary(op: UnaryOp, a: Tensor, s = 1, shift = 0): Tensor {
     const ta = this.use(op, 'a', a, FLOAT_IN);
     const out = this.output(ta.shape, 'f32');
-    this.run(
-      op,
-      () => unarySpec(op),
-      `unary_${op}`,
-      { a: ta.buffer, out: out.buffer },
-      { size: ta.size, s, shift },
-      groupsOf(ta.size, EW_WG),
-    );
+    const run = (size: number, buffers: Record<string, GPUBuffer>) =>
+      this.run(op, () => unarySpec(op), `unary_${op}`, buffers, { size, s, shift }, groupsOf(size, EW_WG));
+    const sliced = [{ name: 'a', buffer: ta.buffer, rowSize: 1, dtype: 'f32' as const }];
+    const outputs = [{ name: 'out', buffer: out.buffer, rowSize: 1, dtype: 'f32' as const }];
+    if (!this.windowed(op, ta.size, sliced, outputs, (count, _first, buffers) => run(count, buffers))) {
+      run(ta.size, { a: ta.buffer, out: out.buffer });
+    }
     return out;
   }
 
@@ -388,16 +487,23 @@ class WebGPUBackendImpl implements WebGPUBackend {
     checkSameDtype(op, ta, tb);
     const shape = broadcastShapes(op, ta.shape, tb.shape);
     const out = this.output(shape, 'i32');
-    const plan = planBroadcast(op, shape, [ta.shape, tb.shape]);
     const t = ta.dtype as Scalar;
-    this.run(
-      op,
-      () => compareSpec(cmp, t),
-      `compare_${cmp}_${t}`,
-      { a: ta.buffer, b: tb.buffer, out: out.buffer },
-      broadcastParams(plan),
-      groupsOf(out.size, EW_WG),
-    );
+    const run = (params: ReturnType<typeof broadcastParams>, buffers: Record<string, GPUBuffer>) =>
+      this.run(
+        op,
+        () => compareSpec(cmp, t),
+        `compare_${cmp}_${t}`,
+        buffers,
+        params,
+        groupsOf(params.size, EW_WG),
+      );
+    const operands = [
+      { name: 'a', t: ta },
+      { name: 'b', t: tb },
+    ];
+    if (this.broadcastWindowed(op, out, operands, run)) return out;
+    const plan = planBroadcast(op, shape, [ta.shape, tb.shape]);
+    run(broadcastParams(plan), { a: ta.buffer, b: tb.buffer, out: out.buffer });
     return out;
   }
 
@@ -409,16 +515,17 @@ class WebGPUBackendImpl implements WebGPUBackend {
     checkSameDtype(op, ta, tb);
     const shape = broadcastShapes(op, tc.shape, broadcastShapes(op, ta.shape, tb.shape));
     const out = this.output(shape, ta.dtype);
-    const plan = planBroadcast(op, shape, [ta.shape, tb.shape, tc.shape]);
     const [c, t] = [tc.dtype as Scalar, ta.dtype as Scalar];
-    this.run(
-      op,
-      () => whereSpec(c, t),
-      `where_${c}_${t}`,
-      { a: ta.buffer, b: tb.buffer, c: tc.buffer, out: out.buffer },
-      broadcastParams(plan),
-      groupsOf(out.size, EW_WG),
-    );
+    const run = (params: ReturnType<typeof broadcastParams>, buffers: Record<string, GPUBuffer>) =>
+      this.run(op, () => whereSpec(c, t), `where_${c}_${t}`, buffers, params, groupsOf(params.size, EW_WG));
+    const operands = [
+      { name: 'a', t: ta },
+      { name: 'b', t: tb },
+      { name: 'c', t: tc },
+    ];
+    if (this.broadcastWindowed(op, out, operands, run)) return out;
+    const plan = planBroadcast(op, shape, [ta.shape, tb.shape, tc.shape]);
+    run(broadcastParams(plan), { a: ta.buffer, b: tb.buffer, c: tc.buffer, out: out.buffer });
     return out;
   }
 
@@ -499,15 +606,17 @@ class WebGPUBackendImpl implements WebGPUBackend {
     const { rows, n } = lastAxis(op, 'a', a);
     const mode = extra.mode ?? rowMode(n, rows);
     const out = this.output(outShape, outType);
-    const params = { rows, n, a: extra.a ?? 0, b: extra.b ?? 0 };
-    this.run(
-      op,
-      () => spec(mode),
-      `${key}_${mode}`,
-      { x: a.buffer, out: out.buffer, ...more },
-      params,
-      rowGroups(mode, rows),
+    const run = (count: number, buffers: Record<string, GPUBuffer>) => {
+      const params = { rows: count, n, a: extra.a ?? 0, b: extra.b ?? 0 };
+      this.run(op, () => spec(mode), `${key}_${mode}`, buffers, params, rowGroups(mode, count));
+    };
+    const sliced = [{ name: 'x', buffer: a.buffer, rowSize: n, dtype: a.dtype as Scalar }];
+    const outRow = out.size === a.size ? n : 1;
+    const outputs = [{ name: 'out', buffer: out.buffer, rowSize: outRow, dtype: outType as Scalar }];
+    const windows = this.windowed(op, rows, sliced, outputs, (count, _first, buffers) =>
+      run(count, { ...more, ...buffers }),
     );
+    if (!windows) run(rows, { x: a.buffer, out: out.buffer, ...more });
     return out;
   }
 
@@ -698,11 +807,17 @@ class WebGPUBackendImpl implements WebGPUBackend {
     checkTemperature(op, temperature);
     const out = this.output(outer, 'i32');
     const { k0, k1 } = philoxKey(options.seed);
-    const params = { rows, n, k0, k1, start: split64(offset), invT: 1 / temperature };
     this.faultPending = true;
     const mode = rowMode(n, rows);
-    const buffers = { x: tl.buffer, out: out.buffer, fault: this.fault };
-    this.run(op, () => sampleSpec(mode), `sampleCategorical_${mode}`, buffers, params, rowGroups(mode, rows));
+    const run = (count: number, first: number, buffers: Record<string, GPUBuffer>) => {
+      // Row r draws from stream positions offset + r·n onward, wherever its window starts.
+      const params = { rows: count, n, k0, k1, start: split64(offset + first * n), invT: 1 / temperature };
+      const all = { ...buffers, fault: this.fault };
+      this.run(op, () => sampleSpec(mode), `sampleCategorical_${mode}`, all, params, rowGroups(mode, count));
+    };
+    const sliced = [{ name: 'x', buffer: tl.buffer, rowSize: n, dtype: 'f32' as const }];
+    const outputs = [{ name: 'out', buffer: out.buffer, rowSize: 1, dtype: 'i32' as const }];
+    if (!this.windowed(op, rows, sliced, outputs, run)) run(rows, 0, { x: tl.buffer, out: out.buffer });
     return out;
   }
 

@@ -1,0 +1,151 @@
+/**
+ * Ops on tensors bigger than one storage binding run window by window (see `windowed` in backend.ts). A second
+ * backend on the same device gets a tiny artificial binding limit (`maxBindingBytes`), so small tensors exercise
+ * the windows quickly; its results must equal the unwindowed backend's bit for bit (same kernels, same row layout,
+ * same stream positions), and the windowed runs must really submit more work than the whole ones.
+ */
+import fc from 'fast-check';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { Backend, Shape, Tensor, TypedArray, WebGPUBackend } from '../types';
+import { createWebGPUBackend } from './backend';
+import { bitsOf, createPair, type Pair, randomF32, randomInts, sizeOf } from './test-utils';
+
+let pair: Pair;
+let windowed: WebGPUBackend;
+/** Small enough that every input below spans several windows; one row of n ≤ 300 f32 still fits. */
+const LIMIT = 1200;
+beforeAll(async () => {
+  pair = await createPair();
+  windowed = await createWebGPUBackend({ device: pair.gpu.device }, { maxBindingBytes: LIMIT });
+});
+afterAll(() => {
+  windowed.destroy();
+  pair.gpu.destroy();
+});
+
+interface Input {
+  data: ArrayLike<number>;
+  shape: Shape;
+  dtype: 'f32' | 'i32' | 'u32';
+}
+
+/** Runs `op` on a backend, counting queue submissions, and returns the output's values. */
+async function runOn(b: Backend, inputs: Input[], op: (b: Backend, xs: Tensor[]) => Tensor) {
+  const xs = inputs.map((x) => b.tensor(x.data, x.shape, x.dtype));
+  if (b.name !== 'webgpu') return { data: await readAll(op(b, xs), xs), submits: 0 };
+  const queue = (b as WebGPUBackend).device.queue;
+  const submit = queue.submit;
+  let submits = 0;
+  queue.submit = (buffers) => {
+    submits++;
+    submit.call(queue, buffers);
+  };
+  let out: Tensor;
+  try {
+    out = op(b, xs);
+  } finally {
+    queue.submit = submit;
+  }
+  return { data: await readAll(out, xs), submits };
+}
+
+async function readAll(out: Tensor, xs: Tensor[]): Promise<number[]> {
+  const data = Array.from((await out.read()) as TypedArray);
+  out.dispose();
+  for (const x of xs) x.dispose();
+  return data;
+}
+
+/** The windowed backend gives the same bits as the whole-binding one, through more submissions. */
+async function expectSameAsWhole(inputs: Input[], op: (b: Backend, xs: Tensor[]) => Tensor) {
+  const whole = await runOn(pair.gpu, inputs, op);
+  const parts = await runOn(windowed, inputs, op);
+  expect(bitsOf(parts.data)).toEqual(bitsOf(whole.data));
+  expect(parts.submits).toBeGreaterThan(whole.submits);
+  return whole.data;
+}
+
+const f32 = (shape: Shape, seed: number, scale = 4): Input => ({
+  data: randomF32(sizeOf(shape), seed, -scale, scale),
+  shape,
+  dtype: 'f32',
+});
+
+const RUNS = { numRuns: 4, seed: 2026 };
+const rowsCase = fc.record({
+  rows: fc.integer({ min: 2, max: 9 }),
+  // up to 300: rows of both layouts ('thread' for short rows, 'group' above 256)
+  n: fc.constantFrom(17, 64, 257, 300),
+  seed: fc.integer({ min: 1, max: 1_000_000 }),
+});
+
+describe('row ops over windows of whole rows', () => {
+  it('softmax, logSoftmax, logsumexp, sum, max, argmax equal the whole-binding results', async () => {
+    await fc.assert(
+      fc.asyncProperty(rowsCase, async ({ rows, n, seed }) => {
+        const x = [f32([rows, n], seed)];
+        await expectSameAsWhole(x, (b, [t]) => b.softmax(t));
+        await expectSameAsWhole(x, (b, [t]) => b.logSoftmax(t));
+        await expectSameAsWhole(x, (b, [t]) => b.logsumexp(t));
+        await expectSameAsWhole(x, (b, [t]) => b.sum(t));
+        await expectSameAsWhole(x, (b, [t]) => b.max(t));
+        await expectSameAsWhole(x, (b, [t]) => b.argmax(t));
+      }),
+      RUNS,
+    );
+  });
+
+  it('layerNorm, topK and topP equal the whole-binding results', async () => {
+    await fc.assert(
+      fc.asyncProperty(rowsCase, async ({ rows, n, seed }) => {
+        const x = f32([rows, n], seed);
+        const w = f32([n], seed + 1, 1);
+        await expectSameAsWhole([x, w], (b, [t, tw]) => b.layerNorm(t, tw));
+        await expectSameAsWhole([x], (b, [t]) => b.topK(t, Math.min(5, n)));
+        await expectSameAsWhole([x], (b, [t]) => b.topP(t, 0.7));
+      }),
+      RUNS,
+    );
+  });
+
+  it('sampleCategorical keeps each row on stream positions offset + r·n, matching the cpu ids', async () => {
+    const shape = [3, 4, 64];
+    const x = f32(shape, 99);
+    const options = { seed: 1234, offset: 777 };
+    const ids = await expectSameAsWhole([x], (b, [t]) => b.sampleCategorical(t, options));
+    const cpu = await runOn(pair.cpu, [x], (b, [t]) => b.sampleCategorical(t, options));
+    expect(ids).toEqual(cpu.data);
+  });
+});
+
+describe('elementwise ops over windows of elements or rows', () => {
+  it('scale, exp and log equal the whole-binding results', async () => {
+    const x = f32([7, 100], 5);
+    await expectSameAsWhole([x], (b, [t]) => b.scale(t, 0.37, -1.5));
+    await expectSameAsWhole([x], (b, [t]) => b.exp(t));
+    await expectSameAsWhole([f32([1000], 6, 3)], (b, [t]) => b.log(b.exp(t)));
+  });
+
+  it('binary ops, compare and where with same-shape, last-axis and one-element operands', async () => {
+    const shape = [5, 3, 40];
+    const a = f32(shape, 11);
+    const b = f32(shape, 12);
+    const row = f32([40], 13);
+    const one = f32([1], 14);
+    await expectSameAsWhole([a, b], (k, [x, y]) => k.add(x, y));
+    await expectSameAsWhole([a, row], (k, [x, y]) => k.sub(x, y));
+    await expectSameAsWhole([row, a], (k, [x, y]) => k.mul(x, y));
+    await expectSameAsWhole([a, one], (k, [x, y]) => k.div(x, y));
+    await expectSameAsWhole([a, row], (k, [x, y]) => k.compare(x, y, 'lt'));
+    const cond: Input = { data: randomInts(sizeOf(shape), 15, 0, 2), shape, dtype: 'i32' };
+    await expectSameAsWhole([cond, a, row], (k, [c, x, y]) => k.where(c, x, y));
+  });
+
+  it('an operand varying along a leading axis is outside the window scheme: bound whole, still correct', async () => {
+    const a = f32([12, 40], 21);
+    const col = f32([12, 1], 22);
+    const whole = await runOn(pair.gpu, [a, col], (k, [x, y]) => k.add(x, y));
+    const parts = await runOn(windowed, [a, col], (k, [x, y]) => k.add(x, y));
+    expect(bitsOf(parts.data)).toEqual(bitsOf(whole.data));
+  });
+});
