@@ -66,6 +66,7 @@ import {
 import {
   embeddingBagSpec,
   embeddingSpec,
+  embeddingWindowSpec,
   FAULT_NAN,
   FAULT_OPS,
   type FaultOp,
@@ -542,6 +543,10 @@ class WebGPUBackendImpl implements WebGPUBackend {
     const out = this.output(plan.outShape, 'f32');
     if (out.size === 0) return out;
     if (plan.k === 0) return bias ? this.broadcastRows(op, bias, out) : out;
+    const weightTooBig = this.tooBig(tb.size) || this.tooBig(out.size);
+    if (transposeB && tb.shape.length === 2 && weightTooBig && !this.tooBig(ta.size)) {
+      if (this.matmulByColumns(ta, tb, bias, out, transposeA)) return out;
+    }
     const offsets = new Uint32Array(2 * plan.batch);
     for (let p = 0; p < plan.batch; p++) {
       offsets[2 * p] = plan.aOffsets[p];
@@ -572,6 +577,42 @@ class WebGPUBackendImpl implements WebGPUBackend {
     this.run(op, matmulSpec, 'matmul', buffers, params, tilesN * tilesM * plan.batch);
     offsetBuffer.destroy(); // safe after submit: WebGPU keeps it alive for the queued dispatch
     return out;
+  }
+
+  /**
+   * x·Wᵀ with W = b [n, k] (or the output) bigger than one binding: windows of W's rows give column blocks of the
+   * output, computed into a window buffer and copied row by row into place. Returns false when one column does not
+   * fit a binding.
+   */
+  private matmulByColumns(
+    ta: GpuTensor,
+    tb: GpuTensor,
+    bias: GpuTensor | undefined,
+    out: GpuTensor,
+    transposeA: boolean,
+  ): boolean {
+    const op = 'matmul';
+    const [n, k] = tb.shape;
+    const outRows = out.size / n;
+    const per = Math.min(n, Math.floor(this.bindLimit / 4 / Math.max(k, outRows)));
+    if (per < 1) return false;
+    for (let first = 0; first < n; first += per) {
+      const count = Math.min(per, n - first);
+      const w = this.output([count, k], 'f32');
+      this.copy(op, tb.buffer, w.buffer, count * k, first * k, 0);
+      const wBias = bias ? this.output([count], 'f32') : undefined;
+      if (bias && wBias) this.copy(op, bias.buffer, wBias.buffer, count, first, 0);
+      const part = this.matmul(ta, w, { transposeA, transposeB: true, bias: wBias }) as GpuTensor;
+      this.rt.scoped(op, () => {
+        const encoder = this.device.createCommandEncoder();
+        for (let r = 0; r < outRows; r++) {
+          encoder.copyBufferToBuffer(part.buffer, r * count * 4, out.buffer, (r * n + first) * 4, count * 4);
+        }
+        this.device.queue.submit([encoder.finish()]);
+      });
+      for (const t of [w, wBias, part]) t?.dispose();
+    }
+    return true;
   }
 
   /** out[..., j] = bias[j] (matmul with an empty inner dimension). */
@@ -691,6 +732,19 @@ class WebGPUBackendImpl implements WebGPUBackend {
     const [v, dim] = tt.shape;
     const out = this.output([...ti.shape, dim], tt.dtype);
     const it = ti.dtype as Scalar;
+    const sliced = [{ name: 'table', buffer: tt.buffer, rowSize: dim, dtype: 'f32' as const }];
+    // A table bigger than one binding: one dispatch per window of vocab rows, each copying the ids inside it.
+    const windows = this.windowed(op, v, sliced, [], (count, first, buffers) =>
+      this.gather(
+        op,
+        `embeddingWindow_${it}`,
+        () => embeddingWindowSpec('f32', it),
+        { ...buffers, ids: ti.buffer, out: out.buffer },
+        { size: out.size, n: dim, limit: v, k: first, rows: count },
+        groupsOf(out.size, EW_WG),
+      ),
+    );
+    if (windows) return out;
     this.gather(
       op,
       `embedding_${it}`,

@@ -149,3 +149,31 @@ describe('elementwise ops over windows of elements or rows', () => {
     expect(bitsOf(parts.data)).toEqual(bitsOf(whole.data));
   });
 });
+
+describe('embedding and output-head matmul with a weight bigger than one binding', () => {
+  it('embedding over vocab windows equals the whole-binding gather (i32 and u32 ids)', async () => {
+    const table = f32([50, 16], 31);
+    for (const dtype of ['i32', 'u32'] as const) {
+      const ids: Input = { data: randomInts(2 * 9, 32, 0, 50), shape: [2, 9], dtype };
+      await expectSameAsWhole([table, ids], (k, [t, i]) => k.embedding(t, i));
+    }
+  });
+
+  it('an id outside the vocabulary still gives IndexOutOfRangeError through the windows', async () => {
+    const table = windowed.tensor(randomF32(50 * 16, 33), [50, 16], 'f32');
+    const ids = windowed.tensor([3, 50, 7], [3], 'i32');
+    const out = windowed.embedding(table, ids);
+    await expect(out.read()).rejects.toThrow(/embedding.*id 50.*ids in \[0, 50\)/s);
+    for (const t of [table, ids, out]) t.dispose();
+  });
+
+  it('x·Wᵀ (+ bias) over windows of W rows equals the whole-binding matmul', async () => {
+    const x = f32([2, 3, 8], 41, 1);
+    const w = f32([70, 8], 42, 1);
+    const bias = f32([70], 43, 1);
+    await expectSameAsWhole([x, w], (k, [a, b]) => k.matmul(a, b, { transposeB: true }));
+    await expectSameAsWhole([x, w, bias], (k, [a, b, c]) => k.matmul(a, b, { transposeB: true, bias: c }));
+    const xt = f32([8, 5], 44, 1);
+    await expectSameAsWhole([xt, w], (k, [a, b]) => k.matmul(a, b, { transposeA: true, transposeB: true }));
+  });
+});

@@ -85,6 +85,26 @@ export function embeddingSpec(t: Scalar, idType: Scalar): Omit<KernelSpec, 'key'
   };
 }
 
+/**
+ * One vocab window of `embedding` (tables bigger than one binding): table = rows [P.k, P.k + P.rows) of the full
+ * [V, n] table; ids inside the window are copied, others left as they are; bad ids (outside [0, V), limit = V)
+ * give 0 and a fault in every window.
+ */
+export function embeddingWindowSpec(t: Scalar, idType: Scalar): Omit<KernelSpec, 'key'> {
+  return {
+    ...embeddingSpec(t, idType),
+    body: `${HEAD}
+  let r = i / P.n;
+  let c = i % P.n;
+  ${checkedId(idType, 'L.$.ids[r]')}
+  if (!inRange) {
+    L.$.out[i] = ${t}(0);
+  } else if (id >= P.k && id - P.k < P.rows) {
+    L.$.out[i] = L.$.table[(id - P.k) * P.n + c];
+  }`,
+  };
+}
+
 /** out[r, c] = Σ_q weights[r, q]·table[indices[r, q], c] in order q = 0 … k − 1. */
 export function embeddingBagSpec(idType: Scalar): Omit<KernelSpec, 'key'> {
   return {
