@@ -547,6 +547,10 @@ class WebGPUBackendImpl implements WebGPUBackend {
     if (transposeB && tb.shape.length === 2 && weightTooBig && !this.tooBig(ta.size)) {
       if (this.matmulByColumns(ta, tb, bias, out, transposeA)) return out;
     }
+    const inputTooBig = this.tooBig(ta.size) || this.tooBig(out.size);
+    if (!transposeA && tb.shape.length === 2 && inputTooBig && !this.tooBig(tb.size)) {
+      if (this.matmulByRows(ta, tb, bias, out, transposeB)) return out;
+    }
     const offsets = new Uint32Array(2 * plan.batch);
     for (let p = 0; p < plan.batch; p++) {
       offsets[2 * p] = plan.aOffsets[p];
@@ -611,6 +615,35 @@ class WebGPUBackendImpl implements WebGPUBackend {
         this.device.queue.submit([encoder.finish()]);
       });
       for (const t of [w, wBias, part]) t?.dispose();
+    }
+    return true;
+  }
+
+  /**
+   * A·B with A (or the output) bigger than one binding and a 2-D B that fits: windows of A's rows (all batch axes
+   * flattened) give contiguous row blocks of the output. Returns false when one row does not fit a binding.
+   */
+  private matmulByRows(
+    ta: GpuTensor,
+    tb: GpuTensor,
+    bias: GpuTensor | undefined,
+    out: GpuTensor,
+    transposeB: boolean,
+  ): boolean {
+    const op = 'matmul';
+    const k = ta.shape[ta.shape.length - 1];
+    const n = out.shape[out.shape.length - 1];
+    const rows = ta.size / k;
+    const per = Math.min(rows, Math.floor(this.bindLimit / 4 / Math.max(k, n)));
+    if (per < 1) return false;
+    for (let first = 0; first < rows; first += per) {
+      const count = Math.min(per, rows - first);
+      const x = this.output([count, k], 'f32');
+      this.copy(op, ta.buffer, x.buffer, count * k, first * k, 0);
+      const part = this.matmul(x, tb, { transposeB, bias }) as GpuTensor;
+      this.copy(op, part.buffer, out.buffer, count * n, 0, first * n);
+      x.dispose();
+      part.dispose();
     }
     return true;
   }

@@ -167,13 +167,21 @@ describe('embedding and output-head matmul with a weight bigger than one binding
     for (const t of [table, ids, out]) t.dispose();
   });
 
-  it('x·Wᵀ (+ bias) over windows of W rows equals the whole-binding matmul', async () => {
+  it('x·Wᵀ (+ bias) over windows of W rows, and a big A over windows of its rows, equal the whole-binding matmul', async () => {
     const x = f32([2, 3, 8], 41, 1);
     const w = f32([70, 8], 42, 1);
     const bias = f32([70], 43, 1);
     await expectSameAsWhole([x, w], (k, [a, b]) => k.matmul(a, b, { transposeB: true }));
     await expectSameAsWhole([x, w, bias], (k, [a, b, c]) => k.matmul(a, b, { transposeB: true, bias: c }));
     const xt = f32([8, 5], 44, 1);
+    const big = f32([3, 20, 8], 45, 1);
+    const small = f32([8, 6], 46, 1);
+    await expectSameAsWhole([big, small], (k, [a, b]) => k.matmul(a, b));
+    const smallT = f32([6, 8], 47, 1);
+    const smallBias = f32([6], 48, 1);
+    await expectSameAsWhole([big, smallT, smallBias], (k, [a, b, c]) =>
+      k.matmul(a, b, { transposeB: true, bias: c }),
+    );
     await expectSameAsWhole([xt, w], (k, [a, b]) => k.matmul(a, b, { transposeA: true, transposeB: true }));
   });
 });
