@@ -6,13 +6,21 @@ import { ArgumentError, KernelError } from '@duality/kernels';
  */
 
 /** A probability vector that does not sum to 1 within the stated tolerance, or has negative entries. */
-export class NotADistributionError extends KernelError {}
+export class NotADistributionError extends KernelError {
+  override name = 'NotADistributionError';
+}
 
 /** NaN or ±Infinity where a finite number is required (probabilities, log-probabilities, alphas). */
-export class NonFiniteError extends KernelError {}
+export class NonFiniteError extends KernelError {
+  override name = 'NonFiniteError';
+}
 
 /** Times or alphas in the wrong order or outside their range (s ≥ t, alpha outside [0, 1]). */
-export class TimeOrderError extends ArgumentError {}
+export class TimeOrderError extends ArgumentError {
+  override name = 'TimeOrderError';
+}
 
 /** κ outside [0, 1] (or not a number). */
-export class KappaRangeError extends ArgumentError {}
+export class KappaRangeError extends ArgumentError {
+  override name = 'KappaRangeError';
+}
