@@ -8,6 +8,11 @@ export class SafetensorsFormatError extends KernelError {
   override name = 'SafetensorsFormatError';
 }
 
+/** A checkpoint file that cannot be opened, read or written (missing, a directory, no permission…). */
+export class CheckpointFileError extends KernelError {
+  override name = 'CheckpointFileError';
+}
+
 /** A tensor dtype the reader or writer does not convert (e.g. I64 weights asked for as floats). */
 export class UnsupportedDTypeError extends KernelError {
   override name = 'UnsupportedDTypeError';

@@ -1,3 +1,4 @@
+export { type AtomicData, cleanStaleTemporaries, writeFileAtomic } from './atomic-file';
 export { mergeHeads, splitHeadsRotary } from './attention-ops';
 export { type LoadDiTOptions, loadDiT, type SaveDiTOptions, saveDiT, serializeDiT } from './checkpoint';
 export {
@@ -23,6 +24,7 @@ export {
   timestepFeatures,
 } from './dit';
 export {
+  CheckpointFileError,
   MissingTensorError,
   ModelConfigError,
   SafetensorsFormatError,

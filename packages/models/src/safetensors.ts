@@ -5,6 +5,7 @@
  * overlap) before a byte of tensor data is trusted. Tensors are read one at a time, in bounded pieces, so a
  * large checkpoint never has to sit in memory as one buffer.
  */
+import { fileError, loadFs, writeFileAtomic } from './atomic-file';
 import { SafetensorsFormatError, UnsupportedDTypeError } from './errors';
 
 /** Every dtype the safetensors format names, with its item size in bytes. */
@@ -464,16 +465,22 @@ export function serializeSafetensors(
 
 // ------------------------------------------------------------------------------------------------ Node files
 
-type FsPromises = typeof import('node:fs/promises');
-// A computed specifier keeps bundlers (and the browser build) from trying to resolve the Node module.
-const FS_MODULE = 'node:fs/promises';
-const loadFs = (): Promise<FsPromises> => import(/* @vite-ignore */ FS_MODULE);
-
 /** A ByteSource over a file opened by handle (Node): reads only what is asked for. */
 export async function fileSource(path: string): Promise<ByteSource> {
   const fs = await loadFs();
-  const handle = await fs.open(path, 'r');
-  const { size } = await handle.stat();
+  const handle = await fs.open(path, 'r').catch((error: unknown) => {
+    throw fileError('fileSource', path, error);
+  });
+  let size: number;
+  try {
+    const stat = await handle.stat();
+    if (stat.isDirectory())
+      throw Object.assign(new Error(`EISDIR: ${path} is a directory`), { code: 'EISDIR' });
+    size = stat.size;
+  } catch (error) {
+    await handle.close().catch(() => undefined);
+    throw fileError('fileSource', path, error);
+  }
   return {
     byteLength: size,
     async read(offset, length) {
@@ -504,25 +511,20 @@ export async function openSafetensorsFile(
   }
 }
 
-/** Writes a safetensors file (Node) piece by piece to a temporary name, then renames it into place. */
+/**
+ * Writes a safetensors file (Node) piece by piece through writeFileAtomic: a uniquely named temporary in the
+ * same directory, fsynced, renamed into place. Invalid tensors are refused before anything touches the disk.
+ */
 export async function writeSafetensorsFile(
   path: string,
   tensors: Record<string, TensorToWrite> | Map<string, TensorToWrite>,
   metadata?: Record<string, string>,
 ): Promise<void> {
-  const fs = await loadFs();
-  const chunks = safetensorsChunks(tensors, metadata); // validates before anything touches the disk
-  const first = chunks.next();
-  const temp = `${path}.partial-${Date.now().toString(36)}`;
-  const handle = await fs.open(temp, 'w');
-  try {
-    if (!first.done) await handle.write(first.value);
-    for (const chunk of chunks) await handle.write(chunk);
-    await handle.close();
-    await fs.rename(temp, path);
-  } catch (error) {
-    await handle.close().catch(() => undefined);
-    await fs.rm(temp, { force: true });
-    throw error;
+  const chunks = safetensorsChunks(tensors, metadata);
+  const first = chunks.next(); // runs the validation of the whole plan
+  function* all(): Generator<Uint8Array> {
+    if (!first.done) yield first.value;
+    yield* chunks;
   }
+  await writeFileAtomic(path, all());
 }
