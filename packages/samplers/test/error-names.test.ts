@@ -3,7 +3,7 @@ import * as api from '../src/index';
 
 // A minifier renames classes (`class jn extends …`), so an error's `name` must not come from its constructor:
 // each class is renamed here before it is constructed, and the name must still be the exported one.
-const errorClasses = Object.entries(api).filter(
+const errorClasses = Object.entries(api as Record<string, unknown>).filter(
   (entry): entry is [string, new (op: string, got: string, expected: string) => Error] =>
     typeof entry[1] === 'function' && entry[1].prototype instanceof Error,
 );
