@@ -115,15 +115,21 @@ function parseHeaderJson(bytes: Uint8Array): Record<string, unknown> {
   return parsed as Record<string, unknown>;
 }
 
+/** Sets an own property even for a key like "__proto__", which plain assignment would swallow. */
+const setOwn = (object: Record<string, unknown>, key: string, value: unknown): void => {
+  Object.defineProperty(object, key, { value, enumerable: true, writable: true, configurable: true });
+};
+
 function parseMetadata(value: unknown): Record<string, string> {
   if (value === undefined) return {};
   if (value === null || typeof value !== 'object' || Array.isArray(value)) {
-    fail(`__metadata__ of type ${typeof value}`, 'an object of strings');
+    fail(`__metadata__ ${value === null ? 'null' : `of type ${typeof value}`}`, 'an object of strings');
   }
   const out: Record<string, string> = {};
   for (const [key, v] of Object.entries(value as Record<string, unknown>)) {
-    if (typeof v !== 'string') fail(`__metadata__.${key} of type ${typeof v}`, 'a string');
-    out[key] = v as string;
+    if (typeof v !== 'string')
+      fail(`__metadata__.${key} of type ${v === null ? 'null' : typeof v}`, 'a string');
+    setOwn(out, key, v as string);
   }
   return out;
 }
@@ -160,6 +166,30 @@ function parseEntry(name: string, value: unknown, dataBytes: number): TensorInfo
   return { dtype: dtype as SafetensorsDType, shape: shape as number[], begin, end };
 }
 
+/**
+ * The tensors must tile the data section exactly, in offset order: no overlap, no hole between two tensors and
+ * no byte after the last one (the format forbids both; a stale tail could otherwise hide behind a valid header).
+ */
+function checkCoverage(tensors: Map<string, TensorInfo>, dataBytes: number): void {
+  const spans = [...tensors.entries()].sort((a, b) => a[1].begin - b[1].begin || a[1].end - b[1].end);
+  let covered = 0;
+  let last = '(the start of the data section)';
+  for (const [name, t] of spans) {
+    if (t.begin < covered) fail(`tensors ${last} and "${name}" overlapping`, 'disjoint byte ranges');
+    if (t.begin > covered) {
+      fail(
+        `a hole of ${t.begin - covered} bytes before tensor "${name}"`,
+        `"${name}" to begin at ${covered}`,
+      );
+    }
+    covered = t.end;
+    last = `"${name}"`;
+  }
+  if (covered !== dataBytes) {
+    fail(`${dataBytes - covered} bytes after the last tensor`, `a data section of exactly ${covered} bytes`);
+  }
+}
+
 /** Validates a header object against a data section of `dataBytes` bytes. */
 function parseHeader(header: Record<string, unknown>, dataBytes: number) {
   const tensors = new Map<string, TensorInfo>();
@@ -167,14 +197,7 @@ function parseHeader(header: Record<string, unknown>, dataBytes: number) {
     if (name === '__metadata__') continue;
     tensors.set(name, parseEntry(name, value, dataBytes));
   }
-  const spans = [...tensors.entries()]
-    .filter(([, t]) => t.end > t.begin)
-    .sort((a, b) => a[1].begin - b[1].begin);
-  for (let i = 1; i < spans.length; i++) {
-    const [prevName, prev] = spans[i - 1];
-    const [name, cur] = spans[i];
-    if (cur.begin < prev.end) fail(`tensors "${prevName}" and "${name}" overlapping`, 'disjoint byte ranges');
-  }
+  checkCoverage(tensors, dataBytes);
   return { tensors, metadata: parseMetadata(header.__metadata__) };
 }
 
@@ -391,7 +414,10 @@ function planWrite(
     a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0,
   );
   const header: Record<string, unknown> = {};
-  if (metadata && Object.keys(metadata).length > 0) header.__metadata__ = metadata;
+  if (metadata !== undefined) {
+    const checked = parseMetadata(metadata); // refuses exactly what the reader refuses
+    if (Object.keys(checked).length > 0) header.__metadata__ = checked;
+  }
   let offset = 0;
   for (const [name, t] of entries) {
     if (name === '__metadata__') fail('a tensor named "__metadata__"', 'any other name');
@@ -407,7 +433,7 @@ function planWrite(
       );
     }
     const bytes = elements * ITEM_SIZE[t.dtype];
-    header[name] = { dtype: t.dtype, shape: [...t.shape], data_offsets: [offset, offset + bytes] };
+    setOwn(header, name, { dtype: t.dtype, shape: [...t.shape], data_offsets: [offset, offset + bytes] });
     offset += bytes;
   }
   const json = new TextEncoder().encode(JSON.stringify(header));

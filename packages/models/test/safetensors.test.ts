@@ -159,6 +159,19 @@ describe('safetensors writer', () => {
     );
   });
 
+  it('refuses metadata its own reader would refuse (non-string values, non-objects)', () => {
+    const t = { a: { dtype: 'F32' as const, shape: [1], data: [1] } };
+    for (const bad of [{ n: 1 }, { n: null }, { n: { nested: 'x' } }, { n: ['x'] }, [], null, 'text']) {
+      expect(() => serializeSafetensors(t, bad as unknown as Record<string, string>)).toThrow(
+        SafetensorsFormatError,
+      );
+    }
+    const special = serializeSafetensors(t, JSON.parse('{"__proto__": "kept"}'));
+    return SafetensorsReader.open(special).then((r) =>
+      expect(Object.getOwnPropertyDescriptor(r.metadata, '__proto__')?.value).toBe('kept'),
+    );
+  });
+
   it('refuses values that do not fill the shape, and integer dtypes', () => {
     expect(() => serializeSafetensors({ a: { dtype: 'F32', shape: [2, 2], data: [1, 2, 3] } })).toThrow(
       SafetensorsFormatError,
@@ -229,6 +242,26 @@ describe('corrupt safetensors files are refused with SafetensorsFormatError', ()
     expectFormatError(rawFile({ a: entry, b: { ...entry, data_offsets: [4, 12] } }, 12), /overlapping/));
   it('metadata that is not strings', () =>
     expectFormatError(rawFile({ __metadata__: { a: 1 } }, 0), /__metadata__/));
+  it('a hole between two tensors (the format forbids it)', () =>
+    expectFormatError(rawFile({ a: entry, b: { ...entry, data_offsets: [12, 20] } }, 20), /hole of 4 bytes/));
+  it('a hole before the first tensor', () =>
+    expectFormatError(rawFile({ a: { ...entry, data_offsets: [4, 12] } }, 12), /hole/));
+  it('trailing bytes after the last tensor', () =>
+    expectFormatError(rawFile({ a: entry }, 16), /8 bytes after the last tensor/));
+  it('trailing bytes with no tensor at all', () => expectFormatError(rawFile({}, 3), /after the last/));
+  it('empty tensors anywhere on the tiling are fine', async () => {
+    const reader = await SafetensorsReader.open(
+      rawFile(
+        {
+          a: entry,
+          e: { dtype: 'F32', shape: [0], data_offsets: [8, 8] },
+          b: { ...entry, data_offsets: [8, 16] },
+        },
+        16,
+      ),
+    );
+    expect(reader.names()).toEqual(['a', 'b', 'e']);
+  });
   it('reading an integer tensor as floats', async () => {
     const reader = await SafetensorsReader.open(
       rawFile({ a: { dtype: 'I32', shape: [2], data_offsets: [0, 8] } }, 8),
