@@ -21,6 +21,11 @@ export interface DiTConfig {
   causal: boolean;
   /** Dropout probability used when a forward pass asks for training mode (the reference's model.dropout). */
   dropout: number;
+  /**
+   * Whether the network sees sigma (the reference's `algo.time_conditioning`; false for MDLM): when false, sigma
+   * is ignored and the time conditioning is computed at sigma = 0, as the reference's `_process_sigma` does.
+   */
+  timeConditioning: boolean;
 }
 
 /** Constants of the architecture the reference fixes (not part of its config). */
@@ -35,9 +40,9 @@ const INT_FIELDS = ['vocabSize', 'hiddenSize', 'condDim', 'nHeads', 'nBlocks', '
 
 /** Fills defaults and checks that the config describes a buildable network. */
 export function ditConfig(
-  config: Partial<DiTConfig> & Omit<DiTConfig, 'mlpRatio' | 'causal' | 'dropout'>,
+  config: Partial<DiTConfig> & Omit<DiTConfig, 'mlpRatio' | 'causal' | 'dropout' | 'timeConditioning'>,
 ): DiTConfig {
-  const full: DiTConfig = { mlpRatio: 4, causal: false, dropout: 0, ...config };
+  const full: DiTConfig = { mlpRatio: 4, causal: false, dropout: 0, timeConditioning: true, ...config };
   for (const key of INT_FIELDS) {
     const v = full[key];
     if (!Number.isSafeInteger(v) || v < 1)
@@ -94,7 +99,8 @@ const asRecord = (v: unknown): Record<string, unknown> | undefined =>
  * Reads a model config as the reference writes it: the hydra `model` group (hidden_size, cond_dim, length,
  * n_blocks, n_heads, dropout) on its own or nested as `{model: …, algo: {causal_attention}}` (the
  * PyTorchModelHubMixin `config.json` nests it once more under `config`), or the Hugging Face export's flat
- * names (hidden_dim, model_length). The vocabulary comes from `vocab_size` or the `vocabSize` argument.
+ * names (hidden_dim, model_length). The vocabulary comes from `vocab_size` or the `vocabSize` argument;
+ * `time_conditioning` from the `algo` group or the flat Hugging Face config (default true).
  */
 export function configFromReference(json: unknown, vocabSize?: number): DiTConfig {
   const root = asRecord(json);
@@ -123,10 +129,18 @@ export function configFromReference(json: unknown, vocabSize?: number): DiTConfi
   }
   const dropout = pick(model, 'dropout');
   const causal = pick(algo, 'causal_attention') ?? pick(model, 'causal', 'causal_attention');
+  const timeConditioning = pick(algo, 'time_conditioning') ?? pick(model, 'time_conditioning');
+  if (timeConditioning !== undefined && typeof timeConditioning !== 'boolean')
+    throw new ModelConfigError(
+      'configFromReference',
+      `time_conditioning = ${JSON.stringify(timeConditioning)}`,
+      'true or false',
+    );
   return ditConfig({
     ...(fields as Record<keyof typeof fields, number>),
     dropout: typeof dropout === 'number' ? dropout : 0,
     causal: causal === true,
+    timeConditioning: timeConditioning !== false,
   });
 }
 
@@ -142,7 +156,7 @@ export function configToReference(config: DiTConfig): Record<string, unknown> {
       n_heads: config.nHeads,
       dropout: config.dropout,
     },
-    algo: { causal_attention: config.causal },
+    algo: { causal_attention: config.causal, time_conditioning: config.timeConditioning },
   };
 }
 

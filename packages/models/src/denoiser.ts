@@ -42,8 +42,10 @@ export class DiTDenoiser implements Denoiser {
     return this.model.config.length;
   }
 
-  /** The DiT conditions on sigma, so a cached sampler may not reuse x̂0 across steps. */
-  readonly timeConditioned = true;
+  /** Whether the DiT conditions on sigma; when not (MDLM), a cached sampler may reuse x̂0 across steps. */
+  get timeConditioned(): boolean {
+    return this.model.config.timeConditioning;
+  }
 
   async predict(xt: Tensor, sigma: SigmaInput): Promise<Tensor> {
     const logits = await this.model.forward({ tokens: xt }, sigma);

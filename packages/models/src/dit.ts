@@ -39,7 +39,8 @@ export type DiTInput =
   | { soft: { indices: Tensor; weights: Tensor } }
   | { dense: Tensor };
 
-/** Per batch row sigma = −log alpha_t (a Tensor [B] or numbers). Ignored by the causal variant. */
+/** Per batch row sigma = −log alpha_t (a Tensor [B] or numbers). Ignored by the causal variant and when
+ * `config.timeConditioning` is false (then the conditioning is that of sigma = 0, as in the reference). */
 export type SigmaInput = Tensor | ArrayLike<number>;
 
 export interface ForwardOptions {
@@ -322,6 +323,7 @@ export class DiT {
 
   /** c = silu(W2 silu(W1 tf + b1) + b2): the reference's `silu(sigma_map(sigma))`. */
   private async timeCondition(sigma: SigmaInput | undefined, batch: number): Promise<Tensor> {
+    if (!this.config.timeConditioning) return this.timeConditionAt(new Float64Array(batch)); // σ ignored: c(0)
     if (sigma === undefined)
       throw new ArgumentError('DiT.forward', 'no sigma', `sigma for each of the ${batch} rows`);
     const values = isTensor(sigma) ? await sigma.read() : sigma;
@@ -331,6 +333,11 @@ export class DiT {
       if (!Number.isFinite(values[i]))
         throw new ArgumentError('DiT.forward(sigma)', `sigma[${i}] = ${values[i]}`, 'a finite number');
     }
+    return this.timeConditionAt(values);
+  }
+
+  private timeConditionAt(values: ArrayLike<number>): Tensor {
+    const batch = values.length;
     const b = this.backend;
     const { inner, outer } = this.weights.sigmaMap as { inner: Linear; outer: Linear };
     const scope = new Scope();
