@@ -1,0 +1,35 @@
+export {
+  type BrownCorpus,
+  detokenize,
+  openBrownCorpus,
+  parseTagged,
+  readBrownDocument,
+  stripTag,
+  taggedToText,
+} from './data/brown';
+export { checkFits, gatherWindows, windowCount } from './data/pack';
+export {
+  cacheDescriptor,
+  DATASETS,
+  type DatasetName,
+  defaultCacheDir,
+  PREPROCESSING_VERSION,
+  type PreparedDataset,
+  type PreparedSplit,
+  type PrepareOptions,
+  prepareDataset,
+} from './data/prepare';
+export { type DocumentSplit, splitDocuments, VALIDATION_FRACTION } from './data/split';
+export {
+  type CachedSplit,
+  decodeTokenCache,
+  encodeTokenCache,
+  type TokenCache,
+} from './data/token-cache';
+export {
+  CheckpointCorruptError,
+  CheckpointMismatchError,
+  DataError,
+  TrainConfigError,
+  TrainError,
+} from './errors';
