@@ -1,5 +1,5 @@
 import { createCpuBackend } from './cpu/backend';
-import { WebGPUUnavailableError } from './errors';
+import { ArgumentError, WebGPUUnavailableError } from './errors';
 import type { Backend, CreateBackendOptions } from './types';
 
 /**
@@ -11,6 +11,7 @@ export async function createBackend(
   kind: 'cpu' | 'webgpu' | 'auto' = 'auto',
   options: CreateBackendOptions = {},
 ): Promise<Backend> {
+  checkKind(kind, options);
   if (kind === 'cpu') return createCpuBackend(options);
   const { createWebGPUBackend } = await import('./webgpu/backend');
   if (kind === 'webgpu') return createWebGPUBackend(options);
@@ -23,5 +24,18 @@ export async function createBackend(
     if (!(error instanceof WebGPUUnavailableError)) throw error;
     log(`duality: using the cpu backend (${error.message})`);
     return createCpuBackend(options);
+  }
+}
+
+const KINDS = ['cpu', 'webgpu', 'auto'] as const;
+
+/** An unknown kind is refused (never taken as 'auto'); options must be an object. */
+function checkKind(kind: unknown, options: unknown): void {
+  if (!(KINDS as readonly unknown[]).includes(kind)) {
+    const got = typeof kind === 'string' ? `kind '${kind}'` : `kind ${String(kind)}`;
+    throw new ArgumentError('createBackend', got, KINDS.map((k) => `'${k}'`).join(' | '));
+  }
+  if (options === null || typeof options !== 'object') {
+    throw new ArgumentError('createBackend', `options ${String(options)}`, 'an options object');
   }
 }

@@ -45,4 +45,13 @@ export class GPUValidationError extends KernelError {
   override name = 'GPUValidationError';
 }
 
+/** Storage that cannot be had: a tensor (or a broadcast result) too large for the JS engine or the device. */
+export class AllocationError extends KernelError {
+  override name = 'AllocationError';
+}
+/** A cpu worker thread died (exited, was terminated, ran out of memory) while the pool needed it. */
+export class WorkerCrashedError extends KernelError {
+  override name = 'WorkerCrashedError';
+}
+
 export const describeShape = (shape: readonly number[]): string => `[${shape.join(', ')}]`;

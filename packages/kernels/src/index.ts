@@ -1,6 +1,7 @@
 export { createCpuBackend } from './cpu/backend';
 export { createBackend } from './create-backend';
 export {
+  AllocationError,
   ArgumentError,
   DisposedTensorError,
   DTypeError,
@@ -9,6 +10,7 @@ export {
   KernelError,
   ShapeError,
   WebGPUUnavailableError,
+  WorkerCrashedError,
 } from './errors';
 export { isCpuBackend, isWebGPUBackend } from './guards';
 export { mulhi32, philox4x32, philoxKey, philoxWords, wordToUniform } from './rng/philox';

@@ -3,11 +3,22 @@
  * typed errors.
  */
 import { ArgumentError, DisposedTensorError, DTypeError, describeShape, ShapeError } from './errors';
-import type { Backend, DType, Shape, Tensor } from './types';
+import type { Backend, DType, RandomStream, Shape, Tensor } from './types';
 
 export const shapeSize = (shape: Shape): number => shape.reduce((a, b) => a * b, 1);
 
+/** How a JS value reads in a message: `null`, `a number (3)`, `a Float32Array`, `an object`. */
+export function describeValue(value: unknown): string {
+  if (value === null || value === undefined) return String(value);
+  if (typeof value !== 'object') return `a ${typeof value} (${String(value)})`;
+  const ctor = (value as { constructor?: { name?: string } }).constructor?.name;
+  return ctor && ctor !== 'Object' ? `a ${ctor}` : 'an object';
+}
+
 export function checkShape(op: string, shape: Shape): void {
+  if (!Array.isArray(shape)) {
+    throw new ShapeError(op, `shape ${describeValue(shape)}`, 'an array of non-negative integer dimensions');
+  }
   for (const d of shape) {
     if (!Number.isInteger(d) || d < 0) {
       throw new ShapeError(op, `shape ${describeShape(shape)}`, 'non-negative integer dimensions');
@@ -17,6 +28,9 @@ export function checkShape(op: string, shape: Shape): void {
 
 /** The tensor is alive and belongs to this backend. */
 export function checkTensor(op: string, name: string, t: Tensor, backend: Backend): void {
+  if (t === null || typeof t !== 'object' || typeof (t as Partial<Tensor>).disposed !== 'boolean') {
+    throw new ArgumentError(op, `${name} = ${describeValue(t)}`, 'a Tensor');
+  }
   if (t.disposed) throw new DisposedTensorError(op, `${name} (disposed)`, 'a live tensor');
   if (t.backend !== backend) {
     throw new DisposedTensorError(
@@ -165,6 +179,16 @@ export function lastAxis(op: string, name: string, t: Tensor): { rows: number; n
   return { rows: shapeSize(outer), n, outer };
 }
 
+/** A `{ seed, offset? }` stream argument: checks it and returns its offset (default 0). */
+export function streamOffset(op: string, stream: RandomStream, name = 'stream'): number {
+  if (stream === null || typeof stream !== 'object') {
+    throw new ArgumentError(op, `${name} ${describeValue(stream)}`, 'an object { seed, offset? }');
+  }
+  const offset = stream.offset ?? 0;
+  checkSeed(op, stream.seed, offset);
+  return offset;
+}
+
 export function checkSeed(op: string, seed: number | bigint, offset = 0): void {
   const okSeed =
     typeof seed === 'bigint' ? seed >= 0n && seed < 1n << 64n : Number.isSafeInteger(seed) && seed >= 0;
@@ -176,6 +200,9 @@ export function checkSeed(op: string, seed: number | bigint, offset = 0): void {
 
 /** Resolves a reshape target (at most one −1, inferred) against the source shape; sizes must match. */
 export function resolveReshape(op: string, from: Shape, to: Shape): number[] {
+  if (!Array.isArray(to)) {
+    throw new ShapeError(op, `target shape ${describeValue(to)}`, 'an array of dimensions');
+  }
   const size = shapeSize(from);
   const free = to.filter((d) => d === -1).length;
   const bad = to.some((d) => !Number.isInteger(d) || d < -1);
@@ -255,5 +282,12 @@ export function checkEps(op: string, eps: number): void {
 export function checkStreamRange(op: string, offset: number, count: number): void {
   if (!Number.isSafeInteger(offset + count)) {
     throw new ArgumentError(op, `stream window ${offset} + ${count}`, 'offset + count below 2^53');
+  }
+}
+
+/** Tensor data: an array or a typed array of numbers (not null, not a string). */
+export function checkData(op: string, data: ArrayLike<number>): void {
+  if (!Array.isArray(data) && !(ArrayBuffer.isView(data) && !(data instanceof DataView))) {
+    throw new ArgumentError(op, `data ${describeValue(data)}`, 'an array or a typed array of numbers');
   }
 }

@@ -1,6 +1,6 @@
 import { ArgumentError, DTypeError, describeShape, ShapeError } from '../errors';
 import type { ArrayFor, Backend, DType, Shape, Tensor, TypedArray } from '../types';
-import { checkDtypeArg, checkShape, resolveReshape, shapeSize } from '../validate';
+import { checkData, checkDtypeArg, checkShape, resolveReshape, shapeSize } from '../validate';
 import { allocate } from './storage';
 import { CpuTensor, output, use, wrap } from './tensor';
 
@@ -34,6 +34,7 @@ export function createTensor(
   dtype?: DType,
 ): CpuTensor {
   const op = 'tensor';
+  checkData(op, data);
   const resolved = dtype ?? dtypeOfArray(data);
   if (resolved === undefined) {
     throw new DTypeError(op, 'a plain array without a dtype', 'a dtype argument or a typed array');
@@ -50,7 +51,7 @@ export function createTensor(
   if ((resolved === 'i32' || resolved === 'u32') && dtypeOfArray(data) !== resolved) {
     checkIntegerValues(op, data, resolved);
   }
-  const out = allocate(resolved, data.length);
+  const out = allocate(resolved, data.length, shape);
   out.set(data);
   return wrap(backend, shape, resolved, out);
 }

@@ -4,13 +4,13 @@ import type { Backend, FloatDType, RandomStream, SampleOptions, Shape, Tensor } 
 import {
   checkDtype,
   checkDtypeArg,
-  checkSeed,
   checkShape,
   checkStreamRange,
   checkTemperature,
   FLOAT,
   lastAxis,
   shapeSize,
+  streamOffset,
 } from '../validate';
 import { checkNoNaN } from './filter';
 import type { FloatArray } from './matmul';
@@ -23,8 +23,7 @@ import { type CpuTensor, output, use } from './tensor';
 function checkRequest(op: string, shape: Shape, stream: RandomStream, dtype: FloatDType) {
   checkShape(op, shape);
   checkDtypeArg(op, dtype, FLOAT);
-  const offset = stream.offset ?? 0;
-  checkSeed(op, stream.seed, offset);
+  const offset = streamOffset(op, stream);
   const count = shapeSize(shape);
   checkStreamRange(op, offset, count);
   return { offset, count };
@@ -107,8 +106,7 @@ export function sampleCategorical(
   const tl = use(op, 'logits', logits, backend);
   checkDtype(op, 'logits', tl, FLOAT);
   const { rows, n, outer } = lastAxis(op, 'logits', tl);
-  const offset = options.offset ?? 0;
-  checkSeed(op, options.seed, offset);
+  const offset = streamOffset(op, options, 'options');
   checkStreamRange(op, offset, rows * n);
   const temperature = options.temperature ?? 1;
   checkTemperature(op, temperature);

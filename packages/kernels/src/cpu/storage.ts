@@ -1,4 +1,5 @@
-import type { DType, TypedArray } from '../types';
+import { AllocationError, describeShape } from '../errors';
+import type { DType, Shape, TypedArray } from '../types';
 import { canShareMemory } from './pool';
 
 const CTORS = { f32: Float32Array, f64: Float64Array, i32: Int32Array, u32: Uint32Array } as const;
@@ -11,12 +12,22 @@ export const SHARED_MIN_ELEMENTS = 16384;
  * shared (Node, cross-origin-isolated pages), so the threaded kernels read and write them in place; small ones
  * (and everything where sharing is impossible) in an ordinary ArrayBuffer.
  */
-export function allocate(dtype: DType, size: number): TypedArray {
+export function allocate(dtype: DType, size: number, shape: Shape = [size]): TypedArray {
   const Ctor = CTORS[dtype] as new (source: number | SharedArrayBuffer) => TypedArray;
-  if (size >= SHARED_MIN_ELEMENTS && canShareMemory()) {
-    return new Ctor(new SharedArrayBuffer(size * CTORS[dtype].BYTES_PER_ELEMENT));
+  const bytes = size * CTORS[dtype].BYTES_PER_ELEMENT;
+  try {
+    if (size >= SHARED_MIN_ELEMENTS && canShareMemory()) return new Ctor(new SharedArrayBuffer(bytes));
+    return new Ctor(size);
+  } catch (error) {
+    // the engine's RangeError ("Array buffer allocation failed", "Invalid typed array length")
+    if (!(error instanceof RangeError)) throw error;
+    throw new AllocationError(
+      'allocate',
+      `a tensor of dtype ${dtype} and shape ${describeShape(shape)} (${bytes} bytes)`,
+      'a tensor the JS engine can allocate',
+      error.message,
+    );
   }
-  return new Ctor(size);
 }
 
 export function arrayCtor(dtype: DType) {

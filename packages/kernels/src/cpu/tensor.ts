@@ -53,7 +53,7 @@ export function use(op: string, name: string, t: Tensor, backend: Backend): CpuT
 
 /** A new zero-filled output tensor. */
 export function output<D extends DType>(backend: Backend, shape: Shape, dtype: D): CpuTensor<D> {
-  return new CpuTensor(backend, shape, dtype, allocate(dtype, shapeSize(shape)) as ArrayFor<D>);
+  return new CpuTensor(backend, shape, dtype, allocate(dtype, shapeSize(shape), shape) as ArrayFor<D>);
 }
 
 /** Wraps an existing array (no copy). */

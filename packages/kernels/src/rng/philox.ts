@@ -9,6 +9,9 @@
  * Everything here is exact integer arithmetic, so the WGSL twin produces the same bits.
  */
 
+import { ArgumentError } from '../errors';
+import { checkSeed, checkStreamRange } from '../validate';
+
 const M0 = 0xd2511f53;
 const M1 = 0xcd9e8d57;
 const W0 = 0x9e3779b9;
@@ -65,12 +68,19 @@ export interface PhiloxKey {
 
 /** Splits a seed (non-negative safe integer or bigint below 2^64) into the Philox key. */
 export function philoxKey(seed: number | bigint): PhiloxKey {
+  checkSeed('philoxKey', seed);
   const s = typeof seed === 'bigint' ? seed : BigInt(seed);
   return { k0: Number(s & 0xffffffffn), k1: Number((s >> 32n) & 0xffffffffn) };
 }
 
 /** u32 words offset … offset + count − 1 of the stream with this key. */
 export function philoxWords(key: PhiloxKey, offset: number, count: number): Uint32Array {
+  checkKey('philoxWords', key);
+  checkSeed('philoxWords', 0, offset);
+  if (!Number.isSafeInteger(count) || count < 0) {
+    throw new ArgumentError('philoxWords', `count ${String(count)}`, 'a non-negative safe integer');
+  }
+  checkStreamRange('philoxWords', offset, count);
   const out = new Uint32Array(count);
   const block = new Uint32Array(4);
   let e = offset;
@@ -81,6 +91,16 @@ export function philoxWords(key: PhiloxKey, offset: number, count: number): Uint
     for (let w = e % 4; w < 4 && i < count; w++, i++, e++) out[i] = block[w];
   }
   return out;
+}
+
+const isWord = (w: unknown) => Number.isInteger(w) && (w as number) >= 0 && (w as number) < 4294967296;
+
+/** A key is two u32 words (as philoxKey returns them). */
+function checkKey(op: string, key: PhiloxKey): void {
+  if (key === null || typeof key !== 'object' || !isWord(key.k0) || !isWord(key.k1)) {
+    const got = key === null || typeof key !== 'object' ? String(key) : `{ k0: ${key.k0}, k1: ${key.k1} }`;
+    throw new ArgumentError(op, `key ${got}`, 'a key { k0, k1 } of two u32 words (from philoxKey)');
+  }
 }
 
 /** Uniform in (0, 1) from one word: ((x >>> 9) + 0.5)·2^-23, exact in f32 (2^23 values, never 0 or 1). */

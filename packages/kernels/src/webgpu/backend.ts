@@ -4,7 +4,10 @@
  * readback. Inputs are validated by the shared checks in ../validate, so both backends refuse the same inputs with
  * the same typed errors.
  */
+
+import { instrumentBackend } from '../autograd/backend-gradients';
 import {
+  AllocationError,
   ArgumentError,
   DisposedTensorError,
   DTypeError,
@@ -30,6 +33,7 @@ import type {
 } from '../types';
 import {
   broadcastShapes,
+  checkData,
   checkDtype,
   checkDtypeArg,
   checkEps,
@@ -37,7 +41,6 @@ import {
   checkRank,
   checkSameDtype,
   checkSameShape,
-  checkSeed,
   checkShape,
   checkStreamRange,
   checkTemperature,
@@ -48,6 +51,7 @@ import {
   planMatmul,
   resolveReshape,
   shapeSize,
+  streamOffset,
 } from '../validate';
 import { acquireDevice } from './device';
 import {
@@ -134,11 +138,8 @@ export async function createWebGPUBackend(
     tuning.maxBindingBytes ?? Number.POSITIVE_INFINITY,
     device.limits.maxStorageBufferBindingSize,
   );
-  return new WebGPUBackendImpl(
-    new GpuRuntime(device, tuning.maxWorkgroupsPerDimension),
-    owned,
-    gpu,
-    bindLimit,
+  return instrumentBackend(
+    new WebGPUBackendImpl(new GpuRuntime(device, tuning.maxWorkgroupsPerDimension), owned, gpu, bindLimit),
   );
 }
 
@@ -192,7 +193,16 @@ class WebGPUBackendImpl implements WebGPUBackend {
   }
 
   private output<D extends DType>(shape: Shape, dtype: D): GpuTensor<D> {
-    return this.wrap(this.rt.createStorage(dtype as Scalar, shapeSize(shape)), shape, dtype);
+    const size = shapeSize(shape);
+    const limit = this.device.limits.maxBufferSize;
+    if (size * 4 > limit) {
+      throw new AllocationError(
+        'allocate',
+        `a tensor of dtype ${dtype} and shape ${describeShape(shape)} (${size * 4} bytes)`,
+        `at most maxBufferSize = ${limit} bytes on this device`,
+      );
+    }
+    return this.wrap(this.rt.createStorage(dtype as Scalar, size), shape, dtype);
   }
 
   private async readBack(op: string, buffer: GPUBuffer, bytes: number): Promise<ArrayBuffer> {
@@ -237,6 +247,7 @@ class WebGPUBackendImpl implements WebGPUBackend {
   tensor(data: ArrayLike<number>, shape: Shape, dtype?: DType): Tensor {
     const op = 'tensor';
     this.alive(op);
+    checkData(op, data);
     const resolved = dtype ?? dtypeOfArray(data);
     if (resolved === undefined) {
       throw new DTypeError(op, 'a plain array without a dtype', 'a dtype argument or a typed array');
@@ -887,8 +898,7 @@ class WebGPUBackendImpl implements WebGPUBackend {
     const op = 'sampleCategorical';
     const tl = this.use(op, 'logits', logits, FLOAT_IN);
     const { rows, n, outer } = lastAxis(op, 'logits', tl);
-    const offset = options.offset ?? 0;
-    checkSeed(op, options.seed, offset);
+    const offset = streamOffset(op, options, 'options');
     checkStreamRange(op, offset, rows * n);
     const temperature = options.temperature ?? 1;
     checkTemperature(op, temperature);
@@ -950,8 +960,7 @@ class WebGPUBackendImpl implements WebGPUBackend {
     this.alive(op);
     checkShape(op, shape);
     checkDtypeArg(op, dtype, F32);
-    const offset = stream.offset ?? 0;
-    checkSeed(op, stream.seed, offset);
+    const offset = streamOffset(op, stream);
     const size = shapeSize(shape);
     checkStreamRange(op, offset, size);
     const { k0, k1 } = philoxKey(stream.seed);
