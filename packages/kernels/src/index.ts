@@ -1,3 +1,7 @@
+export { BACKEND_GRADIENTS } from './autograd/backend-gradients';
+export { dispose, isTensor, keep, tidy, tidyAsync } from './autograd/engine';
+export { type GradOptions, type GradTree, grad, type TensorTree, valueAndGrad } from './autograd/grad';
+export { type GradientContext, type GradientRule, GradientRuleError, untaped } from './autograd/tape';
 export { createCpuBackend } from './cpu/backend';
 export { createBackend } from './create-backend';
 export {
@@ -13,6 +17,15 @@ export {
   WorkerCrashedError,
 } from './errors';
 export { isCpuBackend, isWebGPUBackend } from './guards';
+export { geluTanhGrad, layerNormGrad, siluGrad } from './ops/activation-grads';
+export {
+  type CpuKernelContext,
+  type DefinedOp,
+  defineOp,
+  type OpDefinition,
+  type WebGPUKernelContext,
+} from './ops/define';
+export { broadcastTo, reduceToShape, sumToShape } from './ops/sum-to-shape';
 export { mulhi32, philox4x32, philoxKey, philoxWords, wordToUniform } from './rng/philox';
 export { PHILOX_WGSL } from './rng/philox-wgsl';
 export type {

@@ -1,3 +1,4 @@
+import { instrumentBackend } from '../autograd/backend-gradients';
 import type {
   ArrayFor,
   CompareOp,
@@ -158,5 +159,5 @@ class CpuBackendImpl implements CpuBackend {
 export function createCpuBackend(options: CreateBackendOptions = {}): CpuBackend {
   // the worker pool is shared by every cpu backend of the process; `threads` reconfigures it
   if (options.threads !== undefined) configureCpuPool({ threads: options.threads });
-  return new CpuBackendImpl(options);
+  return instrumentBackend(new CpuBackendImpl(options));
 }

@@ -1,3 +1,4 @@
+import { deferDispose, trackTensor } from '../autograd/engine';
 import { DisposedTensorError } from '../errors';
 import type { ArrayFor, Backend, DType, Shape, Tensor, TypedArray } from '../types';
 import { checkTensor, shapeSize } from '../validate';
@@ -22,6 +23,7 @@ export class CpuTensor<D extends DType = DType> implements Tensor<D> {
     this.shape = Object.freeze([...shape]);
     this.size = shapeSize(shape);
     this.#data = data;
+    trackTensor(this);
   }
 
   get disposed(): boolean {
@@ -40,6 +42,7 @@ export class CpuTensor<D extends DType = DType> implements Tensor<D> {
   }
 
   dispose(): void {
+    if (this.#disposed || deferDispose(this)) return;
     this.#disposed = true;
     this.#data = allocate(this.dtype, 0) as ArrayFor<D>;
   }

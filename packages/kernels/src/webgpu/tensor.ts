@@ -1,3 +1,4 @@
+import { deferDispose, trackTensor } from '../autograd/engine';
 import { DisposedTensorError } from '../errors';
 import type { ArrayFor, Backend, DType, Shape, Tensor } from '../types';
 import { shapeSize } from '../validate';
@@ -37,6 +38,7 @@ export class GpuTensor<D extends DType = DType> implements Tensor<D> {
     private readonly reader: Reader,
   ) {
     this.size = shapeSize(shape);
+    trackTensor(this);
   }
   get disposed(): boolean {
     return this._disposed;
@@ -51,7 +53,7 @@ export class GpuTensor<D extends DType = DType> implements Tensor<D> {
     return new CTORS[this.dtype](bytes) as ArrayFor<D>;
   }
   dispose(): void {
-    if (this._disposed) return;
+    if (this._disposed || deferDispose(this)) return;
     this._disposed = true;
     this.storage.release();
   }

@@ -1,0 +1,202 @@
+/**
+ * Fused backward kernels of the activations and of LayerNorm: each is one pass, so a backward costs what its
+ * forward costs (they are the adjoints the tape calls, not ops users need).
+ */
+import type { Tensor } from '../types';
+import { checkDtype, checkSameDtype, checkSameShape, FLOAT, shapeSize } from '../validate';
+import { defineOp, type WebGPUKernelContext } from './define';
+
+const WG = 64;
+
+function gridOf(ctx: WebGPUKernelContext, n: number): [number, number] {
+  const groups = Math.max(1, Math.ceil(n / WG));
+  const x = Math.min(groups, ctx.limits.maxWorkgroupsPerDimension);
+  return [x, Math.ceil(groups / x)];
+}
+
+function pointwiseGradWgsl(name: string, body: string): string {
+  return /* wgsl */ `
+struct Params { n: u32, gridX: u32, p0: u32, p1: u32 }
+@group(0) @binding(0) var<storage, read> x: array<f32>;
+@group(0) @binding(1) var<storage, read> gy: array<f32>;
+@group(0) @binding(2) var<storage, read_write> gx: array<f32>;
+@group(0) @binding(3) var<uniform> params: Params;
+// ${name}
+@compute @workgroup_size(${WG})
+fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
+  let i = gid.x + gid.y * params.gridX * ${WG}u;
+  if (i >= params.n) { return; }
+  let v = x[i];
+  ${body}
+}`;
+}
+
+function pointwiseGrad(name: string, f: (x: number) => number, wgslBody: string) {
+  const wgsl = pointwiseGradWgsl(name, wgslBody);
+  return defineOp({
+    name,
+    validate(_b, x: Tensor, gy: Tensor) {
+      checkDtype(name, 'x', x, FLOAT);
+      checkSameDtype(name, x, gy);
+      checkSameShape(name, 'x and gy', x.shape, gy.shape);
+    },
+    cpu(ctx, x: Tensor, gy: Tensor): Tensor {
+      const xs = ctx.data(x);
+      const gs = ctx.data(gy);
+      const { tensor, data } = ctx.output(x.shape, x.dtype);
+      for (let i = 0; i < xs.length; i++) data[i] = gs[i] * f(xs[i]);
+      return tensor;
+    },
+    webgpu(ctx, x: Tensor, gy: Tensor): Tensor {
+      const out = ctx.output(x.shape, 'f32');
+      const [gx, gyy] = gridOf(ctx, x.size);
+      ctx.run({
+        name,
+        wgsl,
+        bindings: [
+          { tensor: x, access: 'read' },
+          { tensor: gy, access: 'read' },
+          { tensor: out, access: 'read_write' },
+          { uniform: new Uint32Array([x.size, gx, 0, 0]).buffer },
+        ],
+        workgroups: [gx, gyy],
+      });
+      return out;
+    },
+  });
+}
+
+const C = Math.sqrt(2 / Math.PI);
+/** d/dx of ½x(1 + tanh(u)), u = √(2/π)(x + 0.044715x³): ½(1 + tanh u) + ½x(1 − tanh²u)·√(2/π)(1 + 3·0.044715x²). */
+export const geluTanhGrad = pointwiseGrad(
+  'geluTanhGrad',
+  (x) => {
+    const t = Math.tanh(C * (x + 0.044715 * x * x * x));
+    return 0.5 * (1 + t) + 0.5 * x * (1 - t * t) * C * (1 + 3 * 0.044715 * x * x);
+  },
+  `let u = ${C} * (v + 0.044715 * v * v * v);
+  // tanh through exp of a clamped argument (WGSL tanh overflows to NaN for large |u| on some drivers)
+  let e = exp(-2.0 * clamp(abs(u), 0.0, 20.0));
+  let t = sign(u) * (1.0 - e) / (1.0 + e);
+  gx[i] = gy[i] * (0.5 * (1.0 + t) + 0.5 * v * (1.0 - t * t) * ${C} * (1.0 + 3.0 * 0.044715 * v * v));`,
+);
+
+/** d/dx of x·σ(x): σ(x)(1 + x(1 − σ(x))). */
+export const siluGrad = pointwiseGrad(
+  'siluGrad',
+  (x) => {
+    const s = 1 / (1 + Math.exp(-x));
+    return s * (1 + x * (1 - s));
+  },
+  `let s = 1.0 / (1.0 + exp(-v));
+  gx[i] = gy[i] * (s * (1.0 + v * (1.0 - s)));`,
+);
+
+const LN_GRAD_WGSL = /* wgsl */ `
+struct Params { rows: u32, d: u32, gridX: u32, eps: f32 }
+@group(0) @binding(0) var<storage, read> x: array<f32>;
+@group(0) @binding(1) var<storage, read> w: array<f32>;
+@group(0) @binding(2) var<storage, read> gy: array<f32>;
+@group(0) @binding(3) var<storage, read_write> gx: array<f32>;
+@group(0) @binding(4) var<storage, read_write> gyxhat: array<f32>;
+@group(0) @binding(5) var<uniform> params: Params;
+// one row per invocation: xhat = (x − μ)·r, g = gy·w, gx = r(g − mean(g) − xhat·mean(g·xhat)), gyxhat = gy·xhat
+@compute @workgroup_size(${WG})
+fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
+  let row = gid.x + gid.y * params.gridX * ${WG}u;
+  if (row >= params.rows) { return; }
+  let d = params.d;
+  let base = row * d;
+  var mean = 0.0;
+  for (var j = 0u; j < d; j++) { mean += x[base + j]; }
+  mean = mean / f32(d);
+  var varSum = 0.0;
+  for (var j = 0u; j < d; j++) { let c = x[base + j] - mean; varSum += c * c; }
+  let r = inverseSqrt(varSum / f32(d) + params.eps);
+  var mg = 0.0;
+  var mgx = 0.0;
+  for (var j = 0u; j < d; j++) {
+    let xh = (x[base + j] - mean) * r;
+    let g = gy[base + j] * w[j];
+    mg += g;
+    mgx += g * xh;
+    gyxhat[base + j] = gy[base + j] * xh;
+  }
+  mg = mg / f32(d);
+  mgx = mgx / f32(d);
+  for (var j = 0u; j < d; j++) {
+    let xh = (x[base + j] - mean) * r;
+    gx[base + j] = r * (gy[base + j] * w[j] - mg - xh * mgx);
+  }
+}`;
+
+/**
+ * Backward of the weight-only LayerNorm y = xhat·w (xhat = (x − μ)/√(var + eps), biased var): returns
+ * [gx, gy·xhat] (the second summed over rows is the weight's gradient; the caller sums it).
+ */
+export const layerNormGrad = defineOp({
+  name: 'layerNormGrad',
+  validate(_b, x: Tensor, w: Tensor, gy: Tensor, _eps: number) {
+    checkDtype('layerNormGrad', 'x', x, FLOAT);
+    checkSameShape('layerNormGrad', 'x and gy', x.shape, gy.shape);
+  },
+  cpu(ctx, x: Tensor, w: Tensor, gy: Tensor, eps: number): [Tensor, Tensor] {
+    const xs = ctx.data(x);
+    const ws = ctx.data(w);
+    const gs = ctx.data(gy);
+    const d = x.shape[x.shape.length - 1];
+    const rows = d === 0 ? 0 : xs.length / d;
+    const gx = ctx.output(x.shape, x.dtype);
+    const gxh = ctx.output(x.shape, x.dtype);
+    for (let r = 0; r < rows; r++) {
+      const base = r * d;
+      let mean = 0;
+      for (let j = 0; j < d; j++) mean += xs[base + j];
+      mean /= d;
+      let v = 0;
+      for (let j = 0; j < d; j++) v += (xs[base + j] - mean) ** 2;
+      const rstd = 1 / Math.sqrt(v / d + eps);
+      let mg = 0;
+      let mgx = 0;
+      for (let j = 0; j < d; j++) {
+        const xh = (xs[base + j] - mean) * rstd;
+        const g = gs[base + j] * ws[j];
+        mg += g;
+        mgx += g * xh;
+        gxh.data[base + j] = gs[base + j] * xh;
+      }
+      mg /= d;
+      mgx /= d;
+      for (let j = 0; j < d; j++) {
+        const xh = (xs[base + j] - mean) * rstd;
+        gx.data[base + j] = rstd * (gs[base + j] * ws[j] - mg - xh * mgx);
+      }
+    }
+    return [gx.tensor, gxh.tensor];
+  },
+  webgpu(ctx, x: Tensor, w: Tensor, gy: Tensor, eps: number): [Tensor, Tensor] {
+    const d = x.shape[x.shape.length - 1];
+    const rows = d === 0 ? 0 : shapeSize(x.shape) / d;
+    const gx = ctx.output(x.shape, 'f32');
+    const gxh = ctx.output(x.shape, 'f32');
+    if (rows === 0) return [gx, gxh];
+    const [gX, gY] = gridOf(ctx, rows);
+    const params = new ArrayBuffer(16);
+    new Uint32Array(params, 0, 3).set([rows, d, gX]);
+    new Float32Array(params, 12, 1)[0] = eps;
+    ctx.run({
+      name: 'layerNormGrad',
+      wgsl: LN_GRAD_WGSL,
+      bindings: [
+        { tensor: x, access: 'read' },
+        { tensor: w, access: 'read' },
+        { tensor: gy, access: 'read' },
+        { tensor: gx, access: 'read_write' },
+        { tensor: gxh, access: 'read_write' },
+        { uniform: params },
+      ],
+      workgroups: [gX, gY],
+    });
+    return [gx, gxh];
+  },
+});
