@@ -1,7 +1,7 @@
 export { BACKEND_GRADIENTS } from './autograd/backend-gradients';
 export { dispose, isTensor, keep, tidy, tidyAsync } from './autograd/engine';
 export { type GradOptions, type GradTree, grad, type TensorTree, valueAndGrad } from './autograd/grad';
-export { type GradientContext, type GradientRule, GradientRuleError, untaped } from './autograd/tape';
+export { type GradientContext, type GradientRule, GradientRuleError, isRecording, untaped } from './autograd/tape';
 export { createCpuBackend } from './cpu/backend';
 export { createBackend } from './create-backend';
 export {

@@ -178,3 +178,8 @@ export function runRecorded<A extends readonly unknown[], O>(
   if (tape && rule) tape.record(name, rule as GradientRule<readonly unknown[], unknown>, args, out);
   return out;
 }
+
+/** Whether an op called now would be recorded (a gradient scope is open and no kernel is running). */
+export function isRecording(): boolean {
+  return activeTape() !== undefined;
+}
