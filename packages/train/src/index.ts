@@ -7,6 +7,13 @@ export {
   stripTag,
   taggedToText,
 } from './data/brown';
+export {
+  type Batch,
+  BatchLoader,
+  type LoaderCursor,
+  type LoaderOptions,
+  validationBatches,
+} from './data/loader';
 export { checkFits, gatherWindows, windowCount } from './data/pack';
 export {
   cacheDescriptor,
@@ -33,3 +40,11 @@ export {
   TrainConfigError,
   TrainError,
 } from './errors';
+export { checkSeed, STREAM_DOMAIN, streamPermutation, streamUniforms, streamWords, uniform53 } from './rng';
+export {
+  SAMPLING_EPS,
+  type SampleTimesOptions,
+  sampleTimes,
+  type TimeSampling,
+  timesFromUniforms,
+} from './time';
