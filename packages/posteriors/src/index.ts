@@ -17,6 +17,8 @@ export {
   type TimeProfile,
   timeForAlpha,
 } from './kappa';
+export { duoLoss, klLoss, mdlmLoss } from './losses/losses';
+export { duoRow, type KlDirection, klRow, logSoftmaxRow, mdlmRow } from './losses/row-maths';
 export {
   dMinusLog1p,
   duoIntegrand,
