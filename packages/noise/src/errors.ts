@@ -1,4 +1,4 @@
-import { ArgumentError, IndexOutOfRangeError } from '@duality/kernels';
+import { ArgumentError, IndexOutOfRangeError, KernelError } from '@duality/kernels';
 
 /**
  * Argument checks shared by the schedules, the operator and the processes. Each throws a typed `KernelError`
@@ -48,4 +48,14 @@ export function assertIdsInRange(op: string, ids: ArrayLike<number>, vocabSize: 
       throw new IndexOutOfRangeError(op, `id ${id} at flat position ${i}`, `an id in [0, ${vocabSize})`);
     }
   }
+}
+
+/** A probability vector that does not sum to 1 within the stated tolerance, or has negative entries. */
+export class NotADistributionError extends KernelError {
+  override name = 'NotADistributionError';
+}
+
+/** NaN or ±Infinity where a finite number is required (probabilities, log-probabilities, alphas). */
+export class NonFiniteError extends KernelError {
+  override name = 'NonFiniteError';
 }

@@ -11,8 +11,17 @@ export {
   type PolyFitOptions,
   type TableOptions,
 } from './approx';
+export { NonFiniteError, NotADistributionError } from './errors';
 export { gaussianLatents, latentScales } from './latents';
 export { binaryTransformClosedForm, diffusionTransform, type OperatorValue } from './operator';
+export {
+  checkProbRow,
+  checkProbRows,
+  DEFAULT_TOLERANCE,
+  probRowError,
+  rowPasses,
+  toleranceOf,
+} from './probs';
 export {
   type GaussianOptions,
   GaussianProcess,

@@ -43,6 +43,21 @@ function alphasAt(schedule: Schedule, op: string, t: Times, batch: number): Floa
   return ts.map((ti) => schedule.alpha(ti));
 }
 
+/**
+ * EQUAL_ALPHAS: a bridge with alphaS = alphaT (s = t) is the identity, q(x_s | x_t) = onehot(x_t), as the
+ * transition of any Markov process from a time to itself. The closed forms reach it continuously along
+ * a_s = a_t < 1 and are 0/0 at the end points (a = 1 for both processes, a = 0 for the uniform one), where it is
+ * therefore taken as the definition. In particular bridgeAt(x̂0, xt, 1, 1) = onehot(xt): with no noise,
+ * x_t = x_0.
+ */
+
+/** One alpha in [0, 1] per batch row. */
+function marginalAlphas(op: string, alpha: Times, batch: number): Float64Array {
+  const a = perRow(op, 'alpha', alpha, batch);
+  for (let b = 0; b < batch; b++) assertAlpha(op, `alpha[${b}]`, a[b]);
+  return a;
+}
+
 /** Checks alphas and the bridge ordering alphaS ≥ alphaT per row (s ≤ t). */
 function bridgeAlphas(op: string, alphaS: Times, alphaT: Times, batch: number): [Float64Array, Float64Array] {
   const as = perRow(op, 'alphaS', alphaS, batch);
@@ -92,16 +107,19 @@ abstract class UniformStateBase implements NoiseProcess {
   ) {}
 
   forward(x0Probs: Tensor, t: Times): Tensor {
-    const [batch] = checkProbs(`${this.kind}.forward`, x0Probs, this.vocabSize);
-    return this.marginalAt(x0Probs, alphasAt(this.schedule, `${this.kind}.forward`, t, batch));
+    const op = `${this.kind}.forward`;
+    const [batch] = checkProbs(op, x0Probs, this.vocabSize);
+    return this.marginal(x0Probs, marginalAlphas(op, alphasAt(this.schedule, op, t, batch), batch));
   }
 
-  /** q_alpha(x | x0) = alpha·x0 + (1 − alpha)/K (Duo Eq. 2, uniform prior). */
   marginalAt(x0Probs: Tensor, alpha: Times): Tensor {
     const op = `${this.kind}.marginalAt`;
     const [batch] = checkProbs(op, x0Probs, this.vocabSize);
-    const a = perRow(op, 'alpha', alpha, batch);
-    for (let b = 0; b < batch; b++) assertAlpha(op, `alpha[${b}]`, a[b]);
+    return this.marginal(x0Probs, marginalAlphas(op, alpha, batch));
+  }
+
+  /** q_alpha(x | x0) = alpha·x0 + (1 − alpha)/K (Duo Eq. 2, uniform prior), on checked inputs. */
+  private marginal(x0Probs: Tensor, a: Float64Array): Tensor {
     const K = this.vocabSize;
     const be = this.backend;
     const dt = x0Probs.dtype as FloatDType;
@@ -130,41 +148,50 @@ abstract class UniformStateBase implements NoiseProcess {
 
   posterior(x0Probs: Tensor, xt: Tensor, s: Times, t: Times): Tensor {
     const op = `${this.kind}.posterior`;
-    const [batch] = checkProbs(op, x0Probs, this.vocabSize);
+    const [batch, length] = checkProbs(op, x0Probs, this.vocabSize);
+    checkIds(op, 'xt', xt, this.vocabSize, [batch, length]);
     const { alphaS, alphaT } = posteriorAlphas(this.schedule, op, s, t, batch);
-    return this.bridgeAt(x0Probs, xt, alphaS, alphaT);
+    return this.bridge(x0Probs, xt, ...bridgeAlphas(op, alphaS, alphaT, batch), [batch, length]);
   }
 
-  /**
-   * q(x_s | x_t, x0) for the uniform prior (Duo / UDLM posterior, Duo Eq. 5):
-   * num_j = K a_t x0_j [j=xt] + (a_t/a_s − a_t)[j=xt] + (a_s − a_t) x0_j + (1 − a_t/a_s)(1 − a_s)/K,
-   * den = K a_t x0[xt] + 1 − a_t. With alphaS = 1 it is q(x0 | x_t, x̂0).
-   */
   bridgeAt(x0Probs: Tensor, xt: Tensor, alphaS: Times, alphaT: Times): Tensor {
     const op = `${this.kind}.bridgeAt`;
     const [batch, length] = checkProbs(op, x0Probs, this.vocabSize);
     checkIds(op, 'xt', xt, this.vocabSize, [batch, length]);
-    const [as, at] = bridgeAlphas(op, alphaS, alphaT, batch);
-    for (let b = 0; b < batch; b++) {
-      if (!(as[b] > 0)) throw new ArgumentError(op, `alphaS[${b}] = ${as[b]}`, 'alphaS > 0');
-    }
+    return this.bridge(x0Probs, xt, ...bridgeAlphas(op, alphaS, alphaT, batch), [batch, length]);
+  }
+
+  /**
+   * q(x_s | x_t, x0) for the uniform prior (Duo / UDLM posterior, Duo Eq. 5), on checked inputs:
+   * num_j = K a_t x0_j [j=xt] + (a_t/a_s − a_t)[j=xt] + (a_s − a_t) x0_j + (1 − a_t/a_s)(1 − a_s)/K,
+   * den = K a_t x0[xt] + 1 − a_t. With alphaS = 1 it is q(x0 | x_t, x̂0). A row with a_s = a_t (s = t, which
+   * includes a_t = 1 and a_s = a_t = 0) is the identity onehot(xt): see EQUAL_ALPHAS.
+   */
+  private bridge(
+    x0Probs: Tensor,
+    xt: Tensor,
+    as: Float64Array,
+    at: Float64Array,
+    [batch, length]: [number, number],
+  ): Tensor {
     const K = this.vocabSize;
     const be = this.backend;
     const dt = x0Probs.dtype as FloatDType;
     const scope = new Scope();
-    const row = (f: (s: number, t: number) => number) =>
+    // rows with a_s = a_t take the identity's coefficients: num = onehot(xt), den = 1
+    const row = (f: (s: number, t: number) => number, identity: number) =>
       scope.keep(
         rowTensor(
           be,
-          as.map((s, b) => f(s, at[b])),
+          as.map((s, b) => (s === at[b] ? identity : f(s, at[b]))),
           dt,
         ),
       );
-    const cKat = row((_, t) => K * t);
-    const cR = row((s, t) => t / s - t);
-    const cD = row((s, t) => s - t);
-    const c0 = row((s, t) => ((1 - t / s) * (1 - s)) / K);
-    const cOne = row((_, t) => 1 - t);
+    const cKat = row((_, t) => K * t, 0);
+    const cR = row((s, t) => t / s - t, 1);
+    const cD = row((s, t) => s - t, 0);
+    const c0 = row((s, t) => ((1 - t / s) * (1 - s)) / K, 0);
+    const cOne = row((_, t) => 1 - t, 1);
     const oneHot = scope.keep(be.oneHot(xt, K, dt));
     const atXt = scope.keep(be.mul(oneHot, scope.keep(be.add(scope.keep(be.mul(x0Probs, cKat)), cR))));
     const num = scope.keep(be.add(atXt, scope.keep(be.add(scope.keep(be.mul(x0Probs, cD)), c0))));
@@ -227,49 +254,43 @@ export class MaskedProcess implements NoiseProcess {
     this.schedule = options.schedule ?? logLinear();
   }
 
-  /** [K] rows: 1 except 0 at the mask, and the one-hot of the mask. */
-  private maskRows(dtype: FloatDType): { keep: Tensor; mask: Tensor } {
-    const keep = new Float64Array(this.vocabSize).fill(1);
-    keep[this.maskId] = 0;
+  /** The one-hot row of the mask, [K]. */
+  private maskRow(dtype: FloatDType): Tensor {
     const mask = new Float64Array(this.vocabSize);
     mask[this.maskId] = 1;
-    const make = (v: Float64Array) =>
-      this.backend.tensor(dtype === 'f64' ? v : Float32Array.from(v), [this.vocabSize], dtype);
-    return { keep: make(keep), mask: make(mask) };
+    return this.backend.tensor(dtype === 'f64' ? mask : Float32Array.from(mask), [this.vocabSize], dtype);
   }
 
   forward(x0Probs: Tensor, t: Times): Tensor {
-    const [batch] = checkProbs('masked.forward', x0Probs, this.vocabSize);
-    return this.marginalAt(x0Probs, alphasAt(this.schedule, 'masked.forward', t, batch));
+    const op = 'masked.forward';
+    const [batch] = checkProbs(op, x0Probs, this.vocabSize);
+    return this.marginal(x0Probs, marginalAlphas(op, alphasAt(this.schedule, op, t, batch), batch));
   }
 
-  /** q_alpha(x | x0) = alpha·x0 + (1 − alpha)·e_mask (MDLM Eq. 2; x0 carries no mass on the mask). */
   marginalAt(x0Probs: Tensor, alpha: Times): Tensor {
     const op = 'masked.marginalAt';
     const [batch] = checkProbs(op, x0Probs, this.vocabSize);
-    const a = perRow(op, 'alpha', alpha, batch);
-    for (let b = 0; b < batch; b++) assertAlpha(op, `alpha[${b}]`, a[b]);
+    return this.marginal(x0Probs, marginalAlphas(op, alpha, batch));
+  }
+
+  /**
+   * q_alpha(x | x0) = alpha·x0 + (1 − alpha)·e_mask (MDLM Eq. 2), on checked inputs. Mass of x0 on the mask
+   * stays there (the mask is absorbing), so a normalised x0 gives a normalised marginal.
+   */
+  private marginal(x0Probs: Tensor, a: Float64Array): Tensor {
     const be = this.backend;
     const dt = x0Probs.dtype as FloatDType;
     const scope = new Scope();
-    const { keep, mask } = this.maskRows(dt);
-    scope.keep(keep);
-    scope.keep(mask);
-    const x0 = scope.keep(be.mul(x0Probs, keep));
-    const kept = scope.keep(be.mul(x0, scope.keep(rowTensor(be, a, dt))));
-    const masked = scope.keep(
-      be.mul(
-        mask,
-        scope.keep(
-          rowTensor(
-            be,
-            a.map((v) => 1 - v),
-            dt,
-          ),
-        ),
+    const mask = scope.keep(this.maskRow(dt));
+    const kept = scope.keep(be.mul(x0Probs, scope.keep(rowTensor(be, a, dt))));
+    const oneMinus = scope.keep(
+      rowTensor(
+        be,
+        a.map((v) => 1 - v),
+        dt,
       ),
     );
-    const out = be.add(kept, masked);
+    const out = be.add(kept, scope.keep(be.mul(mask, oneMinus)));
     scope.dispose();
     return out;
   }
@@ -308,45 +329,62 @@ export class MaskedProcess implements NoiseProcess {
   }
 
   posterior(x0Probs: Tensor, xt: Tensor, s: Times, t: Times): Tensor {
-    const [batch] = checkProbs('masked.posterior', x0Probs, this.vocabSize);
-    const { alphaS, alphaT } = posteriorAlphas(this.schedule, 'masked.posterior', s, t, batch);
-    return this.bridgeAt(x0Probs, xt, alphaS, alphaT);
+    const op = 'masked.posterior';
+    const [batch, length] = checkProbs(op, x0Probs, this.vocabSize);
+    checkIds(op, 'xt', xt, this.vocabSize, [batch, length]);
+    const { alphaS, alphaT } = posteriorAlphas(this.schedule, op, s, t, batch);
+    return this.bridge(x0Probs, xt, ...bridgeAlphas(op, alphaS, alphaT, batch), [batch, length]);
   }
 
-  /**
-   * MDLM posterior (MDLM Eq. 4): at xt = mask, q_j = (a_s − a_t)/(1 − a_t)·x0_j (j ≠ mask),
-   * q_mask = (1 − a_s)/(1 − a_t); at an unmasked xt, onehot(xt). With alphaS = 1 it is q(x0 | x_t, x̂0).
-   */
   bridgeAt(x0Probs: Tensor, xt: Tensor, alphaS: Times, alphaT: Times): Tensor {
     const op = 'masked.bridgeAt';
     const [batch, length] = checkProbs(op, x0Probs, this.vocabSize);
     checkIds(op, 'xt', xt, this.vocabSize, [batch, length]);
-    const [as, at] = bridgeAlphas(op, alphaS, alphaT, batch);
-    for (let b = 0; b < batch; b++) {
-      if (!(at[b] < 1)) throw new ArgumentError(op, `alphaT[${b}] = ${at[b]}`, 'alphaT < 1');
-    }
+    return this.bridge(x0Probs, xt, ...bridgeAlphas(op, alphaS, alphaT, batch), [batch, length]);
+  }
+
+  /**
+   * MDLM posterior (MDLM Eq. 4) by Bayes' rule, on checked inputs. At xt = mask, with x_m = x0[mask] and
+   * den = a_t x_m + 1 − a_t: q_j = (a_s − a_t) x0_j / den (j ≠ mask), q_mask = (a_s x_m + 1 − a_s) / den — the
+   * MDLM form (1 − a_s)/(1 − a_t) when x̂0 has no mass on the mask, normalised when it has some. At an unmasked
+   * xt, onehot(xt). With alphaS = 1 it is q(x0 | x_t, x̂0). At a_t = 1 (so a_s = 1) it is the identity
+   * onehot(xt), the a_s = a_t rule (EQUAL_ALPHAS).
+   */
+  private bridge(
+    x0Probs: Tensor,
+    xt: Tensor,
+    as: Float64Array,
+    at: Float64Array,
+    [batch, length]: [number, number],
+  ): Tensor {
     const be = this.backend;
     const dt = x0Probs.dtype as FloatDType;
     const scope = new Scope();
-    const { keep, mask } = this.maskRows(dt);
-    scope.keep(keep);
-    scope.keep(mask);
-    const c1 = scope.keep(
-      rowTensor(
-        be,
-        as.map((s, b) => (s - at[b]) / (1 - at[b])),
-        dt,
-      ),
-    );
-    const c2 = scope.keep(
-      rowTensor(
-        be,
-        as.map((s, b) => (1 - s) / (1 - at[b])),
-        dt,
-      ),
-    );
-    const fromX0 = scope.keep(be.mul(scope.keep(be.mul(x0Probs, keep)), c1));
-    const atMask = scope.keep(be.add(fromX0, scope.keep(be.mul(mask, c2))));
+    const mask = scope.keep(this.maskRow(dt));
+    const identity = at.map((t) => (t === 1 ? 1 : 0));
+    // per-row coefficients; an identity row (a_t = 1) gets num = e_mask, den = 1
+    const row = (f: (s: number, t: number) => number, whenIdentity: number) =>
+      scope.keep(
+        rowTensor(
+          be,
+          as.map((s, b) => (identity[b] ? whenIdentity : f(s, at[b]))),
+          dt,
+        ),
+      );
+    const cDiff = row((s, t) => s - t, 0);
+    const cNumXm = row((s) => s, 0);
+    const cNum0 = row((s) => 1 - s, 1);
+    const cDenXm = row((_, t) => t, 0);
+    const cDen0 = row((_, t) => 1 - t, 1);
+    const maskIds = scope.keep(be.full([batch, length], this.maskId, 'i32'));
+    const xm = scope.keep(be.reshape(scope.keep(be.gatherLast(x0Probs, maskIds)), [batch, length, 1]));
+    const atMaskOnly = scope.keep(be.add(scope.keep(be.mul(xm, cNumXm)), cNum0));
+    // (a_s − a_t)·x0 everywhere, minus its value at the mask, plus the mask's own numerator
+    const spread = scope.keep(be.mul(x0Probs, cDiff));
+    const maskFix = scope.keep(be.sub(atMaskOnly, scope.keep(be.mul(xm, cDiff))));
+    const num = scope.keep(be.add(spread, scope.keep(be.mul(mask, maskFix))));
+    const den = scope.keep(be.add(scope.keep(be.mul(xm, cDenXm)), cDen0));
+    const atMask = scope.keep(be.div(num, den));
     const isMask = scope.keep(be.compare(xt, scope.keep(be.full([1], this.maskId, 'i32')), 'eq'));
     const isMask3 = scope.keep(be.reshape(isMask, [batch, length, 1]));
     const out = be.where(isMask3, atMask, scope.keep(be.oneHot(xt, this.vocabSize, dt)));

@@ -3,6 +3,7 @@
  * and 53-bit uniforms straight from the Philox stream (same numbers on every backend).
  */
 import {
+  ArgumentError,
   type Backend,
   type CpuBackend,
   DTypeError,
@@ -15,6 +16,7 @@ import {
   type WebGPUBackend,
 } from '@duality/kernels';
 import { assertIdsInRange } from './errors';
+import { checkProbRows, toleranceOf } from './probs';
 import type { Times } from './types';
 
 const describe = (shape: readonly number[]) => `[${shape.join(', ')}]`;
@@ -27,15 +29,39 @@ export function isCpuBackend(backend: Backend): backend is CpuBackend {
   return backend.name === 'cpu' && typeof (backend as Partial<CpuBackend>).dataOf === 'function';
 }
 
-/** x0Probs must be a float [B, L, K] tensor with K = vocabSize. Returns [B, L]. */
+/**
+ * x0Probs must be a float [B, L, K] tensor with K = vocabSize, and (checked on cpu, where the data is at hand
+ * without a read-back) every row a distribution within DEFAULT_TOLERANCE: no NaN, entries ≥ −1e-9 (f64) /
+ * −1e-4 (f32), |Σ − 1| within the same. Returns [B, L].
+ */
 export function checkProbs(op: string, x: Tensor, vocabSize: number): [number, number] {
+  if (!isTensorLike(x)) throw new ArgumentError(op, `x0Probs ${kindOf(x)}`, 'a float [B, L, K] Tensor');
   if (x.dtype !== 'f32' && x.dtype !== 'f64')
     throw new DTypeError(op, `x0Probs of dtype ${x.dtype}`, 'f32 | f64');
   if (x.shape.length !== 3 || x.shape[2] !== vocabSize) {
     throw new ShapeError(op, `x0Probs of shape ${describe(x.shape)}`, `[B, L, ${vocabSize}]`);
   }
+  if (isCpuBackend(x.backend)) checkProbRows(op, x.backend.dataOf(x), vocabSize, toleranceOf(x.dtype));
   return [x.shape[0], x.shape[1]];
 }
+
+/** A value that has a tensor's shape, dtype and backend (not null, not a typed array). */
+export const isTensorLike = (x: unknown): x is Tensor =>
+  typeof x === 'object' &&
+  x !== null &&
+  Array.isArray((x as Tensor).shape) &&
+  typeof (x as Tensor).dtype === 'string' &&
+  typeof (x as Tensor).backend === 'object';
+
+/** How a wrong value is named in an error: null, a Float32Array, a number… */
+export const kindOf = (x: unknown): string =>
+  x === null
+    ? 'null'
+    : ArrayBuffer.isView(x)
+      ? `a ${x.constructor.name}`
+      : typeof x === 'object'
+        ? 'an object that is not a Tensor'
+        : `of type ${typeof x}`;
 
 /** ids must be an i32 [B, L] tensor (optionally of a given shape) with every id in [0, vocabSize) (checked on cpu). */
 export function checkIds(
@@ -45,6 +71,7 @@ export function checkIds(
   vocabSize: number,
   shape?: readonly number[],
 ) {
+  if (!isTensorLike(ids)) throw new ArgumentError(op, `${name} ${kindOf(ids)}`, 'an i32 [B, L] Tensor');
   if (ids.dtype !== 'i32') throw new DTypeError(op, `${name} of dtype ${ids.dtype}`, 'i32');
   if (ids.shape.length !== 2 || (shape && (ids.shape[0] !== shape[0] || ids.shape[1] !== shape[1]))) {
     throw new ShapeError(op, `${name} of shape ${describe(ids.shape)}`, shape ? describe(shape) : '[B, L]');

@@ -18,6 +18,19 @@ export interface AffineRow {
 export const emptyAffine = (): AffineRow => ({ a: 0, b: 0, i1: -1, v1: 0, i2: -1, v2: 0 });
 
 /**
+ * onehot(xt): every Ψ row at a_s = a_t = 1, where the closed forms are 0/0. A bridge from a time to itself is the
+ * identity (EQUAL_ALPHAS in @duality/noise), so both of Ψ's terms are onehot(xt) there.
+ */
+function identityRow(out: AffineRow, xt: number): void {
+  out.a = 0;
+  out.b = 0;
+  out.i1 = xt;
+  out.v1 = 1;
+  out.i2 = -1;
+  out.v2 = 0;
+}
+
+/**
  * Uniform Ψ row (Duo eq. 5 mixed as in Chapter II): with den = K α_t x_i + 1 − α_t (i = xt),
  *   a = [κ(α_s − α_t) + (1 − κ) α_s (1 − α_t)] / den,
  *   b = κ (1 − α_t/α_s)(1 − α_s)/(K den) + (1 − κ)(1 − α_s)/K,
@@ -32,15 +45,19 @@ export function uniformAffine(
   alphaT: number,
   kappa: number,
 ): void {
+  out.i2 = -1;
+  out.v2 = 0;
+  if (alphaT === 1) {
+    identityRow(out, xt); // so alphaS = 1 too
+    return;
+  }
   const den = k * alphaT * xi + (1 - alphaT);
-  const ratio = alphaT / alphaS;
+  const ratio = alphaS === alphaT ? 1 : alphaT / alphaS; // a_s = a_t: 1, also at a = 0
   out.a = (kappa * (alphaS - alphaT) + (1 - kappa) * alphaS * (1 - alphaT)) / den;
   out.b = (kappa * (1 - ratio) * (1 - alphaS)) / (k * den) + ((1 - kappa) * (1 - alphaS)) / k;
   const extra = (kappa * (k * alphaT * xi + ratio - alphaT) + (1 - kappa) * alphaS * k * alphaT * xi) / den;
   out.i1 = xt;
   out.v1 = out.a * xi + out.b + extra;
-  out.i2 = -1;
-  out.v2 = 0;
 }
 
 /**
@@ -67,6 +84,10 @@ export function maskedAffine(
     out.v1 = kappa + (1 - kappa) * alphaS;
     out.i2 = mask;
     out.v2 = (1 - kappa) * (1 - alphaS);
+    return;
+  }
+  if (alphaT === 1) {
+    identityRow(out, mask); // so alphaS = 1 too
     return;
   }
   const den = alphaT * xm + (1 - alphaT);

@@ -1,19 +1,12 @@
-import { ArgumentError, KernelError } from '@duality/kernels';
+import { ArgumentError } from '@duality/kernels';
 
 /**
  * Errors of @duality/posteriors. Each extends `KernelError` (op, got, expected), so callers can match either the
  * specific class or any kernel error.
  */
 
-/** A probability vector that does not sum to 1 within the stated tolerance, or has negative entries. */
-export class NotADistributionError extends KernelError {
-  override name = 'NotADistributionError';
-}
-
-/** NaN or ±Infinity where a finite number is required (probabilities, log-probabilities, alphas). */
-export class NonFiniteError extends KernelError {
-  override name = 'NonFiniteError';
-}
+// The content checks of probability rows live in @duality/noise (one helper for both packages), with their errors.
+export { NonFiniteError, NotADistributionError } from '@duality/noise';
 
 /** Times or alphas in the wrong order or outside their range (s ≥ t, alpha outside [0, 1]). */
 export class TimeOrderError extends ArgumentError {

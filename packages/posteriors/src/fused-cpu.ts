@@ -1,4 +1,5 @@
 import { philox4x32, philoxKey, wordToUniform } from '@duality/kernels';
+import { rowPasses } from '@duality/noise';
 import { type AffineRow, emptyAffine, maskedAffine, uniformAffine } from './affine';
 import { idError, rowError } from './validate';
 
@@ -39,7 +40,7 @@ function planRow(step: FusedStep, r: number, plan: AffineRow): void {
 function checkSums(step: FusedStep, r: number, sum: number, min: number): void {
   if (!step.validate) return;
   const tol = step.tolerance;
-  if (!(Math.abs(sum - 1) <= tol) || !(min >= -tol)) throw rowError(step.op, r, sum, min, tol);
+  if (!rowPasses(sum, min, tol)) throw rowError(step.op, r, sum, min, tol);
 }
 
 /** Ψ probabilities of every row into `out` (same dtype as x): posterior, κ-mix and checks in one pass per row. */

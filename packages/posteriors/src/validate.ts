@@ -7,13 +7,21 @@ import {
   shapeSize,
   type Tensor,
 } from '@duality/kernels';
-import type { NoiseProcess, Times } from '@duality/noise';
-import { KappaRangeError, NonFiniteError, NotADistributionError, TimeOrderError } from './errors';
+import {
+  DEFAULT_TOLERANCE,
+  type NoiseProcess,
+  probRowError,
+  rowPasses,
+  type Times,
+  toleranceOf,
+} from '@duality/noise';
+import { KappaRangeError, NonFiniteError, TimeOrderError } from './errors';
+
+export { DEFAULT_TOLERANCE };
+/** The typed error of a bad probability row (the shared check of @duality/noise). */
+export const rowError = probRowError;
 
 const shapeText = (shape: readonly number[]) => `[${shape.join(', ')}]`;
-
-/** Tolerances of the input checks on probability rows: |Σ_j p_j − 1| ≤ tolerance and p_j ≥ −tolerance. */
-export const DEFAULT_TOLERANCE = { f64: 1e-9, f32: 1e-4 } as const;
 
 export interface CheckOptions {
   /** Check the contents of x0Probs and xt (sums, NaN, negative entries, ids in range). Default true. */
@@ -166,50 +174,11 @@ function checkAlphas(op: string, alphaS: Float64Array, alphaT: Float64Array, all
     checkOrder(op, 'alphaT', alphaT[b], 'alphaS', alphaS[b], allowEqual);
 }
 
-/** Throws the typed error for a bad probability row (sum, negative entry, NaN) or id. */
-export function rowError(op: string, row: number, sum: number, min: number, tolerance: number): Error {
-  if (!Number.isFinite(sum) || !Number.isFinite(min)) {
-    return new NonFiniteError(op, `x0Probs row ${row} containing NaN or ±Infinity`, 'finite probabilities');
-  }
-  if (min < -tolerance) {
-    return new NotADistributionError(
-      op,
-      `x0Probs row ${row} with entry ${min}`,
-      `entries ≥ 0 (tolerance ${tolerance})`,
-    );
-  }
-  return new NotADistributionError(
-    op,
-    `x0Probs row ${row} summing to ${sum}`,
-    `rows summing to 1 ± ${tolerance}`,
-  );
-}
-
 export const idError = (op: string, row: number, id: number, k: number) =>
   new IndexOutOfRangeError(op, `xt[${row}] = ${id}`, `ids in [0, ${k})`);
 
 export const toleranceFor = (x0Probs: Tensor, options: CheckOptions): number =>
-  options.tolerance ?? (x0Probs.dtype === 'f64' ? DEFAULT_TOLERANCE.f64 : DEFAULT_TOLERANCE.f32);
-
-/** Checks one row of probabilities in a plain array (cpu); returns its sum. */
-export function checkRowArray(
-  op: string,
-  data: ArrayLike<number>,
-  start: number,
-  k: number,
-  row: number,
-  tolerance: number,
-): number {
-  let sum = 0;
-  let min = Number.POSITIVE_INFINITY;
-  for (let j = start; j < start + k; j++) {
-    const v = data[j];
-    sum += v;
-    if (v < min) min = v;
-  }
-  if (!(Math.abs(sum - 1) <= tolerance) || !(min >= -tolerance)) throw rowError(op, row, sum, min, tolerance);
-  return sum;
-}
+  toleranceOf(x0Probs.dtype, options.tolerance);
 
 /**
  * Content checks on any backend through backend ops (row sums, row minima) and a read-back of xt: every row of
@@ -235,7 +204,7 @@ export async function checkContents(
   for (let r = 0; r < layout.rows; r++) {
     const sum = sumData[r];
     const min = -negMinData[r];
-    if (!(Math.abs(sum - 1) <= tolerance) || !(min >= -tolerance)) throw rowError(op, r, sum, min, tolerance);
+    if (!rowPasses(sum, min, tolerance)) throw rowError(op, r, sum, min, tolerance);
     if (!(ids[r] >= 0 && ids[r] < layout.k)) throw idError(op, r, ids[r], layout.k);
   }
 }

@@ -95,6 +95,40 @@ describe('fused WGSL Ψ kernel against the cpu kernel', () => {
     }
   }
 
+  it('allowEqualTimes at alpha = 0 and 1 (0/0 in the closed forms) agrees with the cpu kernel, no NaN', async () => {
+    const [b, l, k] = [2, 8, 27];
+    for (const kind of ['uniform', 'masked'] as const) {
+      const { x, ids } = data(b * l, k, kind, 31);
+      for (const alpha of [0, 1]) {
+        const step = { alphaS: alpha, alphaT: alpha, kappa: [0.3, 1] };
+        const options = { allowEqualTimes: true };
+        const onGpu = await psiPosterior(
+          processOn(gpu, kind, k),
+          { ...tensors(gpu, x, ids, b, l, k), ...step },
+          options,
+        );
+        const onCpu = await psiPosterior(
+          processOn(cpu, kind, k),
+          { ...tensors(cpu, x, ids, b, l, k), ...step },
+          options,
+        );
+        const [g, c] = [await onGpu.read(), await onCpu.read()];
+        expect(Array.from(g).every(Number.isFinite)).toBe(true);
+        let worst = 0;
+        for (let i = 0; i < c.length; i++) worst = Math.max(worst, Math.abs(g[i] - c[i]));
+        expect(worst).toBeLessThan(2e-6);
+        const drawn = await (
+          await psiSample(
+            processOn(gpu, kind, k),
+            { ...tensors(gpu, x, ids, b, l, k), ...step, stream: { seed: 2 } },
+            options,
+          )
+        ).read();
+        if (alpha === 1) expect(Array.from(drawn)).toEqual(Array.from(ids)); // the identity
+      }
+    }
+  });
+
   it('inputs larger than one storage binding run in row chunks with the same results', async () => {
     const [b, l] = [2, 20];
     for (const [kind, k] of [

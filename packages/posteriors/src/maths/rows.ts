@@ -14,6 +14,13 @@ export interface RowProcess {
   bridge(x0: ArrayLike<number>, xt: number, alphaS: number, alphaT: number): Float64Array;
 }
 
+/** onehot(xt) over k ids. */
+function oneHotRow(k: number, xt: number): Float64Array {
+  const out = new Float64Array(k);
+  out[xt] = 1;
+  return out;
+}
+
 /** Uniform forward marginal q_a(x | x0) = a·x0 + (1 − a)/K (Duo §2, UDLM). */
 export function uniformMarginal(x0: ArrayLike<number>, alpha: number): Float64Array {
   const k = x0.length;
@@ -35,6 +42,7 @@ export function uniformBridge(
   alphaT: number,
 ): Float64Array {
   const k = x0.length;
+  if (alphaS === alphaT) return oneHotRow(k, xt); // s = t: the identity (EQUAL_ALPHAS), also at a = 0 and 1
   const out = new Float64Array(k);
   const alphaTS = alphaT / alphaS;
   const dAlpha = alphaS - alphaT;
@@ -67,11 +75,8 @@ export function maskedBridge(
   maskId: number,
 ): Float64Array {
   const k = x0.length;
+  if (xt !== maskId || alphaT === 1) return oneHotRow(k, xt); // unmasked: final; a_t = 1 = a_s: identity
   const out = new Float64Array(k);
-  if (xt !== maskId) {
-    out[xt] = 1;
-    return out;
-  }
   const den = alphaT * x0[maskId] + (1 - alphaT);
   const dAlpha = alphaS - alphaT;
   for (let j = 0; j < k; j++) out[j] = (dAlpha * x0[j]) / den;
