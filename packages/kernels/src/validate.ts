@@ -264,11 +264,26 @@ export function checkTopP(op: string, p: number): void {
   }
 }
 
-/** Sampling temperature: finite and > 0. */
+/**
+ * Smallest sampling temperature, 2^-126 (the smallest normal f32): 1/T stays a finite f32 on every backend, and
+ * f32 logits times 1/T stay finite in float64. Subnormal temperatures are refused rather than sampled wrongly.
+ */
+export const MIN_TEMPERATURE = 2 ** -126;
+
+/** Sampling temperature: finite and ≥ MIN_TEMPERATURE. */
 export function checkTemperature(op: string, temperature: number): void {
-  if (typeof temperature !== 'number' || !(temperature > 0) || !Number.isFinite(temperature)) {
-    throw new ArgumentError(op, `temperature ${String(temperature)}`, 'a finite temperature > 0');
+  if (typeof temperature !== 'number' || !(temperature >= MIN_TEMPERATURE) || !Number.isFinite(temperature)) {
+    throw new ArgumentError(
+      op,
+      `temperature ${String(temperature)}`,
+      'a finite temperature ≥ 2^-126 (the smallest normal f32)',
+    );
   }
+}
+
+/** A row whose logits are all −∞ has no distribution to draw from (or to filter). */
+export function allMinusInfinity(op: string, row: number): ArgumentError {
+  return new ArgumentError(op, `a row of all −∞ logits (row ${row})`, 'at least one logit above −∞ per row');
 }
 
 /** LayerNorm epsilon: finite and ≥ 0. */

@@ -1,6 +1,6 @@
 import { ArgumentError } from '../errors';
 import type { Backend, Tensor, TypedArray } from '../types';
-import { checkDtype, checkTopK, checkTopP, FLOAT, lastAxis } from '../validate';
+import { allMinusInfinity, checkDtype, checkTopK, checkTopP, FLOAT, lastAxis } from '../validate';
 import { largestSorted } from './select';
 import { type CpuTensor, output, use } from './tensor';
 
@@ -85,7 +85,7 @@ export function topK(backend: Backend, logits: Tensor, k: number): CpuTensor {
 /**
  * Nucleus filtering: with probabilities softmax(row) in float64, sorted descending (ties toward the lower index),
  * keeps the shortest prefix whose cumulative mass reaches p — entry q is kept iff the mass before it is < p, so
- * the top entry is always kept — and sets the rest to −∞. The normaliser sums exp(x − max) in index order; the
+ * the top entry is always kept — and sets the rest to −∞. A row of all −∞ (no distribution) is an ArgumentError. The normaliser sums exp(x − max) in index order; the
  * cumulative mass sums the sorted probabilities from the top.
  */
 export function topP(backend: Backend, logits: Tensor, p: number): CpuTensor {
@@ -106,8 +106,8 @@ function nucleusCut(scratch: Float64Array, src: TypedArray, start: number, p: nu
   const n = scratch.length;
   let m = Number.NEGATIVE_INFINITY;
   for (let i = start; i < start + n; i++) if (src[i] > m) m = src[i];
-  if (m === Number.POSITIVE_INFINITY || m === Number.NEGATIVE_INFINITY)
-    return cutAt(largestSorted(scratch, 1), 1);
+  if (m === Number.NEGATIVE_INFINITY) throw allMinusInfinity('topP', start / n);
+  if (m === Number.POSITIVE_INFINITY) return cutAt(largestSorted(scratch, 1), 1);
   let z = 0;
   for (let i = start; i < start + n; i++) z += Math.exp(src[i] - m);
   for (let candidates = Math.min(n, FIRST_CANDIDATES); ; candidates = Math.min(n, candidates * 8)) {

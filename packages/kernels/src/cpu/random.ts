@@ -2,6 +2,7 @@ import { normalsFromWords } from '../rng/normal';
 import { type PhiloxKey, philoxKey, philoxWords, wordToUniform } from '../rng/philox';
 import type { Backend, FloatDType, RandomStream, SampleOptions, Shape, Tensor } from '../types';
 import {
+  allMinusInfinity,
   checkDtype,
   checkDtypeArg,
   checkShape,
@@ -123,5 +124,7 @@ export function sampleCategorical(
   );
   // the kernel spots NaN in its own pass; only then scan to name the row and index (the output is dropped)
   if (sawNaN) checkNoNaN(op, tl.data, n);
+  const empty = out.data.indexOf(-1);
+  if (empty >= 0) throw allMinusInfinity(op, empty);
   return out;
 }

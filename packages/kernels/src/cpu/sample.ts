@@ -24,7 +24,7 @@ const CANDIDATE_CAP = 64;
  * is therefore exactly the reference loop's id (first index on exact ties), whatever the f32 rounding.
  *
  * Returns whether some logit was NaN (found in the same pass; NaN logits never win, as in the reference loop),
- * so a caller that refuses NaN needs no separate scan of the logits.
+ * so a caller that refuses NaN needs no separate scan of the logits. A row without a logit above −∞ gets id −1.
  */
 export function sampleCategoricalKernel(
   logits: FloatArray,
@@ -135,10 +135,14 @@ function resolveRow(
   const floor =
     approxBest === Number.POSITIVE_INFINITY ? Number.NEGATIVE_INFINITY : approxBest - slack(approxBest);
   let best = Number.NEGATIVE_INFINITY;
+  let bestLogit = Number.NEGATIVE_INFINITY;
   let arg = -1;
   const consider = (col: number, value: number) => {
-    if (value > best || (value === best && col < arg)) {
+    const logit = logits[r * n + col];
+    const tieWon = value === best && !beats(best, bestLogit, value, logit) && col < arg;
+    if (beats(value, logit, best, bestLogit) || tieWon) {
       best = value;
+      bestLogit = logit;
       arg = col;
     }
   };
@@ -157,7 +161,17 @@ function resolveRow(
       consider(col, exactValue(logits, r, n, col, key, offset, invT));
     }
   }
-  return arg < 0 ? 0 : arg;
+  // no f32 candidate (every f32 score −∞, e.g. finite logits whose f32 product with 1/T overflowed to −∞):
+  // the exact loop decides, and gives −1 only for a row of all −∞ logits
+  return arg >= 0 ? arg : exactArgmax(logits, r, n, 0, n, key, offset, invT).col;
+}
+
+/**
+ * Whether a score v (of logit x) beats the best so far (score best, of logit bestX): the larger score; when both
+ * scores are the same infinity (logit/T overflowed), the larger logit, which is how the unrounded scores order.
+ */
+function beats(v: number, x: number, best: number, bestX: number): boolean {
+  return v > best || (v === best && x > bestX && !Number.isFinite(v));
 }
 
 const block = new Uint32Array(4);
@@ -191,11 +205,14 @@ function exactArgmax(
 ): { col: number; value: number } {
   const words = philoxWords(key, offset + r * n + c0, c1 - c0);
   let value = Number.NEGATIVE_INFINITY;
+  let best = Number.NEGATIVE_INFINITY;
   let col = -1;
   for (let i = c0; i < c1; i++) {
-    const v = logits[r * n + i] * invT - Math.log(-Math.log(wordToUniform(words[i - c0])));
-    if (v > value) {
+    const x = logits[r * n + i];
+    const v = x * invT - Math.log(-Math.log(wordToUniform(words[i - c0])));
+    if (beats(v, x, value, best)) {
       value = v;
+      best = x;
       col = i;
     }
   }
@@ -215,11 +232,14 @@ export function sampleCategoricalReference(
   for (let r = 0; r < rows; r++) {
     const words = philoxWords(key, offset + r * n, n);
     let best = Number.NEGATIVE_INFINITY;
-    let arg = 0;
+    let bestLogit = Number.NEGATIVE_INFINITY;
+    let arg = -1;
     for (let i = 0; i < n; i++) {
-      const v = logits[r * n + i] * invTemperature - Math.log(-Math.log(wordToUniform(words[i])));
-      if (v > best) {
+      const x = logits[r * n + i];
+      const v = x * invTemperature - Math.log(-Math.log(wordToUniform(words[i])));
+      if (beats(v, x, best, bestLogit)) {
         best = v;
+        bestLogit = x;
         arg = i;
       }
     }

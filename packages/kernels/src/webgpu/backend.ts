@@ -32,6 +32,7 @@ import type {
   WebGPUBackend,
 } from '../types';
 import {
+  allMinusInfinity,
   broadcastShapes,
   checkData,
   checkDtype,
@@ -71,6 +72,7 @@ import {
   embeddingBagSpec,
   embeddingSpec,
   embeddingWindowSpec,
+  FAULT_EMPTY,
   FAULT_NAN,
   FAULT_OPS,
   type FaultOp,
@@ -221,6 +223,9 @@ class WebGPUBackendImpl implements WebGPUBackend {
     const op = FAULT_OPS[words[1]] ?? 'gather';
     if (words[0] === FAULT_NAN) {
       throw new ArgumentError(op, `NaN logit at row ${words[2]}, index ${words[3]}`, 'logits without NaN');
+    }
+    if (words[0] === FAULT_EMPTY) {
+      throw allMinusInfinity(op, words[2]);
     }
     throw new IndexOutOfRangeError(
       op,

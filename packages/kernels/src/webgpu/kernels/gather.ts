@@ -34,6 +34,8 @@ export const faultCode = (op: FaultOp): number => FAULT_OPS.indexOf(op);
 /** Fault kinds (word 0 of the fault buffer). */
 export const FAULT_INDEX = 1;
 export const FAULT_NAN = 2;
+/** A row whose logits are all −∞ (word 2: the row). */
+export const FAULT_EMPTY = 3;
 
 /**
  * Records (2, op code, row, index) when `value` is NaN (tested on the bits, so no fast-math assumption can drop
@@ -45,6 +47,15 @@ export const nanCheck = (op: FaultOp, row: string, index: string, value: string)
     L.$.fault[1] = ${faultCode(op)}u;
     L.$.fault[2] = ${row};
     L.$.fault[3] = ${index};
+  }`;
+
+/** Records (3, op code, row, 0) when `max`, the row's largest logit, is −∞ (tested on the bits). */
+export const emptyRowCheck = (op: FaultOp, row: string, max: string) => /* wgsl */ `
+  if (bitcast<u32>(${max}) == 0xff800000u) {
+    L.$.fault[0] = ${FAULT_EMPTY}u;
+    L.$.fault[1] = ${faultCode(op)}u;
+    L.$.fault[2] = ${row};
+    L.$.fault[3] = 0u;
   }`;
 
 /** Reads id `expr` as u32 and whether it is inside [0, limit); records a fault if not. */

@@ -7,7 +7,7 @@
 import tgpu, { d } from 'typegpu';
 import { NORMAL_CONSTANT_BITS } from '../../rng/normal';
 import type { KernelSpec } from '../runtime';
-import { nanCheck } from './gather';
+import { emptyRowCheck, nanCheck } from './gather';
 import { ROW_WG, type RowMode, THREAD_WG } from './rows';
 
 /** High 32 bits of a·b from four 16×16-bit partial products (exact in u32). */
@@ -110,13 +110,28 @@ export const SampleParams = d.struct({
 });
 
 /**
+ * Whether score v (of logit x) beats the best so far (score b, of logit bx): the larger score; when both scores
+ * are the same infinity (x/T overflowed f32), the larger logit, as the unrounded scores order (the cpu rule).
+ */
+const BEATS = tgpu.fn([d.f32, d.f32, d.f32, d.f32], d.bool)`(v: f32, x: f32, b: f32, bx: f32) -> bool {
+  let infinite = (bitcast<u32>(v) & 0x7fffffffu) == 0x7f800000u;
+  return v > b || (v == b && infinite && x > bx);
+}`;
+
+/** Writes the row's id; a row whose best logit is −∞ (all −∞: no distribution) gets 0 and records a fault. */
+const finishRow = (id: string, bestLogit: string) => /* wgsl */ `
+  L.$.out[row] = select(i32(${id}), 0, ${id} == 0xffffffffu);${emptyRowCheck('sampleCategorical', 'row', bestLogit)}`;
+
+/**
  * Fused Gumbel-max: id = argmax_i (x_i/T + G_i), G_i = −log(−log u_i), u_i the uniform at stream position
  * offset + r·n + i (the cpu backend's layout). Each invocation walks whole Philox blocks of its row keeping the
  * first max; in the `group` layout (one workgroup per long row) a tree then keeps the larger score, then the
- * smaller index; in the `thread` layout one invocation walks a whole short row.
+ * smaller index; in the `thread` layout one invocation walks a whole short row. Scores that overflow f32 (tiny T)
+ * are ordered by their logits (BEATS); a row of all −∞ records a fault.
  */
 export function sampleSpec(mode: RowMode): Omit<KernelSpec, 'key'> {
   const redF = tgpu.workgroupVar(d.arrayOf(d.f32, ROW_WG));
+  const redL = tgpu.workgroupVar(d.arrayOf(d.f32, ROW_WG));
   const redU = tgpu.workgroupVar(d.arrayOf(d.u32, ROW_WG));
   const group = mode === 'group';
   const rowOf = group ? 'group' : `group * ${THREAD_WG}u + lid`;
@@ -126,22 +141,26 @@ export function sampleSpec(mode: RowMode): Omit<KernelSpec, 'key'> {
   const finish = group
     ? `
   redF[lid] = best;
+  redL[lid] = bestLogit;
   redU[lid] = bi;
   workgroupBarrier();
   for (var s = ${ROW_WG / 2}u; s > 0u; s = s >> 1u) {
     if (lid < s) {
       let vi = redF[lid];
+      let li = redL[lid];
       let ii = redU[lid];
       let vo = redF[lid + s];
+      let lo = redL[lid + s];
       let io = redU[lid + s];
-      let take = io != 0xffffffffu && (ii == 0xffffffffu || vo > vi || (vo == vi && io < ii));
-      if (take) { redF[lid] = vo; redU[lid] = io; }
+      let tieWon = vo == vi && !beats(vi, li, vo, lo) && io < ii;
+      let take = io != 0xffffffffu && (ii == 0xffffffffu || beats(vo, lo, vi, li) || tieWon);
+      if (take) { redF[lid] = vo; redL[lid] = lo; redU[lid] = io; }
     }
     workgroupBarrier();
   }
-  if (lid == 0u) { L.$.out[row] = select(i32(redU[0]), 0, redU[0] == 0xffffffffu); }`
-    : `
-  L.$.out[row] = select(i32(bi), 0, bi == 0xffffffffu);`;
+  if (lid == 0u) {${finishRow('redU[0]', 'redL[0]')}
+  }`
+    : finishRow('bi', 'bestLogit');
   return {
     storage: {
       x: { type: 'f32', access: 'readonly' },
@@ -156,7 +175,8 @@ export function sampleSpec(mode: RowMode): Omit<KernelSpec, 'key'> {
       add64: ADD64,
       toUniform: WORD_TO_UNIFORM,
       negLog: NEG_LOG,
-      ...(group ? { redF, redU } : {}),
+      beats: BEATS,
+      ...(group ? { redF, redL, redU } : {}),
     },
     body: /* wgsl */ `
   let P = L.$.params;
@@ -170,6 +190,7 @@ export function sampleSpec(mode: RowMode): Omit<KernelSpec, 'key'> {
   let firstBlock = vec2u((rowStart.x >> 2u) | (rowStart.y << 30u), rowStart.y >> 2u);
   let blocks = (n + skip + 3u) / 4u;
   var best = 0.0;
+  var bestLogit = 0.0;
   var bi = 0xffffffffu;
   ${blockLoop} {
     let b = add64(firstBlock, t);
@@ -182,7 +203,7 @@ export function sampleSpec(mode: RowMode): Omit<KernelSpec, 'key'> {
         let logit = L.$.x[base + i];
         ${nanCheck('sampleCategorical', 'row', 'i', 'logit')}
         let v = logit * P.invT + g;
-        if (bi == 0xffffffffu || v > best) { best = v; bi = i; }
+        if (bi == 0xffffffffu || beats(v, logit, best, bestLogit)) { best = v; bestLogit = logit; bi = i; }
       }
     }
   }${finish}`,

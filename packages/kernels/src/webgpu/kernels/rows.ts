@@ -6,7 +6,7 @@
  */
 import tgpu, { d } from 'typegpu';
 import type { KernelSpec, Scalar } from '../runtime';
-import { nanCheck } from './gather';
+import { emptyRowCheck, nanCheck } from './gather';
 
 export const ROW_WG = 128;
 /** Rows up to this long take the one-invocation-per-row layout. */
@@ -356,8 +356,8 @@ const sharedF = tgpu.workgroupVar(d.f32);
  * prefix whose softmax mass reaches p. With e_i = exp(x_i − m) and Z = Σ e_i, a radix search (eight 4-bit digits
  * of the f32 keys, most significant first, with the mass of each digit's bin) finds the largest key τ with
  * Σ_{key ≥ τ} e_i ≥ p·Z (the key of the last kept entry) and the mass above it; all entries above τ are kept and
- * the first c ties at τ, c = ⌈(p·Z − Σ_{key > τ} e_i) / e_τ⌉. A row whose max is +∞ keeps its first +∞.
- * params.a = p.
+ * the first c ties at τ, c = ⌈(p·Z − Σ_{key > τ} e_i) / e_τ⌉. A row whose max is +∞ keeps its first +∞; a row
+ * of all −∞ records a fault (ArgumentError at the next read, as the cpu backend refuses it). params.a = p.
  */
 export function topPSpec(): Omit<KernelSpec, 'key'> {
   return {
@@ -366,7 +366,9 @@ export function topPSpec(): Omit<KernelSpec, 'key'> {
     workgroupSize: ROW_WG,
     uses: { ...SCRATCH, ...HELPERS, key: F32_KEY, keyToF32: KEY_F32, binMass, sharedF },
     body: `${ROW_HEADER}
-  for (var j = lid; j < n; j += ${ROW_WG}u) { ${nanCheck('topP', 'row', 'j', 'L.$.x[base + j]')} }${rowMax(LAYOUTS.group)}${rowSumExp(LAYOUTS.group)}
+  for (var j = lid; j < n; j += ${ROW_WG}u) { ${nanCheck('topP', 'row', 'j', 'L.$.x[base + j]')} }${rowMax(LAYOUTS.group)}
+  if (lid == 0u) {${emptyRowCheck('topP', 'row', 'm')}
+  }${rowSumExp(LAYOUTS.group)}
   let goal = P.a * se;
   var tau = 0u;
   var keepTies = 1u;
