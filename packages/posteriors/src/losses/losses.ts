@@ -107,7 +107,7 @@ function gpuRows(
   try {
     ctx.run({
       name: `${name}${gy ? 'Grad' : ''}`,
-      wgsl: wgsl.replace('MODE', gy ? '1u' : '0u'),
+      wgsl: `const MODE: u32 = ${gy ? '1u' : '0u'};\n${wgsl}`,
       bindings: [
         { tensor: z, access: 'read' },
         ...inputs.map((t) => ({ tensor: t, access: 'read' as const })),

@@ -1,6 +1,6 @@
 /**
- * f32 WGSL kernels of losses.ts, one invocation per token row, mirroring losses/row-maths.ts. `MODE` is replaced
- * by 0u (write the value per row) or 1u (write ∂/∂logits scaled by the row's upstream gradient gy).
+ * f32 WGSL kernels of losses.ts, one invocation per token row, mirroring losses/row-maths.ts. The constant `MODE` is
+ * 0u (write the value per row) or 1u (write ∂/∂logits scaled by the row's upstream gradient gy).
  */
 export const WG = 64;
 
@@ -38,13 +38,13 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
   for (var j = 0u; j < k; j++) { if (i32(j) != mask) { s += exp(z[base + j] - m); } }
   let lse = m + log(s);
   let wr = w[r];
-  let target = u32(clamp(x0[r], 0, i32(k) - 1));
-  if (MODE == 0u) { out[r] = wr * (z[base + target] - lse); return; }
+  let goal = u32(clamp(x0[r], 0, i32(k) - 1));
+  if (MODE == 0u) { out[r] = wr * (z[base + goal] - lse); return; }
   let g = gy[r];
   for (var j = 0u; j < k; j++) {
     var v = 0.0;
     if (i32(j) != mask) { v = -wr * exp(z[base + j] - lse); }
-    if (j == target) { v += wr; }
+    if (j == goal) { v += wr; }
     out[base + j] = v * g;
   }
 }`;
