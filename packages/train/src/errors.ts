@@ -16,7 +16,7 @@ export class TrainError extends KernelError {
  */
 export class TrainConfigError extends TrainError {
   override name = 'TrainConfigError';
-  /** The offending key path, dot-separated (`''` for the config as a whole). */
+  /** The offending key path, dot-separated (`config` for the config as a whole). */
   get path(): string {
     return this.op;
   }

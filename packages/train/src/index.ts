@@ -1,4 +1,20 @@
 export {
+  ALGORITHMS,
+  type Algorithm,
+  type CurriculumConfig,
+  checkConfigFitsData,
+  DATASET_NAMES,
+  DATASET_VOCAB,
+  type DataSizes,
+  OPERATORS,
+  parseTrainConfig,
+  type TauAnneal,
+  type TrainConfig,
+  type TrainConfigInput,
+  TrainConfigSchema,
+  trainConfigJsonSchema,
+} from './config';
+export {
   type BrownCorpus,
   detokenize,
   openBrownCorpus,
