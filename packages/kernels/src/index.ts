@@ -25,6 +25,7 @@ export {
   type OpDefinition,
   type WebGPUKernelContext,
 } from './ops/define';
+export { concat, padSlice, slice, transpose } from './ops/layout';
 export { broadcastTo, reduceToShape, sumToShape } from './ops/sum-to-shape';
 export { mulhi32, philox4x32, philoxKey, philoxWords, wordToUniform } from './rng/philox';
 export { PHILOX_WGSL } from './rng/philox-wgsl';
