@@ -56,6 +56,15 @@ export {
   TrainConfigError,
   TrainError,
 } from './errors';
+export {
+  clipCoefficient,
+  emaDecay,
+  emaUpdate,
+  globalNorm,
+  type LrScheduleOptions,
+  learningRate,
+  lrFactor,
+} from './optim/schedule';
 export { checkSeed, STREAM_DOMAIN, streamPermutation, streamUniforms, streamWords, uniform53 } from './rng';
 export {
   SAMPLING_EPS,
