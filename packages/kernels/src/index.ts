@@ -26,6 +26,7 @@ export {
   type WebGPUKernelContext,
 } from './ops/define';
 export { concat, padSlice, slice, transpose } from './ops/layout';
+export { type Axes, maxAxes, meanAxes, sumAxes } from './ops/reduce-axes';
 export { broadcastTo, reduceToShape, sumToShape } from './ops/sum-to-shape';
 export { mulhi32, philox4x32, philoxKey, philoxWords, wordToUniform } from './rng/philox';
 export { PHILOX_WGSL } from './rng/philox-wgsl';
