@@ -12,7 +12,7 @@ export {
   type TableOptions,
 } from './approx';
 export { NonFiniteError, NotADistributionError } from './errors';
-export { gaussianLatents, latentScales } from './latents';
+export { gaussianLatents, latentScales, latentsFromNormals } from './latents';
 export { binaryTransformClosedForm, diffusionTransform, type OperatorValue } from './operator';
 export {
   checkProbRow,

@@ -19,6 +19,21 @@ export function gaussianLatents(
   dtype: FloatDType,
   [batch, length]: [number, number],
 ): Tensor {
+  const eps = be.normal([batch, length, vocabSize], rng, dtype);
+  const z = latentsFromNormals(be, x0, gamma, vocabSize, eps);
+  eps.dispose();
+  return z;
+}
+
+/** z = α̃·onehot(x0) + σ̃·ε for given standard normals ε [B, L, K] (Duo Sec. 3), per-row α̃, σ̃ from gamma. */
+export function latentsFromNormals(
+  be: Backend,
+  x0: Tensor,
+  gamma: Float64Array,
+  vocabSize: number,
+  eps: Tensor,
+): Tensor {
+  const dtype = eps.dtype as FloatDType;
   const { alphaTilde, sigmaTilde } = latentScales(gamma);
   // Each [B, L, K] temporary is disposed as soon as it is used, to keep the peak at three of them.
   const a = rowTensor(be, alphaTilde, dtype);
@@ -26,9 +41,7 @@ export function gaussianLatents(
   const oneHot = be.oneHot(x0, vocabSize, dtype);
   const signal = be.mul(oneHot, a);
   oneHot.dispose();
-  const eps = be.normal([batch, length, vocabSize], rng, dtype);
   const noise = be.mul(eps, s);
-  eps.dispose();
   const z = be.add(signal, noise);
   for (const t of [signal, noise, a, s]) t.dispose();
   return z;
