@@ -124,7 +124,7 @@ const argumentCases: Case[] = [
     'sampleCategorical',
     () => cpu.sampleCategorical(f64([3]), { seed: 1, temperature: 0 }),
     'temperature 0',
-    '> 0',
+    '≥ 2^-126',
   ],
   [
     'sampleCategorical',

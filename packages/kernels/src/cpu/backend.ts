@@ -19,7 +19,7 @@ import * as ew from './elementwise';
 import { topK, topP } from './filter';
 import * as gather from './gather';
 import { matmul } from './linalg';
-import { configureCpuPool, destroyCpuPool } from './pool';
+import { configureCpuPool, releaseCpuPool, retainCpuPool } from './pool';
 import { normal, sampleCategorical, uniform } from './random';
 import * as reduce from './reduce';
 import { use } from './tensor';
@@ -149,9 +149,15 @@ class CpuBackendImpl implements CpuBackend {
   }
 
   async sync(): Promise<void> {}
-  /** Stops the worker threads of the heavy kernels (they restart on demand); tensors are garbage-collected. */
+  #released = false;
+  /**
+   * Releases this backend's hold on the worker pool: the workers stop when no live cpu backend uses them (they
+   * restart on demand); tensors are garbage-collected.
+   */
   destroy(): void {
-    destroyCpuPool();
+    if (this.#released) return;
+    this.#released = true;
+    releaseCpuPool();
   }
 }
 
@@ -159,5 +165,6 @@ class CpuBackendImpl implements CpuBackend {
 export function createCpuBackend(options: CreateBackendOptions = {}): CpuBackend {
   // the worker pool is shared by every cpu backend of the process; `threads` reconfigures it
   if (options.threads !== undefined) configureCpuPool({ threads: options.threads });
+  retainCpuPool();
   return instrumentBackend(new CpuBackendImpl(options));
 }

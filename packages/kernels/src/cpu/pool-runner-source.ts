@@ -18,9 +18,12 @@
  *           task t → elements t·chunk … of out = stream elements offset + t·chunk …; fills them in slices of
  *           whole Philox block groups in wasm memory (the slice's first block holds its first element), copies
  *           the wanted elements out
+ *   fault:  { kind, fault ('exit' | 'oom' | 'throw' | 'hang'), sleep, mainSleepMs, workerSleepMs }
+ *           fault injection for the pool's crash tests: a worker thread that takes a task exits, exhausts its heap,
+ *           throws or sleeps workerSleepMs; the calling thread sleeps mainSleepMs per task so workers take tasks
  */
 export const RUNNER_SOURCE = `
-function createRunner(wasm, MR, NR) {
+function createRunner(wasm, MR, NR, inWorker) {
   const KC = 256;
   const MC = 64;
   const SLOTS = 4096;
@@ -166,42 +169,103 @@ function createRunner(wasm, MR, NR) {
     }
   }
 
+  function faultTask(job) {
+    if (!inWorker) {
+      Atomics.wait(job.sleep, 0, 0, job.mainSleepMs);
+      return;
+    }
+    if (job.fault === 'exit') {
+      if (typeof process === 'object') process.exit(1);
+      else self.close();
+    }
+    if (job.fault === 'hang') {
+      Atomics.wait(job.sleep, 0, 0, job.workerSleepMs);
+      return;
+    }
+    if (job.fault === 'oom') {
+      const hoard = [];
+      for (;;) hoard.push(new Array(1 << 16).fill(hoard.length));
+    }
+    throw new Error('injected fault');
+  }
+
   return {
     run(job, t) {
       if (job.kind === 'matmul') matmulTask(job, t);
       else if (job.kind === 'sample') sampleTask(job, t);
-      else randomTask(job, t);
+      else if (job.kind === 'random') randomTask(job, t);
+      else faultTask(job);
     },
     packB,
   };
 }
 `;
 
-/** Message loop of a worker: one wasm instance, then jobs shared through SharedArrayBuffers. */
+/**
+ * Control words of one job (an Int32Array over a SharedArrayBuffer): the next task index, how many workers are
+ * done, whether one failed, how many tasks completed, then one done flag per worker slot.
+ */
+export const CTL = { next: 0, done: 1, failed: 2, completed: 3, slots: 4 } as const;
+
+/**
+ * Message loop of a worker: one wasm instance, then jobs shared through SharedArrayBuffers. In Node the worker
+ * gets its job port through workerData (its parent is the pool's supervisor thread); in a browser it listens on
+ * its own global scope.
+ */
 export const WORKER_SOURCE = `${RUNNER_SOURCE}
-const port = typeof require === 'function' ? require('node:worker_threads').parentPort : self;
+const nodeThreads = typeof require === 'function' ? require('node:worker_threads') : null;
+const port = nodeThreads ? nodeThreads.workerData.port : self;
 let run = null;
 function onJob(data) {
   if (data.init) {
-    run = createRunner(new WebAssembly.Instance(data.module, {}).exports, data.mr, data.nr).run;
+    run = createRunner(new WebAssembly.Instance(data.module, {}).exports, data.mr, data.nr, true).run;
     return;
   }
-  const { job, ctl } = data;
+  const { job, ctl, slot } = data;
   try {
     for (;;) {
-      const t = Atomics.add(ctl, 0, 1);
+      const t = Atomics.add(ctl, ${CTL.next}, 1);
       if (t >= job.tasks) break;
       run(job, t);
+      Atomics.add(ctl, ${CTL.completed}, 1);
     }
   } catch (error) {
-    Atomics.store(ctl, 2, 1);
-    Atomics.store(ctl, 0, job.tasks);
+    Atomics.store(ctl, ${CTL.failed}, 1);
+    Atomics.store(ctl, ${CTL.next}, job.tasks);
     console.error('duality cpu worker:', error);
   } finally {
-    Atomics.add(ctl, 1, 1);
-    Atomics.notify(ctl, 1);
+    Atomics.store(ctl, ${CTL.slots} + slot, 1);
+    Atomics.add(ctl, ${CTL.done}, 1);
+    Atomics.notify(ctl, ${CTL.done});
   }
 }
-if (typeof require === 'function') port.on('message', onJob);
+if (nodeThreads) port.on('message', onJob);
 else port.onmessage = (event) => onJob(event.data);
+`;
+
+/**
+ * The supervisor thread of the Node pool: the parent of the workers, so it receives their 'exit' events on an
+ * event loop that is never blocked (the calling thread may be waiting in Atomics.wait), and records each death in
+ * the shared status words, status[i] = 1, which the waiting caller checks between bounded waits. Messages:
+ * { source, status, ports, resourceLimits } once (one job port per worker), then { terminate: i, afterMs } (tests).
+ */
+export const SUPERVISOR_SOURCE = `
+const { parentPort, Worker } = require('node:worker_threads');
+const workers = [];
+parentPort.on('message', (message) => {
+  if (message.terminate !== undefined) {
+    setTimeout(() => workers[message.terminate]?.terminate(), message.afterMs ?? 0);
+    return;
+  }
+  const { source, status, ports, resourceLimits } = message;
+  ports.forEach((port, i) => {
+    const worker = new Worker(source, { eval: true, workerData: { port }, transferList: [port], resourceLimits });
+    worker.on('error', (error) => console.error('duality cpu worker ' + i + ' died:', error.message));
+    worker.on('exit', () => {
+      Atomics.store(status, i, 1);
+      Atomics.notify(status, i);
+    });
+    workers[i] = worker;
+  });
+});
 `;

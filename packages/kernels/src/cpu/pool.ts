@@ -1,11 +1,11 @@
-import { ArgumentError, KernelError } from '../errors';
-import { RUNNER_SOURCE, WORKER_SOURCE } from './pool-runner-source';
+import { ArgumentError, KernelError, WorkerCrashedError } from '../errors';
+import { CTL, RUNNER_SOURCE, SUPERVISOR_SOURCE, WORKER_SOURCE } from './pool-runner-source';
 import { GEMM_MR, GEMM_NR } from './wasm/generated/kernels-wasm';
 import { instantiateKernels, type KernelExports, kernelsModule } from './wasm/module';
 
 /** A job the runner understands (see pool-runner-source.ts); `tasks` is how many task indices it has. */
 export interface PoolJob {
-  kind: 'matmul' | 'sample' | 'random';
+  kind: 'matmul' | 'sample' | 'random' | 'fault';
   tasks: number;
   [field: string]: unknown;
 }
@@ -28,17 +28,32 @@ export interface Runner {
 }
 
 interface WorkerLike {
-  postMessage(message: unknown): void;
+  postMessage(message: unknown, transfer?: unknown[]): void;
   terminate(): unknown;
+  unref?: () => void;
+  on?: (event: 'exit', listener: () => void) => void;
+  onerror?: ((event: unknown) => void) | null;
+}
+
+interface PortLike {
+  postMessage(message: unknown): void;
   unref?: () => void;
 }
 
 interface NodeWorkerThreads {
   Worker: new (source: string, options: { eval: boolean }) => WorkerLike;
+  MessageChannel: new () => { port1: PortLike; port2: unknown };
 }
 
 interface PoolState {
-  workers: WorkerLike[];
+  /** One job port per worker (Node: a MessagePort to the worker; browser: the Worker itself). */
+  ports: PortLike[];
+  /** status[i] = 1 once worker i has died (written by the thread that owns it, read between bounded waits). */
+  status: Int32Array;
+  /** Stops every worker (Node: terminates the supervisor, whose exit takes its workers down). */
+  stop(): void;
+  /** Terminates worker i after `afterMs` (tests). */
+  kill(i: number, afterMs: number): void;
   broken: boolean;
 }
 
@@ -72,10 +87,39 @@ export const cpuKernelLimits = {
 
 /** How long the calling thread spins on the completion counter before blocking in Atomics.wait. */
 const SPIN_MS = 0.2;
+/**
+ * Longest single Atomics.wait of the calling thread: between waits it checks whether a worker it waits for has
+ * died, so a dead worker is noticed within this time instead of blocking the caller forever.
+ */
+const WAIT_SLICE_MS = 20;
 
 let configuredThreads: number | undefined;
 let state: PoolState | undefined;
 let mainRunner: Runner | null | undefined;
+/** Live backends using the pool: the workers stop when the last one is destroyed. */
+let users = 0;
+/** How many times workers were started (tests check that a restart happened, or did not). */
+let generation = 0;
+
+/**
+ * Test hooks of the pool (not part of the package's public entry): resource limits for the workers (a small
+ * heap makes an out-of-memory death quick), and counters.
+ */
+export const cpuPoolTesting = {
+  resourceLimits: undefined as
+    | { maxOldGenerationSizeMb?: number; maxYoungGenerationSizeMb?: number }
+    | undefined,
+  /** Whether workers are running, how often they were started, and how many backends hold the pool. */
+  stats: () => ({ running: state !== undefined, generation, users }),
+  /** Terminates worker i from its parent thread, after `afterMs` (as an outside kill would); false without a pool. */
+  terminateWorker(i: number, afterMs = 0): boolean {
+    if (!state) return false;
+    state.kill(i, afterMs);
+    return true;
+  },
+  /** Status words of the running pool (1 = that worker died), or undefined. */
+  status: () => state?.status,
+};
 
 /** Cores this process may use (Node: os.availableParallelism; browsers: navigator.hardwareConcurrency). */
 export function availableCores(): number {
@@ -117,11 +161,22 @@ export function configureCpuPool({ threads }: { threads?: number } = {}): void {
   configuredThreads = threads; // running workers are resized (or left idle, for inline) on the next parallel job
 }
 
-/** Terminates the worker threads (a later parallel kernel starts them again). Called by backend.destroy(). */
+/** Terminates the worker threads now, whoever uses them (a later parallel kernel starts them again). */
 export function destroyCpuPool(): void {
   if (!state) return;
-  for (const worker of state.workers) worker.terminate();
+  state.stop();
   state = undefined;
+}
+
+/** A cpu backend starts using the pool (createCpuBackend). */
+export function retainCpuPool(): void {
+  users++;
+}
+
+/** A cpu backend is destroyed: the workers stop when no live backend uses the pool any more. */
+export function releaseCpuPool(): void {
+  users = Math.max(0, users - 1);
+  if (users === 0) destroyCpuPool();
 }
 
 /** Threads a parallel job will use right now (1 = inline). */
@@ -136,25 +191,75 @@ function workerSupport(): boolean {
   return typeof Worker !== 'undefined' && typeof Blob !== 'undefined' && typeof URL !== 'undefined';
 }
 
-function spawnWorker(module: WebAssembly.Module): WorkerLike {
-  const threads = nodeBuiltin<NodeWorkerThreads>('node:worker_threads');
-  let worker: WorkerLike;
-  if (threads) {
-    worker = new threads.Worker(WORKER_SOURCE, { eval: true });
-    worker.unref?.();
-  } else {
-    const url = URL.createObjectURL(new Blob([WORKER_SOURCE], { type: 'text/javascript' }));
-    worker = new Worker(url);
-    URL.revokeObjectURL(url);
+/** The init message every worker gets first: its wasm module and the gemm tile sizes. */
+const initMessage = (module: WebAssembly.Module) => ({ init: true, module, mr: GEMM_MR, nr: GEMM_NR });
+
+/**
+ * Node: a supervisor thread owns the workers (it sees their 'exit' events while this thread may be blocked) and
+ * each worker gets jobs on its own MessagePort from this thread.
+ */
+function spawnNodePool(threads: NodeWorkerThreads, count: number, module: WebAssembly.Module): PoolState {
+  const status = new Int32Array(new SharedArrayBuffer(4 * count));
+  const supervisor = new threads.Worker(SUPERVISOR_SOURCE, { eval: true });
+  supervisor.unref?.();
+  // the supervisor's own death takes the workers with it; seen here between jobs
+  supervisor.on?.('exit', () => status.fill(1));
+  const channels = Array.from({ length: count }, () => new threads.MessageChannel());
+  const childPorts = channels.map((c) => c.port2);
+  const { resourceLimits } = cpuPoolTesting;
+  supervisor.postMessage({ source: WORKER_SOURCE, status, ports: childPorts, resourceLimits }, childPorts);
+  const ports = channels.map((c) => c.port1);
+  for (const port of ports) {
+    port.unref?.();
+    port.postMessage(initMessage(module));
   }
-  worker.postMessage({ init: true, module, mr: GEMM_MR, nr: GEMM_NR });
-  return worker;
+  return {
+    ports,
+    status,
+    broken: false,
+    stop: () => supervisor.terminate(),
+    kill: (i, afterMs) => supervisor.postMessage({ terminate: i, afterMs }),
+  };
 }
 
+/** Browser (a Web Worker host): workers from a Blob URL; an 'error' event marks the worker dead. */
+function spawnBrowserPool(count: number, module: WebAssembly.Module): PoolState {
+  const status = new Int32Array(new SharedArrayBuffer(4 * count));
+  const url = URL.createObjectURL(new Blob([WORKER_SOURCE], { type: 'text/javascript' }));
+  const workers: WorkerLike[] = Array.from({ length: count }, (_, i) => {
+    const worker = new Worker(url) as WorkerLike;
+    worker.onerror = () => Atomics.store(status, i, 1);
+    worker.postMessage(initMessage(module));
+    return worker;
+  });
+  URL.revokeObjectURL(url);
+  const kill = (i: number, afterMs: number) => {
+    setTimeout(() => {
+      workers[i].terminate();
+      Atomics.store(status, i, 1);
+    }, afterMs);
+  };
+  return {
+    ports: workers,
+    status,
+    broken: false,
+    stop: () => {
+      for (const w of workers) w.terminate();
+    },
+    kill,
+  };
+}
+
+/** The running pool with `threads − 1` live workers, (re)started when absent, resized, broken or a worker died. */
 function poolState(threads: number, module: WebAssembly.Module): PoolState {
-  if (state && state.workers.length === threads - 1 && !state.broken) return state;
+  const healthy = state && !state.broken && !state.status.includes(1);
+  if (state && healthy && state.ports.length === threads - 1) return state;
   destroyCpuPool();
-  state = { workers: Array.from({ length: threads - 1 }, () => spawnWorker(module)), broken: false };
+  const nodeThreads = nodeBuiltin<NodeWorkerThreads>('node:worker_threads');
+  state = nodeThreads
+    ? spawnNodePool(nodeThreads, threads - 1, module)
+    : spawnBrowserPool(threads - 1, module);
+  generation++;
   return state;
 }
 
@@ -167,16 +272,20 @@ export function localRunner(): Runner | null {
     wasm: KernelExports,
     mr: number,
     nr: number,
+    inWorker: boolean,
   ) => Runner;
-  mainRunner = create(instantiateKernels(module), GEMM_MR, GEMM_NR);
+  mainRunner = create(instantiateKernels(module), GEMM_MR, GEMM_NR, false);
   return mainRunner;
 }
 
 /**
  * Runs tasks 0 … job.tasks − 1 of a job: on the calling thread alone when `parallel` is false or the pool is
  * inline, else shared with the workers (each participant takes the next task index atomically; the calling
- * thread blocks in Atomics.wait until every worker is done). Every array the workers touch must live in a
- * SharedArrayBuffer. Returns false when the wasm kernels are unavailable (the caller takes its JS path).
+ * thread then waits until every worker is done, in bounded waits between which it checks that the workers it
+ * waits for are alive). Every array the workers touch must live in a SharedArrayBuffer. Returns false when the
+ * wasm kernels are unavailable (the caller takes its JS path). A worker that died during the job fails it with
+ * WorkerCrashedError (its tasks are lost) and the pool restarts on the next job; one that died while idle is
+ * replaced before the job starts.
  */
 export function runJob(job: PoolJob, parallel: boolean): boolean {
   const runner = localRunner();
@@ -188,27 +297,55 @@ export function runJob(job: PoolJob, parallel: boolean): boolean {
     return true;
   }
   const pool = poolState(cpuPoolThreads(), kernelsModule() as WebAssembly.Module);
-  const helpers = pool.workers.slice(0, threads - 1);
-  const ctl = new Int32Array(new SharedArrayBuffer(12)); // [next task, workers done, failed]
-  for (const worker of helpers) worker.postMessage({ job, ctl });
+  const helpers = threads - 1;
+  const ctl = new Int32Array(new SharedArrayBuffer(4 * (CTL.slots + helpers)));
+  for (let slot = 0; slot < helpers; slot++) pool.ports[slot].postMessage({ job, ctl, slot });
   try {
     for (;;) {
-      const t = Atomics.add(ctl, 0, 1);
+      const t = Atomics.add(ctl, CTL.next, 1);
       if (t >= job.tasks) break;
       run(job, t);
+      Atomics.add(ctl, CTL.completed, 1);
     }
   } finally {
-    // workers usually finish within a task of the caller: spin briefly before sleeping, which saves a
-    // sleep/wake round trip through the scheduler (costly on a loaded machine)
-    const spinUntil = performance.now() + SPIN_MS;
-    while (Atomics.load(ctl, 1) < helpers.length && performance.now() < spinUntil);
-    for (;;) {
-      const done = Atomics.load(ctl, 1);
-      if (done >= helpers.length) break;
-      Atomics.wait(ctl, 1, done);
-    }
+    awaitHelpers(ctl, helpers, pool.status);
   }
-  if (Atomics.load(ctl, 2) !== 0) {
+  return checkJob(job, ctl, helpers, pool);
+}
+
+/** Waits until each helper is done or dead: a short spin, then bounded Atomics.waits with liveness checks. */
+function awaitHelpers(ctl: Int32Array, helpers: number, status: Int32Array): void {
+  // workers usually finish within a task of the caller: spin briefly before sleeping, which saves a
+  // sleep/wake round trip through the scheduler (costly on a loaded machine)
+  const spinUntil = performance.now() + SPIN_MS;
+  while (Atomics.load(ctl, CTL.done) < helpers && performance.now() < spinUntil);
+  for (;;) {
+    const done = Atomics.load(ctl, CTL.done);
+    if (done >= helpers) return;
+    Atomics.wait(ctl, CTL.done, done, WAIT_SLICE_MS);
+    let settled = true;
+    for (let slot = 0; slot < helpers && settled; slot++) {
+      settled = Atomics.load(ctl, CTL.slots + slot) === 1 || Atomics.load(status, slot) === 1;
+    }
+    if (settled) return;
+  }
+}
+
+/** Turns a failed or incomplete job into a typed error (and marks the pool for a restart). */
+function checkJob(job: PoolJob, ctl: Int32Array, helpers: number, pool: PoolState): boolean {
+  const dead: number[] = [];
+  for (let slot = 0; slot < helpers; slot++) if (Atomics.load(pool.status, slot) === 1) dead.push(slot);
+  if (dead.length > 0) pool.broken = true;
+  const completed = Atomics.load(ctl, CTL.completed);
+  if (completed < job.tasks && dead.length > 0) {
+    throw new WorkerCrashedError(
+      job.kind,
+      `cpu worker thread${dead.length > 1 ? 's' : ''} ${dead.join(', ')} dead after ${completed} of ${job.tasks} tasks`,
+      'every task to complete',
+      'the worker exited, was terminated or ran out of memory; the pool restarts on the next job',
+    );
+  }
+  if (Atomics.load(ctl, CTL.failed) !== 0) {
     pool.broken = true;
     throw new KernelError(
       job.kind,
