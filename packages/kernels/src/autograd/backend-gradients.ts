@@ -22,10 +22,13 @@ function freeing<T>(temps: Tensor[], f: () => T): T {
   }
 }
 
-/** g reduced to `shape`, freeing g when a reduction made a new tensor. */
-function toShape(g: Tensor, shape: Shape): Tensor {
+/**
+ * g reduced to `shape`, freeing g when a reduction made a new tensor — unless g is `borrowed` (the incoming
+ * gradient, which a rule may hand to several inputs and the tape frees itself).
+ */
+function toShape(g: Tensor, shape: Shape, borrowed?: Tensor): Tensor {
   const r = reduceToShape(g, shape);
-  if (r !== g) g.dispose();
+  if (r !== g && g !== borrowed) g.dispose();
   return r;
 }
 
@@ -37,7 +40,7 @@ const binary = (
   save: ([a, b], out) => (save === 'ab' ? [a, b] : save === 'b+out' ? [b, out] : []),
   backward: (gy, { backend, args: [a, b], output }) => {
     const [ga, gb] = back(backend, gy, a, b, output);
-    return [ga && toShape(ga, a.shape), gb && toShape(gb, b.shape)];
+    return [ga && toShape(ga, a.shape, gy), gb && toShape(gb, b.shape, gy)];
   },
 });
 

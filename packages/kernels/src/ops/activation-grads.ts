@@ -2,8 +2,9 @@
  * Fused backward kernels of the activations and of LayerNorm: each is one pass, so a backward costs what its
  * forward costs (they are the adjoints the tape calls, not ops users need).
  */
+import { ArgumentError } from '../errors';
 import type { Tensor } from '../types';
-import { checkDtype, checkSameDtype, checkSameShape, FLOAT, shapeSize } from '../validate';
+import { checkDtype, checkRank, checkSameDtype, checkSameShape, FLOAT, shapeSize } from '../validate';
 import { defineOp, type WebGPUKernelContext } from './define';
 
 const WG = 64;
@@ -67,29 +68,35 @@ function pointwiseGrad(name: string, f: (x: number) => number, wgslBody: string)
 }
 
 const C = Math.sqrt(2 / Math.PI);
-/** d/dx of ½x(1 + tanh(u)), u = √(2/π)(x + 0.044715x³): ½(1 + tanh u) + ½x(1 − tanh²u)·√(2/π)(1 + 3·0.044715x²). */
+/**
+ * d/dx of ½x(1 + tanh u), u = √(2/π)(x + 0.044715x³), written with s = σ(2u) = ½(1 + tanh u) and
+ * 1 − tanh²u = 4s(1 − s): s·(1 + 2x(1 − s)·√(2/π)(1 + 3·0.044715x²)). No 1 + tanh u cancellation in the
+ * negative tail (where the tanh form loses all relative precision) and no tanh (WGSL's overflows on some
+ * drivers). cpu: s = 0 or 1 returns the limit (what the formula gives then), so huge |x| cannot make 0·∞.
+ * WGSL (no infinities allowed): x is clamped to ±10, where the derivative already is 1, or 0 to 1e-35.
+ */
 export const geluTanhGrad = pointwiseGrad(
   'geluTanhGrad',
   (x) => {
-    const t = Math.tanh(C * (x + 0.044715 * x * x * x));
-    return 0.5 * (1 + t) + 0.5 * x * (1 - t * t) * C * (1 + 3 * 0.044715 * x * x);
+    const s = 1 / (1 + Math.exp(-2 * C * (x + 0.044715 * x * x * x)));
+    if (s === 0 || s === 1) return s;
+    return s * (1 + 2 * x * (1 - s) * C * (1 + 3 * 0.044715 * x * x));
   },
-  `let u = ${C} * (v + 0.044715 * v * v * v);
-  // tanh through exp of a clamped argument (WGSL tanh overflows to NaN for large |u| on some drivers)
-  let e = exp(-2.0 * clamp(abs(u), 0.0, 20.0));
-  let t = sign(u) * (1.0 - e) / (1.0 + e);
-  gx[i] = gy[i] * (0.5 * (1.0 + t) + 0.5 * v * (1.0 - t * t) * ${C} * (1.0 + 3.0 * 0.044715 * v * v));`,
+  `let c = clamp(v, -10.0, 10.0);
+  let s = 1.0 / (1.0 + exp(-2.0 * ${C} * (c + 0.044715 * c * c * c)));
+  gx[i] = gy[i] * (s * (1.0 + 2.0 * c * (1.0 - s) * ${C} * (1.0 + 3.0 * 0.044715 * c * c)));`,
 );
 
-/** d/dx of x·σ(x): σ(x)(1 + x(1 − σ(x))). */
+/** d/dx of x·σ(x): σ(x)(1 + x(1 − σ(x))). WGSL clamps x to ±80 so exp stays finite (beyond: 1, or 0 to 1e-33). */
 export const siluGrad = pointwiseGrad(
   'siluGrad',
   (x) => {
     const s = 1 / (1 + Math.exp(-x));
     return s * (1 + x * (1 - s));
   },
-  `let s = 1.0 / (1.0 + exp(-v));
-  gx[i] = gy[i] * (s * (1.0 + v * (1.0 - s)));`,
+  `let c = clamp(v, -80.0, 80.0);
+  let s = 1.0 / (1.0 + exp(-c));
+  gx[i] = gy[i] * (s * (1.0 + c * (1.0 - s)));`,
 );
 
 const LN_GRAD_WGSL = /* wgsl */ `
@@ -136,9 +143,16 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
  */
 export const layerNormGrad = defineOp({
   name: 'layerNormGrad',
-  validate(_b, x: Tensor, w: Tensor, gy: Tensor, _eps: number) {
-    checkDtype('layerNormGrad', 'x', x, FLOAT);
-    checkSameShape('layerNormGrad', 'x and gy', x.shape, gy.shape);
+  validate(_b, x: Tensor, w: Tensor, gy: Tensor, eps: number) {
+    const op = 'layerNormGrad';
+    checkDtype(op, 'x', x, FLOAT);
+    checkRank(op, 'x', x, 1);
+    checkSameDtype(op, x, w);
+    checkSameDtype(op, x, gy);
+    checkSameShape(op, 'weight and the last axis of x', w.shape, x.shape.slice(-1));
+    checkSameShape(op, 'x and gy', x.shape, gy.shape);
+    if (typeof eps !== 'number' || !(eps >= 0) || !Number.isFinite(eps))
+      throw new ArgumentError(op, `eps = ${String(eps)}`, 'a finite number ≥ 0');
   },
   cpu(ctx, x: Tensor, w: Tensor, gy: Tensor, eps: number): [Tensor, Tensor] {
     const xs = ctx.data(x);
