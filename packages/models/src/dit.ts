@@ -1,29 +1,38 @@
 /**
  * The diffusion transformer (DiT) of MDLM/Duo (`s-sahoo/duo` models/dit.py), and its causal variant, written
- * layer by layer on the `@duality/kernels` Backend ops. Linear weights keep torch's [out, in] layout
+ * layer by layer on recorded ops (Backend methods and `defineOp` ops), so the one forward runs untaped for
+ * inference and taped inside `valueAndGrad` for training. Linear weights keep torch's [out, in] layout
  * (y = x Wᵀ + b → `matmul(x, W, { transposeB: true, bias })`).
  *
  *   h = E[x] | Σ_k w_k E[i_k] | softmax(z) E                        input embedding (tokens | top-k soft | dense)
  *   c = silu(MLP(timestep_features(sigma)))                           time conditioning, sigma = −log alpha_t
- *   per block:  (sh1, sc1, g1, sh2, sc2, g2) = adaLN(c)
+ *   per block:  (sh1, sc1, g1, sh2, sc2, g2) = chunk(W_ada c + b_ada, 6)
  *               h += g1 · W_out attn(rope(q), rope(k), v)(LN(h)(1 + sc1) + sh1)
  *               h += g2 · MLP_gelu_tanh(LN(h)(1 + sc2) + sh2)
- *   logits = W_lin (LN(h)(1 + sc) + sh) + b_lin,  (sh, sc) = adaLN_final(c)
+ *   logits = W_lin (LN(h)(1 + sc) + sh) + b_lin,  (sh, sc) = chunk(W_f c + b_f, 2)
  *
  * The causal variant drops c and every adaLN term (gates 1, no modulation) and masks attention to the past.
+ * Ownership: the async part of `forward` (id checks, reading sigma) runs first, then one synchronous `tidy`
+ * body (one nested `tidy` per block) frees every temporary; on the cpu backend in f32 and outside gradient
+ * scopes, fused inference-only kernels (cpu-fast.ts) replace softmax, GELU, LayerNorm + modulation and the
+ * gated residual.
  */
 import {
   ArgumentError,
   type Backend,
-  type CpuBackend,
   DTypeError,
   type FloatDType,
+  isRecording,
+  keep,
   ShapeError,
   type Tensor,
+  tidy,
 } from '@duality/kernels';
 import { mergeHeads, splitHeadsRotary } from './attention-ops';
+import { chunkLast } from './chunk';
 import { DIT_CONSTANTS, type DiTConfig, referenceStateDictShapes } from './config';
-import { gatedResidual, geluTanhInPlace, layerNormModulate, softmaxRowsInPlace } from './cpu-fast';
+import { gatedResidual, geluTanhFast, layerNormModulate, softmaxRowsFast } from './cpu-fast';
+import { dropout } from './dropout';
 import {
   MissingTensorError,
   ModelConfigError,
@@ -31,6 +40,7 @@ import {
   TensorShapeMismatchError,
   TokenOutOfVocabularyError,
 } from './errors';
+import { checkParameters, type DiTParameters, parameterShapes, ROTARY_BUFFER } from './params';
 import type { StoredTensor } from './safetensors';
 
 /** What the network reads: token ids, top-k soft tokens (curriculum), or full-vocabulary logits (dense). */
@@ -48,50 +58,15 @@ export interface ForwardOptions {
   train?: { seed: number | bigint; offset?: number; p?: number };
   /** Filled with host copies of intermediates: embed, t_cond, block.{i} (for parity tests and debugging). */
   intermediates?: Map<string, Float32Array | Float64Array>;
+  /**
+   * Tensors to use in place of some (or all) of the model's parameters for this call, by reference name (same
+   * shapes, dtype and backend). Default: the model's own live parameters.
+   */
+  parameters?: Partial<DiTParameters>;
 }
 
 /** Gives the stored tensor of a reference state-dict name (or undefined when absent). */
 export type TensorLookup = (name: string) => Promise<StoredTensor | undefined>;
-
-interface Linear {
-  weight: Tensor;
-  bias?: Tensor;
-}
-
-interface Block {
-  norm1: Tensor;
-  attnQkv: Tensor;
-  attnOut: Tensor;
-  norm2: Tensor;
-  mlpIn: Linear;
-  mlpOut: Linear;
-  /** shift_msa, scale_msa, gate_msa, shift_mlp, scale_mlp, gate_mlp (each [D, C] and [D]); absent if causal. */
-  adaLN?: Linear[];
-}
-
-interface Weights {
-  embedding: Tensor;
-  sigmaMap?: { inner: Linear; outer: Linear };
-  blocks: Block[];
-  finalNorm: Tensor;
-  head: Linear;
-  /** shift, scale of the final layer; absent if causal. */
-  finalAdaLN?: Linear[];
-}
-
-/** Tracks the temporaries of one layer so they are freed together. */
-class Scope {
-  private readonly owned: Tensor[] = [];
-  own<T extends Tensor>(t: T): T {
-    this.owned.push(t);
-    return t;
-  }
-  /** Disposes every owned tensor except `keep`. */
-  release(...keep: Tensor[]): void {
-    for (const t of this.owned) if (!keep.includes(t) && !t.disposed) t.dispose();
-    this.owned.length = 0;
-  }
-}
 
 /** Sinusoidal features of sigma: [cos(sigma f_j), sin(sigma f_j)], f_j = maxPeriod^(−j/half) (DiT, GLIDE). */
 export function timestepFeatures(
@@ -140,11 +115,15 @@ export function rotaryTables(
   return { cos, sin };
 }
 
+/** Whether the f32 cpu inference kernels may run now (never inside a gradient scope). */
+type Fast = boolean;
+
 export class DiT {
   readonly config: DiTConfig;
   readonly backend: Backend;
   readonly dtype: FloatDType;
-  private readonly weights: Weights;
+  /** The live parameter tensors the forward reads, by reference name. */
+  private params: DiTParameters;
   /** The rotary buffer as the checkpoint stored it (written back unchanged). */
   private readonly invFreqStored: Float32Array;
   private readonly rotaryCache = new Map<number, { cos: Tensor; sin: Tensor }>();
@@ -155,13 +134,14 @@ export class DiT {
     backend: Backend,
     config: DiTConfig,
     dtype: FloatDType,
-    weights: Weights,
+    params: DiTParameters,
     invFreq: Float32Array,
   ) {
     this.backend = backend;
     this.config = config;
     this.dtype = dtype;
-    this.weights = weights;
+    this.params = params;
+    for (const t of Object.values(params)) keep(t); // the model owns them, whatever tidy scope built it
     this.invFreqStored = invFreq;
   }
 
@@ -171,7 +151,8 @@ export class DiT {
 
   /**
    * Builds the model from reference state-dict tensors (names of `DIT.state_dict()`); every tensor is checked
-   * against the shape the config implies. `lookup` can read lazily from a file, one tensor at a time.
+   * against the shape the config implies. `lookup` can read lazily from a file, one tensor at a time. The values
+   * are copied into new tensors (`adopt` is accepted for compatibility and no longer changes anything).
    */
   static async fromStateDict(
     backend: Backend,
@@ -180,264 +161,201 @@ export class DiT {
     options: { dtype?: FloatDType; adopt?: boolean } = {},
   ): Promise<DiT> {
     const dtype = options.dtype ?? 'f32';
-    /** On cpu with `adopt`, arrays of the model's dtype become tensors without a copy (the model owns them). */
-    const adopt = options.adopt === true && backend.name === 'cpu';
     if (dtype === 'f64' && !backend.supportsF64)
       throw new DTypeError('DiT.fromStateDict', 'f64', `f32 on the ${backend.name} backend`);
     const get = lookup instanceof Map ? async (n: string) => lookup.get(n) : lookup;
-    const expected = new Map(referenceStateDictShapes(config));
-    const uploaded: Tensor[] = [];
-    const load = async (name: string, rows?: [number, number]): Promise<Tensor> => {
-      const stored = await get(name);
-      if (!stored)
-        throw new MissingTensorError(
-          'DiT.fromStateDict',
-          `no tensor "${name}"`,
-          `a tensor of shape [${(expected.get(name) ?? []).join(', ')}]`,
-        );
-      const want = expected.get(name) as number[];
-      if (stored.shape.length !== want.length || stored.shape.some((d, i) => d !== want[i])) {
-        throw new TensorShapeMismatchError(
-          'DiT.fromStateDict',
-          `"${name}" of shape [${stored.shape.join(', ')}]`,
-          `[${want.join(', ')}]`,
-        );
-      }
-      let data: ArrayLike<number> = stored.data;
-      let shape = want;
-      if (rows) {
-        const width = want.length === 2 ? want[1] : 1;
-        data = stored.data.subarray(rows[0] * width, rows[1] * width);
-        shape = want.length === 2 ? [rows[1] - rows[0], width] : [rows[1] - rows[0]];
-      }
-      const sameType = dtype === 'f64' ? data instanceof Float64Array : data instanceof Float32Array;
-      const t =
-        adopt && sameType
-          ? (backend as CpuBackend).fromArray(data as Float32Array, shape)
-          : backend.tensor(data, shape, dtype);
-      uploaded.push(t);
-      return t;
-    };
-    const linear = async (prefix: string, bias = true): Promise<Linear> => ({
-      weight: await load(`${prefix}.weight`),
-      bias: bias ? await load(`${prefix}.bias`) : undefined,
-    });
-    /** Splits an adaLN projection [n·D, C] into n chunks of D rows (the reference's `.chunk(n)`). */
-    const chunks = async (prefix: string, n: number): Promise<Linear[]> => {
-      const D = config.hiddenSize;
-      const out: Linear[] = [];
-      for (let i = 0; i < n; i++) {
-        const rows: [number, number] = [i * D, (i + 1) * D];
-        out.push({ weight: await load(`${prefix}.weight`, rows), bias: await load(`${prefix}.bias`, rows) });
-      }
-      return out;
-    };
+    const params: DiTParameters = {};
     try {
-      const invFreq = await checkedInvFreq(get, config);
-      const weights: Weights = {
-        embedding: await load('vocab_embed.embedding'),
-        sigmaMap: config.causal
-          ? undefined
-          : { inner: await linear('sigma_map.mlp.0'), outer: await linear('sigma_map.mlp.2') },
-        blocks: [],
-        finalNorm: await load('output_layer.norm_final.weight'),
-        head: await linear('output_layer.linear'),
-        finalAdaLN: config.causal ? undefined : await chunks('output_layer.adaLN_modulation', 2),
-      };
-      for (let i = 0; i < config.nBlocks; i++) {
-        const p = `blocks.${i}`;
-        weights.blocks.push({
-          norm1: await load(`${p}.norm1.weight`),
-          attnQkv: await load(`${p}.attn_qkv.weight`),
-          attnOut: await load(`${p}.attn_out.weight`),
-          norm2: await load(`${p}.norm2.weight`),
-          mlpIn: await linear(`${p}.mlp.0`),
-          mlpOut: await linear(`${p}.mlp.2`),
-          adaLN: config.causal ? undefined : await chunks(`${p}.adaLN_modulation`, 6),
-        });
+      const invFreq = checkedInvFreq('DiT.fromStateDict', config, await get(ROTARY_BUFFER));
+      for (const [name, want] of parameterShapes(config)) {
+        const stored = await get(name);
+        if (!stored)
+          throw new MissingTensorError(
+            'DiT.fromStateDict',
+            `no tensor "${name}"`,
+            `a tensor of shape [${want.join(', ')}]`,
+          );
+        if (stored.shape.length !== want.length || stored.shape.some((d, i) => d !== want[i])) {
+          throw new TensorShapeMismatchError(
+            'DiT.fromStateDict',
+            `"${name}" of shape [${stored.shape.join(', ')}]`,
+            `[${want.join(', ')}]`,
+          );
+        }
+        params[name] = backend.tensor(stored.data, want, dtype);
       }
-      return new DiT(backend, config, dtype, weights, invFreq);
+      return new DiT(backend, config, dtype, params, invFreq);
     } catch (error) {
-      for (const t of uploaded) t.dispose();
+      for (const t of Object.values(params)) t.dispose();
       throw error;
     }
+  }
+
+  /**
+   * Builds the model around existing tensors (no copy): every name of `parameterShapes(config)`, reference
+   * shapes, one float dtype and backend. The model owns them from then on (`dispose()` frees them); training
+   * updates them in place, and every forward reads them as they are. `invFreq`: the stored rotary buffer
+   * (default 1/10000^(2j/Dh) in f32).
+   */
+  static fromParameters(
+    config: DiTConfig,
+    params: DiTParameters,
+    options: { invFreq?: ArrayLike<number> } = {},
+  ): DiT {
+    const dtype = checkParameters('DiT.fromParameters', config, params, true) as FloatDType;
+    const own: DiTParameters = {};
+    for (const [name] of parameterShapes(config)) own[name] = params[name];
+    const backend = own['vocab_embed.embedding'].backend;
+    const stored: StoredTensor | undefined = options.invFreq && {
+      dtype: 'F32',
+      shape: [options.invFreq.length],
+      data: Float32Array.from(options.invFreq),
+    };
+    const invFreq = checkedInvFreq('DiT.fromParameters', config, stored);
+    return new DiT(backend, config, dtype, own, invFreq);
+  }
+
+  /**
+   * The trainable tensors by reference name (the state dict minus `rotary_emb.inv_freq`): the very tensors the
+   * forward reads, so `valueAndGrad((p) => loss(model.forward(…)))(model.parameters())` gives a gradient per
+   * name. A new object each call; the tensors stay the model's.
+   */
+  parameters(): DiTParameters {
+    this.checkLive('DiT.parameters');
+    return { ...this.params };
+  }
+
+  /**
+   * Replaces some (or all) parameters by other tensors (checked like `fromParameters`; same dtype and backend
+   * as the model). Returns the tensors replaced, which are the caller's from then on (dispose them or not).
+   */
+  setParameters(params: Partial<DiTParameters>): DiTParameters {
+    this.checkLive('DiT.setParameters');
+    checkParameters('DiT.setParameters', this.config, params, false, {
+      dtype: this.dtype,
+      backend: this.backend,
+    });
+    const replaced: DiTParameters = {};
+    for (const [name, t] of Object.entries(params)) {
+      if (!t || t === this.params[name]) continue;
+      replaced[name] = this.params[name];
+      this.params = { ...this.params, [name]: keep(t) };
+    }
+    return replaced;
   }
 
   // ---------------------------------------------------------------------------------------------- forward
 
   /** Logits [B, L, V] for the input (and per-row sigma unless causal). */
   async forward(input: DiTInput, sigma?: SigmaInput, options: ForwardOptions = {}): Promise<Tensor> {
-    if (this.disposed) throw new ArgumentError('DiT.forward', 'a disposed model', 'a live model');
-    const scope = new Scope();
-    try {
-      const h0 = scope.own(await this.embed(input));
-      const [B, L] = h0.shape;
-      const c = this.config.causal ? undefined : scope.own(await this.timeCondition(sigma, B));
-      await capture(options, 'embed', h0);
-      if (c) await capture(options, 't_cond', c);
-      let h = h0;
-      for (let i = 0; i < this.config.nBlocks; i++) {
-        h = scope.own(this.block(this.weights.blocks[i], h, c, L, i, options));
-        await capture(options, `block.${i}`, h);
+    this.checkLive('DiT.forward');
+    const P = this.resolveParameters(options.parameters);
+    const batch = await this.checkInput(input);
+    const sigmaValues = this.config.causal ? undefined : await this.sigmaValues(sigma, batch);
+    this.checkTrain(options);
+    const { logits, captured } = tidy(() => this.run(P, input, sigmaValues, options));
+    if (captured) {
+      try {
+        for (const [name, t] of captured)
+          options.intermediates?.set(name, (await t.read()) as Float32Array | Float64Array);
+      } finally {
+        for (const t of captured.values()) t.dispose();
       }
-      return this.finalLayer(h, c);
-    } finally {
-      scope.release();
     }
+    return logits;
+  }
+
+  /** The synchronous forward: every op recorded when a gradient scope is open. */
+  private run(
+    P: DiTParameters,
+    input: DiTInput,
+    sigma: ArrayLike<number> | undefined,
+    options: ForwardOptions,
+  ): { logits: Tensor; captured?: Map<string, Tensor> } {
+    const fast: Fast = this.backend.name === 'cpu' && this.dtype === 'f32' && !isRecording();
+    const captured = options.intermediates ? new Map<string, Tensor>() : undefined;
+    let h = this.embed(P, input);
+    const L = h.shape[1];
+    const c = sigma ? this.timeCondition(P, sigma) : undefined;
+    captured?.set('embed', h);
+    if (c) captured?.set('t_cond', c);
+    for (let i = 0; i < this.config.nBlocks; i++) {
+      const prev = h;
+      h = tidy(() => this.block(P, i, prev, c, L, options, fast));
+      if (captured) captured.set(`block.${i}`, h);
+      else prev.dispose();
+    }
+    return { logits: this.finalLayer(P, h, c, fast), captured };
   }
 
   /** Input embedding: E[tokens], Σ_k w_k E[i_k] (embedding bag), or softmax(logits) @ E (dense soft input). */
-  private async embed(input: DiTInput): Promise<Tensor> {
+  private embed(P: DiTParameters, input: DiTInput): Tensor {
     const b = this.backend;
-    const E = this.weights.embedding;
-    const V = this.config.vocabSize;
-    if ('tokens' in input) {
-      const ids = input.tokens;
-      await this.checkIds('DiT.forward(tokens)', ids, 2);
-      return b.embedding(E, ids);
-    }
-    if ('soft' in input) {
-      const { indices, weights } = input.soft;
-      await this.checkIds('DiT.forward(soft.indices)', indices, 3);
-      if (weights.shape.length !== 3 || weights.shape.some((d, i) => d !== indices.shape[i])) {
-        throw new ShapeError(
-          'DiT.forward(soft.weights)',
-          `[${weights.shape}]`,
-          `[${indices.shape}] like the indices`,
-        );
-      }
-      return b.embeddingBag(E, indices, this.ensureDtype(weights));
-    }
-    const logits = input.dense;
-    if (logits.shape.length !== 3 || logits.shape[2] !== V) {
-      throw new ShapeError('DiT.forward(dense)', `logits [${logits.shape}]`, `[B, L, ${V}]`);
-    }
-    this.checkLength('DiT.forward(dense)', logits.shape[1]);
-    const probs = b.softmax(this.ensureDtype(logits));
-    try {
-      return b.matmul(probs, E);
-    } finally {
-      probs.dispose();
-    }
+    const E = P['vocab_embed.embedding'];
+    if ('tokens' in input) return b.embedding(E, input.tokens);
+    if ('soft' in input) return b.embeddingBag(E, input.soft.indices, input.soft.weights);
+    return b.matmul(b.softmax(input.dense), E);
   }
 
   /** c = silu(W2 silu(W1 tf + b1) + b2): the reference's `silu(sigma_map(sigma))`. */
-  private async timeCondition(sigma: SigmaInput | undefined, batch: number): Promise<Tensor> {
-    if (!this.config.timeConditioning) return this.timeConditionAt(new Float64Array(batch)); // σ ignored: c(0)
-    if (sigma === undefined)
-      throw new ArgumentError('DiT.forward', 'no sigma', `sigma for each of the ${batch} rows`);
-    const values = isTensor(sigma) ? await sigma.read() : sigma;
-    if (values.length !== batch)
-      throw new ShapeError('DiT.forward(sigma)', `${values.length} values`, `${batch} (one per row)`);
-    for (let i = 0; i < values.length; i++) {
-      if (!Number.isFinite(values[i]))
-        throw new ArgumentError('DiT.forward(sigma)', `sigma[${i}] = ${values[i]}`, 'a finite number');
-    }
-    return this.timeConditionAt(values);
+  private timeCondition(P: DiTParameters, values: ArrayLike<number>): Tensor {
+    const b = this.backend;
+    const F = DIT_CONSTANTS.frequencyEmbeddingSize;
+    const tf = b.tensor(timestepFeatures(values, F), [values.length, F], this.dtype);
+    const hidden = b.silu(this.linear(tf, P, 'sigma_map.mlp.0'));
+    return b.silu(this.linear(hidden, P, 'sigma_map.mlp.2'));
   }
 
-  private timeConditionAt(values: ArrayLike<number>): Tensor {
-    const batch = values.length;
-    const b = this.backend;
-    const { inner, outer } = this.weights.sigmaMap as { inner: Linear; outer: Linear };
-    const scope = new Scope();
-    try {
-      const tf = scope.own(
-        b.tensor(timestepFeatures(values), [batch, DIT_CONSTANTS.frequencyEmbeddingSize], this.dtype),
-      );
-      const hidden = scope.own(b.silu(scope.own(this.linear(tf, inner))));
-      const out = b.silu(scope.own(this.linear(hidden, outer)));
-      return out;
-    } finally {
-      scope.release();
-    }
+  /** The n modulation vectors [B, 1, D] of an adaLN projection (the reference's `.chunk(n, dim=1)`). */
+  private modulation(P: DiTParameters, prefix: string, c: Tensor, n: number): Tensor[] {
+    const [B] = c.shape;
+    return chunkLast(this.linear(c, P, prefix), n).map((m) =>
+      this.backend.reshape(m, [B, 1, this.config.hiddenSize]),
+    );
   }
 
   /** One transformer block (adaLN-modulated unless causal). */
   private block(
-    w: Block,
+    P: DiTParameters,
+    index: number,
     h: Tensor,
     c: Tensor | undefined,
     L: number,
-    index: number,
     options: ForwardOptions,
+    fast: Fast,
   ): Tensor {
-    const b = this.backend;
-    const s = new Scope();
-    try {
-      const [B] = h.shape;
-      const mod =
-        w.adaLN && c
-          ? w.adaLN.map((l) => s.own(b.reshape(s.own(this.linear(c, l)), [B, 1, this.config.hiddenSize])))
-          : undefined;
-      // attention branch: h1 = h + g1 · attn(LN(h)(1 + sc1) + sh1)
-      const a = s.own(this.normModulate(h, w.norm1, mod?.[0], mod?.[1], s));
-      const attn = s.own(this.dropout(s.own(this.attention(w, a, L, s)), 2 * index, options));
-      const h1 = s.own(this.residual(h, attn, mod?.[2], s));
-      // MLP branch: h2 = h1 + g2 · MLP(LN(h1)(1 + sc2) + sh2)
-      const m = s.own(this.normModulate(h1, w.norm2, mod?.[3], mod?.[4], s));
-      const inner = s.own(this.geluTanh(s.own(this.linear(m, w.mlpIn))));
-      const mlp = s.own(this.dropout(s.own(this.linear(inner, w.mlpOut)), 2 * index + 1, options));
-      const out = this.residual(h1, mlp, mod?.[5], s);
-      return out;
-    } finally {
-      s.release();
-    }
+    const p = `blocks.${index}.`;
+    const mod = c ? this.modulation(P, `${p}adaLN_modulation`, c, 6) : undefined;
+    // attention branch: h1 = h + g1 · attn(LN(h)(1 + sc1) + sh1)
+    const a = this.normModulate(h, P[`${p}norm1.weight`], mod?.[0], mod?.[1], fast);
+    const attn = this.dropout(this.attention(P, p, a, L, fast), 2 * index, options);
+    const h1 = this.residual(h, attn, mod?.[2], fast);
+    // MLP branch: h2 = h1 + g2 · MLP(LN(h1)(1 + sc2) + sh2)
+    const m = this.normModulate(h1, P[`${p}norm2.weight`], mod?.[3], mod?.[4], fast);
+    const inner = this.geluTanh(this.linear(m, P, `${p}mlp.0`), fast);
+    const mlp = this.dropout(this.linear(inner, P, `${p}mlp.2`), 2 * index + 1, options);
+    return this.residual(h1, mlp, mod?.[5], fast);
   }
 
   /** Multi-head self-attention with rotary q, k: softmax(q kᵀ/√Dh [+ causal mask]) v, then W_out. */
-  private attention(w: Block, a: Tensor, L: number, s: Scope): Tensor {
+  private attention(P: DiTParameters, p: string, a: Tensor, L: number, fast: Fast): Tensor {
     const b = this.backend;
-    const qkv = s.own(b.matmul(a, w.attnQkv, { transposeB: true }));
+    const qkv = b.matmul(a, P[`${p}attn_qkv.weight`], { transposeB: true });
     const { cos, sin } = this.rotary(L);
     const { q, k, v } = splitHeadsRotary(b, qkv, cos, sin, this.config.nHeads, 1 / Math.sqrt(this.headDim));
-    s.own(q);
-    s.own(k);
-    s.own(v);
-    let scores = s.own(b.matmul(q, k, { transposeB: true }));
-    if (this.config.causal) scores = s.own(b.add(scores, this.causalMask(L)));
-    const probs = this.softmaxOwned(scores, s);
-    const o = s.own(mergeHeads(b, s.own(b.matmul(probs, v))));
-    return b.matmul(o, w.attnOut, { transposeB: true });
+    let scores = b.matmul(q, k, { transposeB: true });
+    if (this.config.causal) scores = b.add(scores, this.causalMask(L));
+    const probs = fast ? softmaxRowsFast(scores) : b.softmax(scores);
+    scores.dispose(); // the largest temporary: free it now (deferred if a tape saved it)
+    const o = mergeHeads(b, b.matmul(probs, v));
+    return b.matmul(o, P[`${p}attn_out.weight`], { transposeB: true });
   }
 
   /** Final layer: logits = W_lin (LN(h)(1 + sc) + sh)ᵀ + b_lin (no modulation if causal). */
-  private finalLayer(h: Tensor, c: Tensor | undefined): Tensor {
-    const b = this.backend;
-    const s = new Scope();
-    try {
-      const ada = this.weights.finalAdaLN;
-      const [B] = h.shape;
-      const [shift, scale] =
-        ada && c
-          ? ada.map((l) => s.own(b.reshape(s.own(this.linear(c, l)), [B, 1, this.config.hiddenSize])))
-          : [];
-      const x = s.own(this.normModulate(h, this.weights.finalNorm, shift, scale, s));
-      return this.linear(x, this.weights.head);
-    } finally {
-      s.release();
-    }
-  }
-
-  /** f32 on cpu: fused in-place fast paths on tensors this model just created (see cpu-fast.ts). */
-  private get cpuFast(): CpuBackend | undefined {
-    return this.backend.name === 'cpu' && this.dtype === 'f32' ? (this.backend as CpuBackend) : undefined;
-  }
-
-  /** Softmax of a scores tensor this forward owns (in place on the cpu fast path). */
-  private softmaxOwned(scores: Tensor, s: Scope): Tensor {
-    const cpu = this.cpuFast;
-    if (!cpu) return s.own(this.backend.softmax(scores));
-    softmaxRowsInPlace(cpu, scores);
-    return scores;
-  }
-
-  /** GELU-tanh of a tensor this forward owns (in place on the cpu fast path). */
-  private geluTanh(x: Tensor): Tensor {
-    const cpu = this.cpuFast;
-    if (!cpu) return this.backend.geluTanh(x);
-    geluTanhInPlace(cpu, x);
-    return x;
+  private finalLayer(P: DiTParameters, h: Tensor, c: Tensor | undefined, fast: Fast): Tensor {
+    const [shift, scale] = c ? this.modulation(P, 'output_layer.adaLN_modulation', c, 2) : [];
+    const x = this.normModulate(h, P['output_layer.norm_final.weight'], shift, scale, fast);
+    return this.linear(x, P, 'output_layer.linear');
   }
 
   /** LN(x)·w (1 + scale) + shift: weight-only LayerNorm, then the adaLN modulation (DiT) when given. */
@@ -446,47 +364,41 @@ export class DiT {
     weight: Tensor,
     shift: Tensor | undefined,
     scale: Tensor | undefined,
-    s: Scope,
+    fast: Fast,
   ): Tensor {
     const eps = DIT_CONSTANTS.layerNormEps;
-    const cpu = this.cpuFast;
-    if (cpu) return layerNormModulate(cpu, x, weight, eps, shift, scale);
+    if (fast) return layerNormModulate(x, weight, eps, shift, scale);
     const b = this.backend;
     const normed = b.layerNorm(x, weight, eps);
     if (!shift || !scale) return normed;
-    s.own(normed);
-    return b.add(s.own(b.mul(normed, s.own(b.scale(scale, 1, 1)))), shift);
+    return b.add(b.mul(normed, b.scale(scale, 1, 1)), shift);
   }
 
   /** h + gate · x (gate per batch row; absent in the causal variant: h + x). */
-  private residual(h: Tensor, x: Tensor, gate: Tensor | undefined, s: Scope): Tensor {
-    const cpu = this.cpuFast;
-    if (cpu) return gatedResidual(cpu, h, x, gate);
-    return this.backend.add(h, gate ? s.own(this.backend.mul(gate, x)) : x);
+  private residual(h: Tensor, x: Tensor, gate: Tensor | undefined, fast: Fast): Tensor {
+    if (fast) return gatedResidual(h, x, gate);
+    return this.backend.add(h, gate ? this.backend.mul(gate, x) : x);
   }
 
-  private linear(x: Tensor, l: Linear): Tensor {
-    return this.backend.matmul(x, l.weight, { transposeB: true, bias: l.bias });
+  /** GELU-tanh (the fused kernel on the cpu fast path; its input is freed at once there). */
+  private geluTanh(x: Tensor, fast: Fast): Tensor {
+    if (!fast) return this.backend.geluTanh(x);
+    const y = geluTanhFast(x);
+    x.dispose();
+    return y;
   }
 
-  /** Inverted dropout: zero with probability p, scale the rest by 1/(1 − p); identity outside training. */
+  /** x Wᵀ + b of the Linear layer `prefix` (bias when the layer has one). */
+  private linear(x: Tensor, P: DiTParameters, prefix: string): Tensor {
+    return this.backend.matmul(x, P[`${prefix}.weight`], { transposeB: true, bias: P[`${prefix}.bias`] });
+  }
+
+  /** Inverted dropout (dropout.ts) of site `site`: stream elements offset + site·size …; identity in eval. */
   private dropout(x: Tensor, site: number, options: ForwardOptions): Tensor {
     const train = options.train;
     const p = train?.p ?? this.config.dropout;
     if (!train || p === 0) return x;
-    if (!(p > 0 && p < 1))
-      throw new ArgumentError('DiT.forward(train.p)', String(p), 'a probability in [0, 1)');
-    const b = this.backend;
-    const s = new Scope();
-    try {
-      const u = s.own(
-        b.uniform(x.shape, { seed: train.seed, offset: (train.offset ?? 0) + site * x.size }, this.dtype),
-      );
-      const keep = s.own(b.compare(u, s.own(b.full([1], p, this.dtype)), 'ge'));
-      return b.where(keep, s.own(b.scale(x, 1 / (1 - p))), s.own(b.zeros([1], this.dtype)));
-    } finally {
-      s.release();
-    }
+    return dropout(x, { p, seed: train.seed, offset: (train.offset ?? 0) + site * x.size });
   }
 
   private rotary(L: number): { cos: Tensor; sin: Tensor } {
@@ -496,8 +408,8 @@ export class DiT {
       const { cos, sin } = rotaryTables(L, inv, this.dtype);
       const shape = [L, this.headDim / 2];
       entry = {
-        cos: this.backend.tensor(cos, shape, this.dtype),
-        sin: this.backend.tensor(sin, shape, this.dtype),
+        cos: keep(this.backend.tensor(cos, shape, this.dtype)),
+        sin: keep(this.backend.tensor(sin, shape, this.dtype)),
       };
       this.rotaryCache.set(L, entry);
     }
@@ -510,10 +422,78 @@ export class DiT {
     if (!mask) {
       const data = new Float64Array(L * L);
       for (let i = 0; i < L; i++) for (let j = i + 1; j < L; j++) data[i * L + j] = Number.NEGATIVE_INFINITY;
-      mask = this.backend.tensor(data, [L, L], this.dtype);
+      mask = keep(this.backend.tensor(data, [L, L], this.dtype));
       this.causalMaskCache.set(L, mask);
     }
     return mask;
+  }
+
+  // ---------------------------------------------------------------------------------------------- input checks
+
+  private checkLive(op: string): void {
+    if (this.disposed) throw new ArgumentError(op, 'a disposed model', 'a live model');
+  }
+
+  /** The model's parameters with the call's overrides (checked against the model's shapes/dtype/backend). */
+  private resolveParameters(overrides: Partial<DiTParameters> | undefined): DiTParameters {
+    if (!overrides) return this.params;
+    checkParameters('DiT.forward(parameters)', this.config, overrides, false, {
+      dtype: this.dtype,
+      backend: this.backend,
+    });
+    const out = { ...this.params };
+    for (const [name, t] of Object.entries(overrides)) if (t) out[name] = t;
+    return out;
+  }
+
+  /** Checks the input (ids in range, shapes, dtypes, length) and returns its batch size. */
+  private async checkInput(input: DiTInput): Promise<number> {
+    const V = this.config.vocabSize;
+    if ('tokens' in input) {
+      await this.checkIds('DiT.forward(tokens)', input.tokens, 2);
+      return input.tokens.shape[0];
+    }
+    if ('soft' in input) {
+      const { indices, weights } = input.soft;
+      await this.checkIds('DiT.forward(soft.indices)', indices, 3);
+      if (weights.shape.length !== 3 || weights.shape.some((d, i) => d !== indices.shape[i])) {
+        throw new ShapeError(
+          'DiT.forward(soft.weights)',
+          `[${weights.shape}]`,
+          `[${indices.shape}] like the indices`,
+        );
+      }
+      this.ensureDtype(weights);
+      return indices.shape[0];
+    }
+    const logits = input.dense;
+    if (logits.shape.length !== 3 || logits.shape[2] !== V) {
+      throw new ShapeError('DiT.forward(dense)', `logits [${logits.shape}]`, `[B, L, ${V}]`);
+    }
+    this.checkLength('DiT.forward(dense)', logits.shape[1]);
+    this.ensureDtype(logits);
+    return logits.shape[0];
+  }
+
+  /** Per-row sigma as numbers (zeros when the model ignores sigma: `timeConditioning` false). */
+  private async sigmaValues(sigma: SigmaInput | undefined, batch: number): Promise<ArrayLike<number>> {
+    if (!this.config.timeConditioning) return new Float64Array(batch); // σ ignored: c(0)
+    if (sigma === undefined)
+      throw new ArgumentError('DiT.forward', 'no sigma', `sigma for each of the ${batch} rows`);
+    const values = isTensor(sigma) ? await sigma.read() : sigma;
+    if (values.length !== batch)
+      throw new ShapeError('DiT.forward(sigma)', `${values.length} values`, `${batch} (one per row)`);
+    for (let i = 0; i < values.length; i++) {
+      if (!Number.isFinite(values[i]))
+        throw new ArgumentError('DiT.forward(sigma)', `sigma[${i}] = ${values[i]}`, 'a finite number');
+    }
+    return values;
+  }
+
+  private checkTrain(options: ForwardOptions): void {
+    const p = options.train?.p ?? this.config.dropout;
+    if (options.train && !(p >= 0 && p < 1))
+      throw new ArgumentError('DiT.forward(train.p)', String(p), 'a probability in [0, 1)');
   }
 
   private ensureDtype(t: Tensor): Tensor {
@@ -549,118 +529,55 @@ export class DiT {
 
   // ---------------------------------------------------------------------------------------------- export
 
-  /** The reference's state dict (names, shapes, order), values as the model holds them. */
+  /** The reference's state dict (names, shapes, order) as host copies, values as the model holds them. */
   async stateDict(): Promise<Map<string, StoredTensor>> {
-    const w = this.weights;
+    this.checkLive('DiT.stateDict');
     const dtype = this.dtype === 'f64' ? 'F64' : 'F32';
     const out = new Map<string, StoredTensor>();
-    const put = async (name: string, ...parts: Tensor[]) => {
-      const arrays = await Promise.all(parts.map((t) => t.read() as Promise<Float32Array | Float64Array>));
-      const total = arrays.reduce((n, a) => n + a.length, 0);
-      const data = this.dtype === 'f64' ? new Float64Array(total) : new Float32Array(total);
-      let offset = 0;
-      for (const a of arrays) {
-        data.set(a, offset);
-        offset += a.length;
+    for (const [name, shape] of referenceStateDictShapes(this.config)) {
+      if (name === ROTARY_BUFFER) {
+        out.set(name, { dtype: 'F32', shape, data: this.invFreqStored.slice() });
+        continue;
       }
-      out.set(name, { dtype, shape: shapes.get(name) as number[], data });
-    };
-    const shapes = new Map(referenceStateDictShapes(this.config));
-    const linear = async (prefix: string, l: Linear) => {
-      await put(`${prefix}.weight`, l.weight);
-      if (l.bias) await put(`${prefix}.bias`, l.bias);
-    };
-    const chunked = async (prefix: string, ls: Linear[]) => {
-      await put(`${prefix}.weight`, ...ls.map((l) => l.weight));
-      await put(`${prefix}.bias`, ...ls.map((l) => l.bias as Tensor));
-    };
-    await put('vocab_embed.embedding', w.embedding);
-    if (w.sigmaMap) {
-      await linear('sigma_map.mlp.0', w.sigmaMap.inner);
-      await linear('sigma_map.mlp.2', w.sigmaMap.outer);
+      const data = (await this.params[name].read()) as Float32Array | Float64Array;
+      out.set(name, { dtype, shape, data });
     }
-    out.set('rotary_emb.inv_freq', {
-      dtype: 'F32',
-      shape: [this.headDim / 2],
-      data: this.invFreqStored.slice(),
-    });
-    for (let i = 0; i < w.blocks.length; i++) {
-      const bw = w.blocks[i];
-      const p = `blocks.${i}`;
-      await put(`${p}.norm1.weight`, bw.norm1);
-      await put(`${p}.attn_qkv.weight`, bw.attnQkv);
-      await put(`${p}.attn_out.weight`, bw.attnOut);
-      await put(`${p}.norm2.weight`, bw.norm2);
-      await linear(`${p}.mlp.0`, bw.mlpIn);
-      await linear(`${p}.mlp.2`, bw.mlpOut);
-      if (bw.adaLN) await chunked(`${p}.adaLN_modulation`, bw.adaLN);
-    }
-    await put('output_layer.norm_final.weight', w.finalNorm);
-    await linear('output_layer.linear', w.head);
-    if (w.finalAdaLN) await chunked('output_layer.adaLN_modulation', w.finalAdaLN);
     return out;
   }
 
-  /** Frees every tensor of the model. */
+  /** Frees every tensor of the model (its parameters included). */
   dispose(): void {
     if (this.disposed) return;
     this.disposed = true;
-    const w = this.weights;
-    const all: Array<Tensor | undefined> = [w.embedding, w.finalNorm, w.head.weight, w.head.bias];
-    if (w.sigmaMap)
-      all.push(
-        w.sigmaMap.inner.weight,
-        w.sigmaMap.inner.bias,
-        w.sigmaMap.outer.weight,
-        w.sigmaMap.outer.bias,
-      );
-    for (const l of w.finalAdaLN ?? []) all.push(l.weight, l.bias);
-    for (const bw of w.blocks) {
-      all.push(
-        bw.norm1,
-        bw.attnQkv,
-        bw.attnOut,
-        bw.norm2,
-        bw.mlpIn.weight,
-        bw.mlpIn.bias,
-        bw.mlpOut.weight,
-        bw.mlpOut.bias,
-      );
-      for (const l of bw.adaLN ?? []) all.push(l.weight, l.bias);
-    }
+    const all: Tensor[] = [...Object.values(this.params)];
     for (const { cos, sin } of this.rotaryCache.values()) all.push(cos, sin);
     all.push(...this.causalMaskCache.values());
-    for (const t of all) if (t && !t.disposed) t.dispose();
+    for (const t of all) if (!t.disposed) t.dispose();
   }
 }
 
 const isTensor = (x: unknown): x is Tensor =>
   typeof (x as Tensor).read === 'function' && Array.isArray((x as Tensor).shape);
 
-async function capture(options: ForwardOptions, name: string, t: Tensor): Promise<void> {
-  if (options.intermediates) options.intermediates.set(name, (await t.read()) as Float32Array | Float64Array);
-}
-
 /**
  * The rotary buffer of the checkpoint, checked against 1/base^(2j/Dh) (the model recomputes it; a checkpoint
  * with another base would silently change the network). Absent → the f32 formula, as the reference stores it.
  */
-async function checkedInvFreq(get: TensorLookup, config: DiTConfig): Promise<Float32Array> {
+function checkedInvFreq(op: string, config: DiTConfig, stored: StoredTensor | undefined): Float32Array {
   const exact = rotaryInvFreq(config.hiddenSize / config.nHeads);
-  const stored = await get('rotary_emb.inv_freq');
   if (!stored) return Float32Array.from(exact);
   if (stored.shape.length !== 1 || stored.shape[0] !== exact.length) {
     throw new TensorShapeMismatchError(
-      'DiT.fromStateDict',
-      `"rotary_emb.inv_freq" of shape [${stored.shape}]`,
+      op,
+      `"${ROTARY_BUFFER}" of shape [${stored.shape}]`,
       `[${exact.length}]`,
     );
   }
   for (let j = 0; j < exact.length; j++) {
     if (Math.abs(stored.data[j] - exact[j]) > 1e-6 * exact[j]) {
       throw new ModelConfigError(
-        'DiT.fromStateDict',
-        `rotary_emb.inv_freq[${j}] = ${stored.data[j]}`,
+        op,
+        `${ROTARY_BUFFER}[${j}] = ${stored.data[j]}`,
         `${exact[j]} (rotary base ${DIT_CONSTANTS.rotaryBase})`,
       );
     }

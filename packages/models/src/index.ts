@@ -1,5 +1,5 @@
 export { type AtomicData, cleanStaleTemporaries, writeFileAtomic } from './atomic-file';
-export { mergeHeads, splitHeadsRotary } from './attention-ops';
+export { joinHeadsRotaryOp, mergeHeads, splitHeadsRotary } from './attention-ops';
 export { type LoadDiTOptions, loadDiT, type SaveDiTOptions, saveDiT, serializeDiT } from './checkpoint';
 export {
   configFromReference,
@@ -23,6 +23,7 @@ export {
   type TensorLookup,
   timestepFeatures,
 } from './dit';
+export { type DropoutOptions, dropout } from './dropout';
 export {
   CheckpointFileError,
   MissingTensorError,
@@ -35,6 +36,7 @@ export {
   UnsupportedDTypeError,
 } from './errors';
 export { type InitOptions, initStateDict } from './init';
+export { type DiTParameters, parameterShapes } from './params';
 export {
   type ByteSource,
   bf16BitsToNumber,
