@@ -1,3 +1,4 @@
+export { bitsPerCharacter, natsToBits, perplexity, unigramEntropyBits } from './bpc';
 export {
   type CheckpointContents,
   type CheckpointEntry,
@@ -80,6 +81,14 @@ export {
   TrainConfigError,
   TrainError,
 } from './errors';
+export {
+  type MetricsRecord,
+  MetricsWriter,
+  metricsPlotSvg,
+  type PlotOptions,
+  peakMemoryMB,
+  readMetrics,
+} from './metrics';
 export {
   clipCoefficient,
   emaDecay,

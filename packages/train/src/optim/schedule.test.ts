@@ -46,7 +46,9 @@ describe('optimiser schedules against the fixture (train_parity.json, adamw)', (
       const coef = clipCoefficient(norm, hp.max_grad_norm);
       close(coef, s.clip_coef);
       for (const n of fixture.names) {
-        fixture.grads[i][n].data.forEach((g, j) => close(g * coef, s.clipped_grads[n].data[j]));
+        fixture.grads[i][n].data.forEach((g, j) => {
+          close(g * coef, s.clipped_grads[n].data[j]);
+        });
       }
     });
     expect(fixture.steps.filter((s) => s.clip_coef < 1).map((s) => s.step)).toEqual([2, 4, 5]);
@@ -60,7 +62,9 @@ describe('optimiser schedules against the fixture (train_parity.json, adamw)', (
       for (const n of fixture.names) {
         const e = ema.get(n) as Float64Array;
         emaUpdate(e, s.params[n].data, d);
-        e.forEach((x, j) => close(x, s.ema[n].data[j]));
+        e.forEach((x, j) => {
+          close(x, s.ema[n].data[j]);
+        });
       }
     }
   });
