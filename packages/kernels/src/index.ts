@@ -18,6 +18,7 @@ export {
 } from './errors';
 export { isCpuBackend, isWebGPUBackend } from './guards';
 export { geluTanhGrad, layerNormGrad, siluGrad } from './ops/activation-grads';
+export { maximum, minimum } from './ops/binary';
 export {
   type CpuKernelContext,
   type DefinedOp,
@@ -28,6 +29,7 @@ export {
 export { concat, padSlice, slice, transpose } from './ops/layout';
 export { type Axes, maxAxes, meanAxes, sumAxes } from './ops/reduce-axes';
 export { broadcastTo, reduceToShape, sumToShape } from './ops/sum-to-shape';
+export { abs, clamp, neg, rsqrt, sigmoid, sqrt, square, tanh } from './ops/unary';
 export { mulhi32, philox4x32, philoxKey, philoxWords, wordToUniform } from './rng/philox';
 export { PHILOX_WGSL } from './rng/philox-wgsl';
 export type {
