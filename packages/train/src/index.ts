@@ -82,12 +82,14 @@ export {
   TrainError,
 } from './errors';
 export {
+  appendMetrics,
   type MetricsRecord,
   MetricsWriter,
   metricsPlotSvg,
   type PlotOptions,
   peakMemoryMB,
   readMetrics,
+  writeMetricsPlot,
 } from './metrics';
 export {
   clipCoefficient,

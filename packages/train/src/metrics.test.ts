@@ -2,7 +2,14 @@ import { appendFileSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { MetricsWriter, metricsPlotSvg, peakMemoryMB, readMetrics } from './metrics';
+import {
+  appendMetrics,
+  MetricsWriter,
+  metricsPlotSvg,
+  peakMemoryMB,
+  readMetrics,
+  writeMetricsPlot,
+} from './metrics';
 
 const dir = mkdtempSync(join(tmpdir(), 'duality-metrics-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
@@ -71,6 +78,16 @@ describe('MetricsWriter', () => {
     expect(svg.match(/<path d="M/g)?.length).toBe(2);
     expect(svg).toContain('stroke-dasharray="5,4"');
     expect(svg).not.toContain('NaN');
+  });
+
+  it('appendMetrics and writeMetricsPlot are the functional forms', async () => {
+    const path = join(dir, 'f.jsonl');
+    for (const r of run(30)) await appendMetrics(path, r);
+    expect(await readMetrics(path)).toEqual(run(30));
+    await writeMetricsPlot(path, join(dir, 'elsewhere.svg'), { title: 'functional' });
+    const svg = readFileSync(join(dir, 'elsewhere.svg'), 'utf8');
+    expect(svg).toContain('<title>functional</title>');
+    expect(svg.match(/<path d="M/g)?.length).toBe(2);
   });
 
   it('plots an empty or single-point run without NaN coordinates', () => {

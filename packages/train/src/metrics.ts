@@ -118,6 +118,20 @@ export class MetricsWriter {
   }
 }
 
+/** Appends one record to the JSON-lines file at `path` (the functional form of MetricsWriter.append). */
+export async function appendMetrics(path: string, record: MetricsRecord): Promise<void> {
+  await new MetricsWriter(path).append(record);
+}
+
+/** Reads the JSON-lines file at `metricsPath` and writes its plot to `svgPath` (atomically). */
+export async function writeMetricsPlot(
+  metricsPath: string,
+  svgPath: string,
+  options: PlotOptions = {},
+): Promise<void> {
+  await writeFileAtomic(svgPath, metricsPlotSvg(await readMetrics(metricsPath), options));
+}
+
 /** Peak resident memory of this process so far, in MB (Node's resourceUsage().maxRSS is in KiB). */
 export const peakMemoryMB = (): number => process.resourceUsage().maxRSS / 1024;
 
