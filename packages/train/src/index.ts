@@ -108,3 +108,4 @@ export {
   type TimeSampling,
   timesFromUniforms,
 } from './time';
+export * from './objectives';
