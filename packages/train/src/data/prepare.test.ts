@@ -1,8 +1,9 @@
-import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { brown8, brownChar } from '@duality/models';
 import { afterAll, describe, expect, it } from 'vitest';
+import { unigramEntropyBits } from '../bpc';
 import { cacheDescriptor, defaultCacheDir, prepareDataset } from './prepare';
 
 const dir = mkdtempSync(join(tmpdir(), 'duality-data-'));
@@ -23,6 +24,9 @@ describe('prepareDataset', () => {
       if (first.train.tokens[i] === 26 && first.train.tokens[i - 1] === 26) doubleSpaces++;
     expect(doubleSpaces).toBe(0);
     expect(first.validation.tokens.reduce((a, b) => Math.max(a, b), 0)).toBe(26);
+    const h = unigramEntropyBits(first.train.tokens); // the README's 4.106 bits, the bar BPC must beat
+    expect(h).toBeGreaterThan(4.05);
+    expect(h).toBeLessThan(4.15);
     expect(first.path.startsWith(dir)).toBe(true);
     expect(first.path).toMatch(/brown8-[0-9a-f]{16}\.tokens$/);
 
@@ -42,15 +46,23 @@ describe('prepareDataset', () => {
     expect(readdirSync(dir).filter((n) => n.endsWith('.tokens')).length).toBe(2);
   });
 
-  it('a corrupt cache file is detected and rebuilt, never read', async () => {
-    const good = await prepareDataset('brown8', { cacheDir: dir });
+  it('a corrupt cache file is detected and rebuilt, never read (a three-document corpus)', async () => {
+    const corpusDir = join(dir, 'corpus');
+    mkdirSync(corpusDir);
+    writeFileSync(join(corpusDir, 'ca01'), '\n\n\tThe/at jury/nn said/vbd ./.\n');
+    writeFileSync(join(corpusDir, 'cb02'), '\n\n\tIt/pps rained/vbd ,/, then/rb stopped/vbd ./.\n');
+    writeFileSync(join(corpusDir, 'cr09'), '\n\n\tNo/at more/ap ./.\n');
+    const options = { cacheDir: join(dir, 'small'), corpusDir, validationFraction: 0.34 };
+    const good = await prepareDataset('brown8', options);
+    expect(good.train.documents.length + good.validation.documents.length).toBe(3);
+    expect(good.validation.documents.length).toBe(1);
     const bytes = readFileSync(good.path);
-    bytes[bytes.length - 5] ^= 1;
+    bytes[bytes.length - 2] ^= 1;
     writeFileSync(good.path, bytes);
-    const again = await prepareDataset('brown8', { cacheDir: dir });
+    const again = await prepareDataset('brown8', options);
     expect(again.fromCache).toBe(false);
     expect(Buffer.from(again.train.tokens).equals(Buffer.from(good.train.tokens))).toBe(true);
-    expect((await prepareDataset('brown8', { cacheDir: dir })).fromCache).toBe(true);
+    expect((await prepareDataset('brown8', options)).fromCache).toBe(true);
   });
 
   it('the key changes with the split and the dataset, not between calls', () => {
