@@ -170,9 +170,11 @@ export interface WebGPUBackend extends Backend {
   /**
    * Runs a compute shader over tensors: `wgsl` declares bindings @group(0) @binding(i) in the order of
    * `bindings` (read-only storage, read-write storage or uniform), entry point `main`. Validation errors
-   * are caught through error scopes and thrown as GPUValidationError.
+   * (invalid WGSL, bad bindings) are caught through error scopes: the returned promise rejects with
+   * GPUValidationError for this kernel's own errors. Awaiting it is optional (the work is queued at once); an
+   * error nobody observed on the promise is thrown by the next `read()`/`sync()` instead.
    */
-  runKernel(kernel: CustomKernel): void;
+  runKernel(kernel: CustomKernel): Promise<void>;
 }
 
 export interface CustomKernel {

@@ -208,6 +208,7 @@ class WebGPUBackendImpl implements WebGPUBackend {
   }
 
   private async readBack(op: string, buffer: GPUBuffer, bytes: number): Promise<ArrayBuffer> {
+    this.alive(op);
     const data = await this.rt.readBytes(op, buffer, bytes);
     await this.checkFaults();
     return data;
@@ -1042,7 +1043,7 @@ class WebGPUBackendImpl implements WebGPUBackend {
     return this.wrap(buffer, shape, dtype);
   }
 
-  runKernel(kernel: CustomKernel): void {
+  runKernel(kernel: CustomKernel): Promise<void> {
     const op = `runKernel(${kernel.name})`;
     this.alive(op);
     const bindings = kernel.bindings.map((b, i) => {
@@ -1063,8 +1064,9 @@ class WebGPUBackendImpl implements WebGPUBackend {
       };
     });
     const [x, y = 1, z = 1] = kernel.workgroups;
-    this.rt.runRaw(op, kernel.name, kernel.wgsl, bindings, [x, y, z]);
+    const run = this.rt.runRaw(op, kernel.name, kernel.wgsl, bindings, [x, y, z]);
     for (const b of bindings) if (b.temporary) b.buffer.destroy();
+    return run;
   }
 
   async sync(): Promise<void> {

@@ -161,6 +161,38 @@ describe('webgpu-only refusals', () => {
     expect(Array.from(await pair.gpu.scale(x, 2).read())).toEqual([2, 4, 6]);
   });
 
+  it('an awaited runKernel with invalid WGSL rejects from that call; the next unrelated read is clean', async () => {
+    const x = pair.gpu.tensor([1, 2, 3], [3], 'f32');
+    const run = pair.gpu.runKernel({
+      name: 'broken-awaited',
+      wgsl: '@compute @workgroup_size(1) fn main() { let x: f32 = "not wgsl"; }',
+      bindings: [{ tensor: x, access: 'read' }],
+      workgroups: [1],
+    });
+    const error = await run.then(
+      () => undefined,
+      (e: unknown) => e,
+    );
+    expect(error).toBeInstanceOf(GPUValidationError);
+    expect((error as KernelError).op).toBe('runKernel(broken-awaited)');
+    expect((error as Error).message).toMatch(/^runKernel\(broken-awaited\): got GPUValidationError: .+/);
+    // reported once, by its own promise: unrelated work afterwards does not throw it
+    expect(Array.from(await pair.gpu.scale(x, 2).read())).toEqual([2, 4, 6]);
+    await pair.gpu.sync();
+  });
+
+  it('a valid runKernel resolves its promise', async () => {
+    const y = pair.gpu.zeros([2], 'f32');
+    await pair.gpu.runKernel({
+      name: 'fill7',
+      wgsl: `@group(0) @binding(0) var<storage, read_write> y: array<f32>;
+        @compute @workgroup_size(2) fn main(@builtin(global_invocation_id) id: vec3u) { y[id.x] = 7.0; }`,
+      bindings: [{ tensor: y, access: 'read_write' }],
+      workgroups: [1],
+    });
+    expect(Array.from(await y.read())).toEqual([7, 7]);
+  });
+
   it('runKernel runs a caller’s WGSL over tensors (read, read_write and uniform bindings)', async () => {
     const x = pair.gpu.tensor([1, 2, 3, 4], [4], 'f32');
     const y = pair.gpu.zeros([4], 'f32');
@@ -227,5 +259,20 @@ describe('webgpu-only refusals', () => {
       b.destroy();
       expect(() => b.exp(t)).toThrow(DisposedTensorError);
     });
+  });
+
+  it('reading a tensor after destroy() rejects with DisposedTensorError and a message', async () => {
+    const b = await createBackend('webgpu');
+    const t = b.tensor([1, 2], [2], 'f32');
+    const pending = b.scale(t, 3);
+    b.destroy();
+    for (const tensor of [t, pending]) {
+      const error = await tensor.read().then(
+        () => undefined,
+        (e: unknown) => e,
+      );
+      expect(error).toBeInstanceOf(DisposedTensorError);
+      expect((error as Error).message).toBe('read: got a destroyed backend, expected a live webgpu backend');
+    }
   });
 });

@@ -9,7 +9,7 @@ import tgpu, {
   type TgpuComputePipeline,
   type TgpuRoot,
 } from 'typegpu';
-import { GPUValidationError } from '../errors';
+import { DisposedTensorError, GPUValidationError, type KernelError } from '../errors';
 
 export type Scalar = 'f32' | 'i32' | 'u32';
 
@@ -76,6 +76,25 @@ export function splitGrid(groups: number, limit = MAX_GROUPS_PER_DIM): [number, 
   return [Math.ceil(groups / y), y];
 }
 
+/**
+ * The promise `runKernel` returns: it settles once the kernel's own error scopes are popped (rejecting with
+ * GPUValidationError for invalid WGSL or bindings) and records whether anyone observes it (`then`, `catch`,
+ * `await`), so that an observed error is not reported a second time by the next unrelated read or sync.
+ */
+export class KernelRun extends Promise<void> {
+  observed = false;
+  static override get [Symbol.species](): PromiseConstructor {
+    return Promise;
+  }
+  override then<A = void, B = never>(
+    onFulfilled?: ((value: void) => A | PromiseLike<A>) | null,
+    onRejected?: ((reason: unknown) => B | PromiseLike<B>) | null,
+  ): Promise<A | B> {
+    this.observed = true;
+    return super.then(onFulfilled, onRejected);
+  }
+}
+
 export class GpuRuntime {
   readonly root: TgpuRoot;
   readonly device: GPUDevice;
@@ -101,6 +120,18 @@ export class GpuRuntime {
 
   /** Runs `fn` inside validation and out-of-memory error scopes; errors surface at the next `checkErrors()`. */
   scoped<T>(op: string, fn: () => T): T {
+    let error: Promise<ScopeError | null> | undefined;
+    try {
+      return this.scope(op, fn, (e) => {
+        error = e;
+      });
+    } finally {
+      if (error) this.addPending(error);
+    }
+  }
+
+  /** Runs `fn` inside validation and out-of-memory error scopes and hands over the scopes' first error. */
+  private scope<T>(op: string, fn: () => T, onError: (error: Promise<ScopeError | null>) => void): T {
     this.device.pushErrorScope('validation');
     this.device.pushErrorScope('out-of-memory');
     try {
@@ -108,9 +139,13 @@ export class GpuRuntime {
     } finally {
       const outOfMemory = this.device.popErrorScope();
       const validation = this.device.popErrorScope();
-      this.pending.push(firstError(op, [outOfMemory, validation]));
-      if (this.pending.length >= 256) this.pending = [firstOf(this.pending)];
+      onError(firstError(op, [outOfMemory, validation]));
     }
+  }
+
+  private addPending(error: Promise<ScopeError | null>): void {
+    this.pending.push(error);
+    if (this.pending.length >= 256) this.pending = [firstOf(this.pending)];
   }
 
   /** Awaits the error scopes opened so far and throws the first error as GPUValidationError. */
@@ -203,40 +238,64 @@ ${spec.body}
     wgsl: string,
     bindings: Array<{ buffer: GPUBuffer; type: GPUBufferBindingType }>,
     workgroups: [number, number, number],
-  ): void {
-    this.scoped(op, () => {
-      const key = `${name}\u0000${bindings.map((b) => b.type).join(',')}\u0000${wgsl}`;
-      let cached = this.rawPipelines.get(key);
-      if (!cached) {
-        const module = this.device.createShaderModule({ label: name, code: wgsl });
-        const layout = this.device.createBindGroupLayout({
-          label: name,
-          entries: bindings.map((b, i) => ({
-            binding: i,
-            visibility: GPUShaderStage.COMPUTE,
-            buffer: { type: b.type },
-          })),
-        });
-        const pipeline = this.device.createComputePipeline({
-          label: name,
-          layout: this.device.createPipelineLayout({ bindGroupLayouts: [layout] }),
-          compute: { module, entryPoint: 'main' },
-        });
-        cached = { pipeline, layout };
-        this.rawPipelines.set(key, cached);
-      }
-      const bindGroup = this.device.createBindGroup({
-        layout: cached.layout,
-        entries: bindings.map((b, i) => ({ binding: i, resource: { buffer: b.buffer } })),
+  ): KernelRun {
+    let scopeError: Promise<ScopeError | null> = Promise.resolve(null);
+    this.scope(
+      op,
+      () => this.encodeRaw(name, wgsl, bindings, workgroups),
+      (e) => {
+        scopeError = e;
+      },
+    );
+    const run = new KernelRun((resolve, reject) => {
+      scopeError.then((found) => {
+        if (found) reject(new GPUValidationError(found.op, found.message, 'a valid WebGPU command'));
+        else resolve();
       });
-      const encoder = this.device.createCommandEncoder({ label: name });
-      const pass = encoder.beginComputePass({ label: name });
-      pass.setPipeline(cached.pipeline);
-      pass.setBindGroup(0, bindGroup);
-      pass.dispatchWorkgroups(...workgroups);
-      pass.end();
-      this.device.queue.submit([encoder.finish()]);
     });
+    // a run nobody awaits reports its error at the next checkErrors() instead (never lost, never unhandled)
+    Promise.prototype.then.call(run, undefined, () => {});
+    this.addPending(scopeError.then((found) => (run.observed ? null : found)));
+    return run;
+  }
+
+  private encodeRaw(
+    name: string,
+    wgsl: string,
+    bindings: Array<{ buffer: GPUBuffer; type: GPUBufferBindingType }>,
+    workgroups: [number, number, number],
+  ): void {
+    const key = `${name}\u0000${bindings.map((b) => b.type).join(',')}\u0000${wgsl}`;
+    let cached = this.rawPipelines.get(key);
+    if (!cached) {
+      const module = this.device.createShaderModule({ label: name, code: wgsl });
+      const layout = this.device.createBindGroupLayout({
+        label: name,
+        entries: bindings.map((b, i) => ({
+          binding: i,
+          visibility: GPUShaderStage.COMPUTE,
+          buffer: { type: b.type },
+        })),
+      });
+      const pipeline = this.device.createComputePipeline({
+        label: name,
+        layout: this.device.createPipelineLayout({ bindGroupLayouts: [layout] }),
+        compute: { module, entryPoint: 'main' },
+      });
+      cached = { pipeline, layout };
+      this.rawPipelines.set(key, cached);
+    }
+    const bindGroup = this.device.createBindGroup({
+      layout: cached.layout,
+      entries: bindings.map((b, i) => ({ binding: i, resource: { buffer: b.buffer } })),
+    });
+    const encoder = this.device.createCommandEncoder({ label: name });
+    const pass = encoder.beginComputePass({ label: name });
+    pass.setPipeline(cached.pipeline);
+    pass.setBindGroup(0, bindGroup);
+    pass.dispatchWorkgroups(...workgroups);
+    pass.end();
+    this.device.queue.submit([encoder.finish()]);
   }
 
   /** A storage buffer of `count` 4-byte elements (at least one, so it can always be bound). */
@@ -263,9 +322,21 @@ ${spec.body}
     try {
       await staging.mapAsync(GPUMapMode.READ);
       return staging.getMappedRange().slice(0, bytes);
+    } catch (error) {
+      throw this.readbackError(op, error);
     } finally {
       staging.destroy();
     }
+  }
+
+  /** A failed map (a DOMException, often with an empty message) as a typed error that says what happened. */
+  private readbackError(op: string, error: unknown): KernelError {
+    const what =
+      error instanceof Error ? `${error.name}${error.message ? `: ${error.message}` : ''}` : String(error);
+    if (this.lostReason) {
+      return new DisposedTensorError(op, `a lost device (${this.lostReason})`, 'a live device', what);
+    }
+    return new GPUValidationError(op, `a failed readback (${what})`, 'a mappable staging buffer');
   }
 
   async sync(): Promise<void> {
