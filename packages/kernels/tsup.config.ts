@@ -3,7 +3,8 @@ import { defineConfig } from 'tsup';
 export default defineConfig({
   entry: ['src/index.ts'],
   format: ['esm'],
-  dts: true,
+  // the declarations use GPUDevice, GPUBuffer, GPU: a consumer compiling without skipLibCheck needs their types
+  dts: { banner: '/// <reference types="@webgpu/types" />' },
   clean: true,
   sourcemap: true,
   target: 'es2022',
