@@ -47,13 +47,21 @@ export function openPins(): PinRegistry {
   return reg;
 }
 
-/** Closes a pin registry and frees every tensor whose dispose() was deferred by it. */
+/**
+ * Closes a pin registry and frees every tensor whose dispose() was deferred by it — unless a registry still open
+ * (an enclosing gradient scope) pinned it too: then that one's close frees it.
+ */
 export function closePins(reg: PinRegistry): void {
   const i = pinStack.lastIndexOf(reg);
   if (i >= 0) pinStack.splice(i, 1);
   reg.pinned.clear();
-  for (const t of reg.deferred) t.dispose();
+  const deferred = [...reg.deferred];
   reg.deferred.clear();
+  for (const t of deferred) {
+    const outer = pinStack.filter((r) => r.pinned.has(t)).pop();
+    if (outer) outer.deferred.add(t);
+    else t.dispose();
+  }
 }
 
 /** Keeps `t` alive past the innermost enclosing tidy (it moves to no scope: the caller owns it). */

@@ -47,6 +47,7 @@ export function valueAndGrad(
   options: GradOptions = {},
 ): (params: TensorTree, ...rest: unknown[]) => Promise<{ value: Tensor; grads: unknown; aux?: unknown }> {
   return async (params, ...rest) => {
+    mapTree(params, (p) => p); // refuse a malformed tree before any work
     const leaves = [...tensorsIn(params)];
     const tape = new Tape();
     for (const p of leaves) if (p.dtype === 'f32' || p.dtype === 'f64') tape.track(p);
@@ -60,22 +61,30 @@ export function valueAndGrad(
       throw error;
     }
     popTape(tape);
+    let done = false;
     try {
       const [value, aux] = options.hasAux ? (result as [unknown, unknown]) : [result, undefined];
       if (!isTensor(value) || (value.dtype !== 'f32' && value.dtype !== 'f64'))
         throw new ArgumentError('valueAndGrad', describe(value), 'fn to return a float tensor (the value)');
       const seed = value.backend.full(value.shape, 1, value.dtype);
       const grads = tape.backward(new Map([[value, seed]]));
+      // a tensor at several places of the tree gets its (whole) gradient at each: copies after the first
+      const given = new Set<Tensor>();
       const out = mapTree(params, (p) => {
         if (p.dtype !== 'f32' && p.dtype !== 'f64') return undefined;
         const g = grads.get(p);
-        grads.delete(p);
+        if (given.has(p)) return g ? p.backend.scale(g, 1) : p.backend.zeros(p.shape, p.dtype);
+        given.add(p);
         return g ?? p.backend.zeros(p.shape, p.dtype);
       });
+      for (const p of given) grads.delete(p);
       for (const g of grads.values()) if (!g.disposed) g.dispose();
+      done = true;
       return options.hasAux ? { value, grads: out, aux } : { value, grads: out };
     } finally {
       tape.close();
+      // on error the caller never receives fn's result: free it (but never a parameter it handed back)
+      if (!done) for (const t of tensorsIn(result)) if (!leaves.includes(t) && !t.disposed) t.dispose();
     }
   };
 }
@@ -90,7 +99,7 @@ export function grad<P extends TensorTree, R extends unknown[]>(
   ) => Promise<{ value: Tensor; grads: unknown }>;
   return async (params, ...rest) => {
     const { value, grads } = await vg(params, ...rest);
-    value.dispose();
+    if (!tensorsIn(params).has(value)) value.dispose(); // fn may return a parameter itself
     return grads as never;
   };
 }

@@ -77,45 +77,60 @@ export class Tape {
 
   /**
    * Reverse pass from `seeds` (tensor → its incoming gradient); returns the accumulated gradient of every tracked
-   * tensor that received one. Gradients of intermediates are freed as soon as their node has run.
+   * tensor that received one. Gradients of intermediates are freed as soon as their node has run; if a rule
+   * throws, every gradient made so far is freed before the error propagates.
    */
   backward(seeds: Map<Tensor, Tensor>): Map<Tensor, Tensor> {
     const grads = new Map(seeds);
     depth++;
     try {
-      for (let n = this.nodes.length - 1; n >= 0; n--) {
-        const node = this.nodes[n];
-        const gys = node.outputs.map((o) => grads.get(o));
-        if (gys.every((g) => g === undefined)) continue;
-        for (const o of node.outputs) grads.delete(o);
-        const ctx = { backend: node.backend, args: node.args, output: node.output };
-        const gy = node.multi ? gys : (gys[0] as Tensor);
-        const inGrads = node.rule.backward(gy as never, ctx);
-        const assigned = new Set<Tensor>();
-        node.inputs.forEach((input, i) => {
-          let g = inGrads[i];
-          if (!g) return;
-          if (!input || !this.tracked.has(input)) {
-            if (!gys.includes(g) && !assigned.has(g)) g.dispose();
-            return;
-          }
-          checkGradShape(node.name, i, input, g);
-          // a rule may hand back its incoming gradient (or one tensor twice): copy so each slot owns its tensor
-          if (gys.includes(g) || assigned.has(g)) g = node.backend.scale(g, 1);
-          assigned.add(g);
-          const prev = grads.get(input);
-          if (prev) {
-            grads.set(input, node.backend.add(prev, g));
-            prev.dispose();
-            g.dispose();
-          } else grads.set(input, g);
-        });
-        for (const g of gys) if (g && !assigned.has(g)) g.dispose();
-      }
+      for (let n = this.nodes.length - 1; n >= 0; n--) this.step(this.nodes[n], grads);
+      return grads;
+    } catch (error) {
+      for (const g of grads.values()) if (!g.disposed) g.dispose();
+      grads.clear();
+      throw error;
     } finally {
       depth--;
     }
-    return grads;
+  }
+
+  /** Runs one node's rule and moves its input gradients into `grads`; frees what no slot took. */
+  private step(node: TapeNode, grads: Map<Tensor, Tensor>): void {
+    const gys = node.outputs.map((o) => grads.get(o));
+    if (gys.every((g) => g === undefined)) return;
+    for (const o of node.outputs) grads.delete(o);
+    const incoming = new Set(gys.filter((g): g is Tensor => g !== undefined));
+    const owned = new Set<Tensor>(); // tensors one slot owns (handed to `grads` below)
+    let inGrads: ReadonlyArray<Tensor | undefined> = [];
+    try {
+      const ctx = { backend: node.backend, args: node.args, output: node.output };
+      inGrads = node.rule.backward((node.multi ? gys : gys[0]) as never, ctx);
+      const slots: Array<[Tensor, Tensor]> = [];
+      node.inputs.forEach((input, i) => {
+        let g = inGrads[i];
+        if (!g || !input || !this.tracked.has(input)) return;
+        checkGradShape(node.name, i, input, g);
+        // a rule may hand back its incoming gradient (or one tensor twice): copy so each slot owns its tensor
+        if (incoming.has(g) || owned.has(g)) g = node.backend.scale(g, 1);
+        owned.add(g);
+        slots.push([input, g]);
+      });
+      // accumulate only once every copy exists (accumulating frees a slot's tensor another slot may share)
+      for (const [input, g] of slots) {
+        const prev = grads.get(input);
+        if (prev) {
+          grads.set(input, node.backend.add(prev, g));
+          prev.dispose();
+          g.dispose();
+        } else grads.set(input, g);
+      }
+      owned.clear();
+    } finally {
+      // on success `owned` is empty; on error it holds copies no slot kept
+      for (const g of [...incoming, ...inGrads, ...owned])
+        if (g && !g.disposed && !isHeld(grads, g)) g.dispose();
+    }
   }
 
   /** Frees what the tape kept for backward (and every tensor whose dispose() it deferred). */
@@ -123,6 +138,11 @@ export class Tape {
     closePins(this.pins);
     this.nodes.length = 0;
   }
+}
+
+function isHeld(grads: Map<Tensor, Tensor>, g: Tensor): boolean {
+  for (const v of grads.values()) if (v === g) return true;
+  return false;
 }
 
 function isFloat(t: Tensor): boolean {
@@ -166,16 +186,21 @@ export function untaped<T>(fn: () => T): T {
   }
 }
 
-/** Runs `fn` (an op's kernel) untaped and records its result as one node when a tape is active. */
+/**
+ * Runs `fn` (an op's kernel) untaped and records its result as one node on every open tape whose tracked
+ * tensors it touches: a nested scope's forward ops are seen by the outer scope too (its value can feed the
+ * outer loss), while backward passes run at depth > 0 and are seen by none (no higher-order gradients).
+ */
 export function runRecorded<A extends readonly unknown[], O>(
   name: string,
   rule: GradientRule<A, O> | undefined,
   args: A,
   kernel: () => O,
 ): O {
-  const tape = activeTape();
+  const open = rule && depth === 0 && tapes.length > 0 ? tapes.slice() : undefined;
   const out = untaped(kernel);
-  if (tape && rule) tape.record(name, rule as GradientRule<readonly unknown[], unknown>, args, out);
+  if (open)
+    for (const tape of open) tape.record(name, rule as GradientRule<readonly unknown[], unknown>, args, out);
   return out;
 }
 
