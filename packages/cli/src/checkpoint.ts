@@ -1,0 +1,325 @@
+/**
+ * Finding, describing and loading a checkpoint given on the command line: a safetensors model file (ours or any
+ * with the reference's names), a checkpoint directory (safetensors + state.json / metrics), a Hugging Face export
+ * folder, or a torch.save file (Lightning `.ckpt`, `pytorch_model.bin`), the last two converted in memory.
+ */
+import { existsSync } from 'node:fs';
+import { readdir, readFile, stat } from 'node:fs/promises';
+import { basename, dirname, join } from 'node:path';
+import type { Backend, FloatDType } from '@duality/kernels';
+import {
+  configFromReference,
+  type DiT,
+  type DiTConfig,
+  loadDiT,
+  openSafetensorsFile,
+  serializeSafetensors,
+} from '@duality/models';
+import * as v from 'valibot';
+import { parseWith, readJsonFile } from './config-file';
+import { HF_CONFIG } from './convert/hf';
+import { isTorchFile, readReferenceCheckpoint } from './convert/index';
+import { referenceFromHyperParameters } from './convert/lightning';
+import { BUFFERS, findPrefix, guessTokenizer, outputMetadata, tensorsToWrite } from './convert/model';
+import { toPlain } from './convert/plain';
+import { TorchArchive, TorchTensor } from './convert/torch-archive';
+import { UsageError } from './errors';
+
+export type CheckpointKind = 'safetensors' | 'huggingface' | 'torch';
+
+export interface Located {
+  kind: CheckpointKind;
+  /** The model file (safetensors, torch) or the export folder (huggingface). */
+  path: string;
+  /** Where state.json / metrics files may sit. */
+  dir: string;
+}
+
+/** Names a checkpoint directory's weights may have, in order of preference. */
+const PREFERRED = ['model.safetensors', 'ema.safetensors', 'weights.safetensors'];
+
+/** Resolves a path to the model it holds. */
+export async function locate(path: string): Promise<Located> {
+  const s = await stat(path).catch(() => undefined);
+  if (!s)
+    throw new UsageError('duality', `${path} (no such file or directory)`, 'a checkpoint file or directory');
+  if (!s.isDirectory())
+    return { kind: (await isTorchFile(path)) ? 'torch' : 'safetensors', path, dir: dirname(path) };
+  if (existsSync(join(path, 'config.json'))) return { kind: 'huggingface', path, dir: path };
+  const files = (await readdir(path)).sort();
+  const weights = files.filter((f) => f.endsWith('.safetensors'));
+  const pick = PREFERRED.find((f) => weights.includes(f)) ?? (weights.length === 1 ? weights[0] : undefined);
+  if (pick) return { kind: 'safetensors', path: join(path, pick), dir: path };
+  const ckpts = files.filter((f) => /\.(ckpt|pt|pth|bin)$/.test(f));
+  if (weights.length === 0 && ckpts.length === 1)
+    return { kind: 'torch', path: join(path, ckpts[0]), dir: path };
+  throw new UsageError(
+    'duality',
+    `${path} with ${weights.length > 0 ? weights.join(', ') : 'no model file'}`,
+    `a directory with ${PREFERRED.join(' or ')} (or give the file)`,
+  );
+}
+
+export interface Description {
+  path: string;
+  kind: CheckpointKind | 'lightning';
+  /** Bytes on disk (all shards). */
+  bytes: number;
+  files: string[];
+  config: DiTConfig | null;
+  /** The reference config groups (algo, noise) when the checkpoint has them. */
+  reference: Record<string, unknown> | null;
+  /** Parameters (tensors of the model without buffers such as the rotary inv_freq). */
+  parameters: number;
+  tensors: number;
+  /** Tensors per stored dtype. */
+  dtypes: Record<string, number>;
+  tokenizer: string | null;
+  /** Other metadata: safetensors __metadata__, Lightning's global step and epoch, EMA presence. */
+  metadata: Record<string, unknown>;
+  /** state.json / metrics.json / metrics.jsonl beside the model. */
+  metrics: Record<string, unknown> | null;
+}
+
+interface TensorFacts {
+  names: string[];
+  shapes: Map<string, readonly number[]>;
+  dtypes: Map<string, string>;
+}
+
+function summarize(facts: TensorFacts): Pick<Description, 'parameters' | 'tensors' | 'dtypes'> {
+  const dtypes: Record<string, number> = {};
+  let parameters = 0;
+  let prefix = '';
+  try {
+    prefix = findPrefix(facts.names, 'the checkpoint');
+  } catch {
+    // not a DiT: count every tensor
+  }
+  for (const name of facts.names) {
+    const dtype = facts.dtypes.get(name) as string;
+    dtypes[dtype] = (dtypes[dtype] ?? 0) + 1;
+    if (!BUFFERS.has(name.slice(prefix.length)))
+      parameters += (facts.shapes.get(name) as readonly number[]).reduce((a, b) => a * b, 1);
+  }
+  return { parameters, tensors: facts.names.length, dtypes };
+}
+
+const parseCard = (text: string | undefined): Record<string, unknown> | null => {
+  if (text === undefined) return null;
+  try {
+    const parsed = JSON.parse(text);
+    return parsed !== null && typeof parsed === 'object' ? parsed : null;
+  } catch {
+    return null;
+  }
+};
+
+/** The config of a reference card; a card that does not describe a DiT is noted, not fatal, for `info`. */
+function configOf(
+  reference: Record<string, unknown> | null,
+  notes: Record<string, unknown>,
+): DiTConfig | null {
+  if (!reference) return null;
+  try {
+    return configFromReference(reference);
+  } catch (error) {
+    notes.config_error = (error as Error).message;
+    return null;
+  }
+}
+
+async function describeSafetensors(file: string): Promise<Omit<Description, 'metrics'>> {
+  const reader = await openSafetensorsFile(file);
+  try {
+    const names = reader.names();
+    const facts: TensorFacts = { names, shapes: new Map(), dtypes: new Map() };
+    for (const n of names) {
+      const info = reader.info(n);
+      if (info) {
+        facts.shapes.set(n, info.shape);
+        facts.dtypes.set(n, info.dtype);
+      }
+    }
+    const { config: text, tokenizer, ...metadata } = reader.metadata as Record<string, string | undefined>;
+    const reference = parseCard(text);
+    const config = configOf(reference, metadata);
+    return {
+      path: file,
+      kind: 'safetensors',
+      bytes: (await stat(file)).size,
+      files: [basename(file)],
+      config,
+      reference,
+      ...summarize(facts),
+      tokenizer: tokenizer ?? (config ? (guessTokenizer(undefined, config.vocabSize) ?? null) : null),
+      metadata,
+    };
+  } finally {
+    await reader.close();
+  }
+}
+
+async function describeHuggingFace(dir: string): Promise<Omit<Description, 'metrics'>> {
+  const configPath = join(dir, 'config.json');
+  const json = parseWith(HF_CONFIG, await readJsonFile(configPath), configPath);
+  const index = join(dir, 'model.safetensors.index.json');
+  const files = existsSync(index)
+    ? [
+        ...new Set(
+          Object.values(
+            parseWith(
+              v.looseObject({ weight_map: v.record(v.string(), v.string()) }),
+              await readJsonFile(index),
+              index,
+            ).weight_map,
+          ),
+        ),
+      ]
+    : ['model.safetensors'];
+  const facts: TensorFacts = { names: [], shapes: new Map(), dtypes: new Map() };
+  let bytes = (await stat(configPath)).size;
+  for (const f of files) {
+    const reader = await openSafetensorsFile(join(dir, f));
+    for (const n of reader.names()) {
+      const info = reader.info(n);
+      if (!info) continue;
+      facts.names.push(n);
+      facts.shapes.set(n, info.shape);
+      facts.dtypes.set(n, info.dtype);
+    }
+    await reader.close();
+    bytes += (await stat(join(dir, f))).size;
+  }
+  const converted = await readReferenceCheckpoint(dir).catch(() => undefined);
+  return {
+    path: dir,
+    kind: 'huggingface',
+    bytes,
+    files: ['config.json', ...files],
+    config: converted?.config ?? configFromReference(json),
+    reference: converted?.reference ?? null,
+    ...summarize(facts),
+    tokenizer: guessTokenizer(undefined, json.vocab_size) ?? null,
+    metadata: { model_type: json.model_type ?? null },
+  };
+}
+
+async function describeTorch(file: string): Promise<Omit<Description, 'metrics'>> {
+  const archive = await TorchArchive.open(file);
+  try {
+    const root = archive.root instanceof Map ? archive.root : new Map();
+    const lightning = root.has('state_dict');
+    const state = lightning ? root.get('state_dict') : root;
+    const facts: TensorFacts = { names: [], shapes: new Map(), dtypes: new Map() };
+    if (state instanceof Map)
+      for (const [k, t] of state) {
+        if (typeof k !== 'string' || !(t instanceof TorchTensor)) continue;
+        facts.names.push(k);
+        facts.shapes.set(k, t.shape);
+        facts.dtypes.set(k, t.dtype);
+      }
+    const reference = lightning
+      ? (referenceFromHyperParameters(toPlain(root.get('hyper_parameters'))) ?? null)
+      : null;
+    const ema = root.get('ema');
+    const shadow = ema instanceof Map ? ema.get('shadow_params') : undefined;
+    const metadata: Record<string, unknown> = {
+      ema: Array.isArray(shadow) ? `${shadow.length} tensors` : 'absent',
+    };
+    for (const key of ['global_step', 'epoch', 'pytorch-lightning_version']) {
+      const value = root.get(key);
+      if (typeof value === 'number' || typeof value === 'string') metadata[key] = value;
+    }
+    const config = configOf(reference, metadata);
+    const data = reference?.data as Record<string, unknown> | undefined;
+    return {
+      path: file,
+      kind: lightning ? 'lightning' : 'torch',
+      bytes: (await stat(file)).size,
+      files: [basename(file)],
+      config,
+      reference,
+      ...summarize(facts),
+      tokenizer: (config && guessTokenizer(data?.tokenizer_name_or_path, config.vocabSize)) ?? null,
+      metadata,
+    };
+  } finally {
+    archive.close();
+  }
+}
+
+/** state.json, metrics.json and metrics.jsonl (its last record and count) in `dir`. */
+export async function readMetrics(dir: string): Promise<Record<string, unknown> | null> {
+  const out: Record<string, unknown> = {};
+  for (const name of ['state.json', 'metrics.json']) {
+    const p = join(dir, name);
+    if (existsSync(p)) out[name] = await readJsonFile(p);
+  }
+  const lines = join(dir, 'metrics.jsonl');
+  if (existsSync(lines)) {
+    const records = (await readFile(lines, 'utf8')).split('\n').filter((l) => l.trim() !== '');
+    let last: unknown = null;
+    try {
+      last = records.length > 0 ? JSON.parse(records[records.length - 1]) : null;
+    } catch {
+      last = records[records.length - 1];
+    }
+    out['metrics.jsonl'] = { records: records.length, last };
+  }
+  return Object.keys(out).length > 0 ? out : null;
+}
+
+/** Everything `duality info` shows. */
+export async function describe(path: string): Promise<Description> {
+  const at = await locate(path);
+  const base =
+    at.kind === 'safetensors'
+      ? await describeSafetensors(at.path)
+      : at.kind === 'huggingface'
+        ? await describeHuggingFace(at.path)
+        : await describeTorch(at.path);
+  return { ...base, metrics: await readMetrics(at.dir) };
+}
+
+export interface LoadedModel {
+  model: DiT;
+  /** The reference config groups (algo, noise) when known. */
+  reference: Record<string, unknown> | null;
+  /** Tokenizer named by the checkpoint. */
+  tokenizer?: string;
+  kind: CheckpointKind;
+}
+
+export interface LoadOptions {
+  dtype?: FloatDType;
+  /** For Lightning checkpoints: 'ema' (default) or 'raw'. */
+  weights?: 'ema' | 'raw';
+}
+
+/** Loads the DiT of any checkpoint `locate` accepts (reference checkpoints are converted in memory). */
+export async function loadModel(
+  backend: Backend,
+  path: string,
+  options: LoadOptions = {},
+): Promise<LoadedModel> {
+  const at = await locate(path);
+  if (at.kind === 'safetensors') {
+    const reader = await openSafetensorsFile(at.path);
+    try {
+      const model = await loadDiT(backend, reader, { dtype: options.dtype });
+      return {
+        model,
+        reference: parseCard(reader.metadata.config),
+        tokenizer: reader.metadata.tokenizer,
+        kind: at.kind,
+      };
+    } finally {
+      await reader.close();
+    }
+  }
+  const converted = await readReferenceCheckpoint(at.path, { weights: options.weights });
+  const bytes = serializeSafetensors(tensorsToWrite(converted, 'keep'), outputMetadata(converted, at.path));
+  const model = await loadDiT(backend, bytes, { dtype: options.dtype });
+  return { model, reference: converted.reference, tokenizer: converted.tokenizer, kind: at.kind };
+}
