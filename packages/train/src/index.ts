@@ -91,6 +91,7 @@ export {
   readMetrics,
   writeMetricsPlot,
 } from './metrics';
+export * from './objectives';
 export {
   clipCoefficient,
   emaDecay,
@@ -108,4 +109,3 @@ export {
   type TimeSampling,
   timesFromUniforms,
 } from './time';
-export * from './objectives';
