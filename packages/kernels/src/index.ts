@@ -27,6 +27,7 @@ export {
   type WebGPUKernelContext,
 } from './ops/define';
 export { concat, padSlice, slice, transpose } from './ops/layout';
+export { layerNormStats } from './ops/norm';
 export { randint } from './ops/random-int';
 export { type Axes, maxAxes, meanAxes, sumAxes } from './ops/reduce-axes';
 export { broadcastTo, reduceToShape, sumToShape } from './ops/sum-to-shape';

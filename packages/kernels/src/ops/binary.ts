@@ -8,7 +8,7 @@
 import type { Backend, Shape, Tensor } from '../types';
 import { broadcastShapes, broadcastStrides, checkSameDtype, shapeSize } from '../validate';
 import { type DefinedOp, defineOp, type WebGPUKernelContext } from './define';
-import { checkBindable, freeing, gridOf, u32Table, WG } from './kernel-utils';
+import { checkBindable, freeing, gridOf, isNanWgsl, u32Table, WG } from './kernel-utils';
 import { reduceToShape } from './sum-to-shape';
 
 type Which = 'maximum' | 'minimum';
@@ -23,6 +23,7 @@ const WGSL_T: Record<string, string> = { f32: 'f32', i32: 'i32', u32: 'u32' };
 function pickWgsl(which: Which, t: string): string {
   const take = which === 'maximum' ? 'a >= b' : 'a <= b';
   return /* wgsl */ `
+${isNanWgsl(t)}
 struct Params { rank: u32, n: u32, gridX: u32, pad: u32 }
 @group(0) @binding(0) var<storage, read> A: array<${t}>;
 @group(0) @binding(1) var<storage, read> B: array<${t}>;
@@ -46,7 +47,7 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
   }
   let a = A[ia];
   let b = B[ib];
-  out[o] = select(b, a, ${take} || a != a);
+  out[o] = select(b, a, ${take} || isNan(a));
 }`;
 }
 

@@ -72,3 +72,13 @@ export function checkIntList(op: string, name: string, v: unknown): readonly num
     throw new ArgumentError(op, `${name} ${JSON.stringify(v) ?? String(v)}`, `an array of integers`);
   return v;
 }
+
+/**
+ * WGSL `isNan(v)` for an element type: a test on the f32 bits (robust against compilers that assume no NaNs,
+ * where `v != v` may fold to false), constant false for integers.
+ */
+export function isNanWgsl(t: string): string {
+  return t === 'f32'
+    ? 'fn isNan(v: f32) -> bool { return (bitcast<u32>(v) & 0x7fffffffu) > 0x7f800000u; }'
+    : `fn isNan(v: ${t}) -> bool { return false; }`;
+}

@@ -110,4 +110,18 @@ describe('pointwise maps: webgpu = cpu', () => {
       RUNS,
     );
   });
+
+  it('maximum/minimum propagate NaN like on cpu', async () => {
+    for (const op of [maximum, minimum]) {
+      const r = await both(
+        pair,
+        [
+          { data: [Number.NaN, 2, -2], shape: [3], dtype: 'f32' },
+          { data: [1, Number.NaN, -3], shape: [3], dtype: 'f32' },
+        ],
+        (_b, [x, y]) => op(x, y),
+      );
+      expect(r.gpu).toEqual(r.cpu);
+    }
+  });
 });

@@ -79,4 +79,11 @@ describe('reductions over axes: webgpu = cpu', () => {
     const c = closeness(r.gpu, r.cpu, { abs: 4096 * 2 ** -23 * 8 });
     expect(c.ok, c.worst).toBe(true);
   });
+
+  it('NaN propagates like on cpu (the device tests NaN on the bits)', async () => {
+    const data = [1, Number.NaN, 3, 2, 5, 5, Number.NaN, 0];
+    const r = await both(pair, [{ data, shape: [2, 4], dtype: 'f32' }], (_b, [x]) => maxAxes(x, 1));
+    expect(r.gpu).toEqual(r.cpu);
+    expect(Number.isNaN(r.gpu[0]) && Number.isNaN(r.gpu[1])).toBe(true);
+  });
 });

@@ -10,7 +10,7 @@ import { ArgumentError, describeShape, ShapeError } from '../errors';
 import type { DType, Shape, Tensor } from '../types';
 import { checkDtype, FLOAT, shapeSize } from '../validate';
 import { type CpuKernelContext, type DefinedOp, defineOp, type WebGPUKernelContext } from './define';
-import { checkBindable, gridOf, normAxis, stridesOf, u32Table, WG } from './kernel-utils';
+import { checkBindable, gridOf, isNanWgsl, normAxis, stridesOf, u32Table, WG } from './kernel-utils';
 import { broadcastTo } from './sum-to-shape';
 
 /** Axes argument: one axis, a list, or undefined (all axes). */
@@ -124,7 +124,7 @@ function reduceWgsl(kind: Kind | 'maxGrad', t: string): string {
   const init = kind === 'max' || kind === 'maxGrad' ? 'x[base]' : `${t}(0)`;
   const step =
     kind === 'max' || kind === 'maxGrad'
-      ? `if (!(acc != acc) && (v > acc || v != v)) { acc = v; at = off; }`
+      ? `if (!isNan(acc) && (v > acc || isNan(v))) { acc = v; at = off; }`
       : 'acc += v;';
   const finish =
     kind === 'maxGrad'
@@ -139,6 +139,7 @@ function reduceWgsl(kind: Kind | 'maxGrad', t: string): string {
       : `@group(0) @binding(1) var<storage, read> unused: array<u32>;
 @group(0) @binding(2) var<storage, read_write> out: array<${t}>;`;
   return /* wgsl */ `
+${isNanWgsl(t)}
 struct Params { rank: u32, outSize: u32, redCount: u32, gridX: u32 }
 @group(0) @binding(0) var<storage, read> x: array<${t}>;
 ${io}
