@@ -5,7 +5,9 @@ import type { Backend, CreateBackendOptions } from './types';
 /**
  * Creates a backend. `cpu` runs on typed arrays (f64-capable reference); `webgpu` runs WGSL through TypeGPU on
  * the given device, the browser's `navigator.gpu`, or Node's `webgpu` package (an optional dependency, loaded
- * only here); `auto` takes WebGPU when an adapter exists and says on stderr which it took.
+ * only here); `auto` takes WebGPU when a hardware adapter exists (a software rasterizer such as llvmpipe or
+ * SwiftShader only with `allowSoftwareAdapter: true`: it is usually slower than the cpu backend) and says on the
+ * log which backend and adapter it took, or why it fell back to cpu.
  */
 export async function createBackend(
   kind: 'cpu' | 'webgpu' | 'auto' = 'auto',
@@ -17,8 +19,13 @@ export async function createBackend(
   if (kind === 'webgpu') return createWebGPUBackend(options);
   const log = options.log ?? ((m: string) => console.error(m));
   try {
-    const backend = await createWebGPUBackend(options);
-    log('duality: using the webgpu backend');
+    let adapter = '';
+    const backend = await createWebGPUBackend(
+      options,
+      {},
+      { rejectSoftware: !options.allowSoftwareAdapter, onAdapter: (name) => (adapter = name) },
+    );
+    log(`duality: using the webgpu backend (adapter: ${adapter})`);
     return backend;
   } catch (error) {
     if (!(error instanceof WebGPUUnavailableError)) throw error;

@@ -194,4 +194,6 @@ export interface CreateBackendOptions {
   threads?: number;
   /** auto: where to report which backend was picked (default: console.error). */
   log?: (message: string) => void;
+  /** auto: also take a software WebGPU adapter (llvmpipe, SwiftShader, a fallback adapter); default false. */
+  allowSoftwareAdapter?: boolean;
 }

@@ -130,12 +130,20 @@ export interface WebGPUTuning {
   maxBindingBytes?: number;
 }
 
+/** How createBackend('auto') picks an adapter: refuse software rasterizers, and hear which adapter was taken. */
+export interface AdapterSelection {
+  rejectSoftware?: boolean;
+  onAdapter?: (name: string) => void;
+}
+
 /** Creates the WebGPU backend; throws WebGPUUnavailableError when no adapter/device can be had. */
 export async function createWebGPUBackend(
   options: CreateBackendOptions = {},
   tuning: WebGPUTuning = {},
+  selection: AdapterSelection = {},
 ): Promise<WebGPUBackend> {
-  const { device, owned, gpu } = await acquireDevice(options);
+  const { device, owned, gpu, adapter } = await acquireDevice(options, selection);
+  selection.onAdapter?.(adapter ?? 'a device given in options.device');
   const bindLimit = Math.min(
     tuning.maxBindingBytes ?? Number.POSITIVE_INFINITY,
     device.limits.maxStorageBufferBindingSize,

@@ -245,11 +245,18 @@ describe('webgpu-only refusals', () => {
     expect((error as Error).message).toContain('options.gpu (no adapter)');
   });
 
-  it("createBackend('auto') takes WebGPU when an adapter exists and says so", async () => {
+  it("createBackend('auto') on this SwiftShader adapter: cpu by default (says why), webgpu when allowed", async () => {
     const messages: string[] = [];
-    const b = await createBackend('auto', { log: (m) => messages.push(m) });
+    const soft = await createBackend('auto', { log: (m) => messages.push(m) });
+    expect(soft.name).toBe('cpu');
+    expect(messages).toHaveLength(1);
+    expect(messages[0]).toMatch(
+      /^duality: using the cpu backend \(.*got only a software adapter \(.*swiftshader/i,
+    );
+    soft.destroy();
+    const b = await createBackend('auto', { allowSoftwareAdapter: true, log: (m) => messages.push(m) });
     expect(b.name).toBe('webgpu');
-    expect(messages).toEqual(['duality: using the webgpu backend']);
+    expect(messages[1]).toMatch(/^duality: using the webgpu backend \(adapter: .*swiftshader.*\)$/i);
     b.destroy();
   });
 
