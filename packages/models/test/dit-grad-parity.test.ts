@@ -22,7 +22,7 @@ import {
   parameterShapes,
   SafetensorsReader,
 } from '../src/index';
-import { type FixtureTensor, fixturePath, loadParityWeights } from './fixture';
+import { type FixtureTensor, fixturePath, loadParityFixture, loadParityWeights } from './fixture';
 import { ditLoss, fixtureConfig, gradError } from './grad-helpers';
 
 type Case = 'tokens' | 'soft' | 'dense';
@@ -106,7 +106,10 @@ describe.each([
   let model: DiT;
   beforeAll(async () => {
     backend = await createBackend('cpu', { threads: 0 });
-    model = await loadDiT(backend, loadParityWeights(), { config: fixtureConfig(), dtype });
+    model = await loadDiT(backend, loadParityWeights(), {
+      config: fixtureConfig(loadParityFixture().config),
+      dtype,
+    });
   });
   afterAll(() => {
     model.dispose();

@@ -1,11 +1,9 @@
 /** Shared pieces of the gradient tests: the fixture's DiT config, the dit_grad loss, gradient error figures. */
 import type { Backend, Tensor } from '@duality/kernels';
 import { configFromReference, type DiTConfig } from '../src/index';
-import { loadParityFixture } from './fixture';
 
-/** The DiT config of dit_parity.json / the dit_grad case. */
-export function fixtureConfig(): DiTConfig {
-  const c = loadParityFixture().config;
+/** The DiT config of dit_parity.json / the dit_grad case (its `config` object); no node imports (browser too). */
+export function fixtureConfig(c: Record<string, unknown>): DiTConfig {
   return configFromReference({
     vocab_size: c.vocab_size,
     model: {
