@@ -1,0 +1,40 @@
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, expect, it } from 'vitest';
+import { type Io, run } from '../src/index';
+
+// Runs the `pnpm duality …` lines of the README's first sh block in-process (paths from the repository root,
+// /tmp/ → a temporary directory).
+const root = join(import.meta.dirname, '..', '..', '..');
+const tmp = mkdtempSync(join(tmpdir(), 'duality-readme-'));
+afterAll(() => rmSync(tmp, { recursive: true, force: true }));
+
+const readme = readFileSync(join(import.meta.dirname, '..', 'README.md'), 'utf8');
+const block = /```sh\n([\s\S]*?)```/.exec(readme)?.[1] ?? '';
+const lines = block.split('\n').filter((l) => l.startsWith('pnpm duality'));
+
+it('the README example runs, every line exiting 0', async () => {
+  expect(lines.length).toBeGreaterThanOrEqual(5);
+  for (const line of lines) {
+    const args = line
+      .slice('pnpm duality'.length)
+      .trim()
+      .split(/\s+/)
+      .map((a) =>
+        a.startsWith('packages/') ? join(root, a) : a.startsWith('/tmp/') ? join(tmp, a.slice(5)) : a,
+      );
+    let out = '';
+    let err = '';
+    const io: Io = {
+      stdout: { write: (s: string) => (out += s).length > 0 },
+      stderr: { write: (s: string) => (err += s).length > 0 },
+      env: {},
+      interrupt: () => new AbortController().signal,
+    };
+    const code = await run(args, io);
+    expect({ line, code, err }).toEqual({ line, code: 0, err: '' });
+    expect(out.length).toBeGreaterThan(0);
+    if (args.includes('--json')) expect(JSON.parse(out).ids).toHaveLength(2);
+  }
+});
