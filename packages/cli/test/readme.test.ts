@@ -24,17 +24,17 @@ it('the README example runs, every line exiting 0', async () => {
       .map((a) =>
         a.startsWith('packages/') ? join(root, a) : a.startsWith('/tmp/') ? join(tmp, a.slice(5)) : a,
       );
-    let out = '';
-    let err = '';
+    const out: string[] = [];
+    const err: string[] = [];
     const io: Io = {
-      stdout: { write: (s: string) => (out += s).length > 0 },
-      stderr: { write: (s: string) => (err += s).length > 0 },
+      stdout: { write: (s: string) => out.push(s) },
+      stderr: { write: (s: string) => err.push(s) },
       env: {},
       interrupt: () => new AbortController().signal,
     };
     const code = await run(args, io);
-    expect({ line, code, err }).toEqual({ line, code: 0, err: '' });
-    expect(out.length).toBeGreaterThan(0);
-    if (args.includes('--json')) expect(JSON.parse(out).ids).toHaveLength(2);
+    expect({ line, code, err: err.join('') }).toEqual({ line, code: 0, err: '' });
+    expect(out.join('').length).toBeGreaterThan(0);
+    if (args.includes('--json')) expect(JSON.parse(out.join('')).ids).toHaveLength(2);
   }
 });
