@@ -1,6 +1,13 @@
 export { BACKEND_GRADIENTS } from './autograd/backend-gradients';
 export { dispose, isTensor, keep, tidy, tidyAsync } from './autograd/engine';
-export { type GradOptions, type GradTree, grad, type TensorTree, valueAndGrad } from './autograd/grad';
+export {
+  type GradOptions,
+  type GradTree,
+  grad,
+  type TensorTree,
+  type ValueAndGrad,
+  valueAndGrad,
+} from './autograd/grad';
 export { type GradientContext, type GradientRule, GradientRuleError, isRecording, untaped } from './autograd/tape';
 export { createCpuBackend } from './cpu/backend';
 export { createBackend } from './create-backend';
@@ -17,7 +24,7 @@ export {
   WorkerCrashedError,
 } from './errors';
 export { isCpuBackend, isWebGPUBackend } from './guards';
-export { geluTanhGrad, layerNormGrad, siluGrad } from './ops/activation-grads';
+export { geluTanhGrad, layerNormGrad, logSoftmaxGrad, siluGrad, softmaxGrad } from './ops/activation-grads';
 export { maximum, minimum } from './ops/binary';
 export {
   type CpuKernelContext,
@@ -27,12 +34,13 @@ export {
   type WebGPUKernelContext,
 } from './ops/define';
 export { concat, padSlice, slice, transpose } from './ops/layout';
+export { type SoftmaxCrossEntropyOptions, softmaxCrossEntropy } from './ops/loss';
 export { layerNormStats } from './ops/norm';
 export { randint } from './ops/random-int';
 export { type Axes, maxAxes, meanAxes, sumAxes } from './ops/reduce-axes';
 export { broadcastTo, reduceToShape, sumToShape } from './ops/sum-to-shape';
 export { abs, clamp, neg, rsqrt, sigmoid, sqrt, square, tanh } from './ops/unary';
-export { mulhi32, philox4x32, philoxKey, philoxWords, wordToUniform } from './rng/philox';
+export { mulhi32, type PhiloxKey, philox4x32, philoxKey, philoxWords, wordToUniform } from './rng/philox';
 export { PHILOX_WGSL } from './rng/philox-wgsl';
 export type {
   ArrayFor,
