@@ -52,7 +52,10 @@ export function initStateDict(config: DiTConfig, options: InitOptions): Map<stri
   const { seed, scheme = 'reference', std = 0.02 } = options;
   if (!Number.isSafeInteger(seed) || seed < 0)
     throw new ArgumentError('initStateDict', `seed ${seed}`, 'a non-negative safe integer');
-  if (!(std > 0)) throw new ArgumentError('initStateDict', `std ${std}`, 'a positive number');
+  if (!(std > 0 && Number.isFinite(std)))
+    throw new ArgumentError('initStateDict', `std ${std}`, 'a finite positive number');
+  if (scheme !== 'reference' && scheme !== 'normal')
+    throw new ArgumentError('initStateDict', `scheme ${JSON.stringify(scheme)}`, "'reference' | 'normal'");
   const entries = referenceStateDictShapes(config);
   const shapes = new Map(entries);
   const out = new Map<string, StoredTensor>();

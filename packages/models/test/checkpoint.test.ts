@@ -1,7 +1,7 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { type Backend, createBackend } from '@duality/kernels';
+import { ArgumentError, type Backend, createBackend } from '@duality/kernels';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   configFromReference,
@@ -190,5 +190,15 @@ describe('initStateDict', () => {
     const d = initStateDict(cfg, { seed: 6, scheme: 'normal' }).get('blocks.0.attn_qkv.weight')?.data;
     expect(a).toEqual(b);
     expect(a).not.toEqual(d);
+  });
+
+  it('refuses an unknown scheme and a non-finite std with ArgumentError', () => {
+    const cfg = ditConfig({ vocabSize: 9, hiddenSize: 8, condDim: 4, nHeads: 2, nBlocks: 1, length: 4 });
+    const xavier = () => initStateDict(cfg, { seed: 1, scheme: 'xavier' as 'normal' });
+    expect(xavier).toThrow(ArgumentError);
+    expect(xavier).toThrow(/scheme "xavier"/);
+    expect(() => initStateDict(cfg, { seed: 1, scheme: 'normal', std: Number.POSITIVE_INFINITY })).toThrow(
+      ArgumentError,
+    );
   });
 });

@@ -7,7 +7,7 @@
  * Each reports its max error against the exact operator on a validation grid that the fit never saw.
  */
 import { ArgumentError } from '@duality/kernels';
-import { assertFinite, assertPositiveInteger, assertVocabSize } from './errors';
+import { assertFinite, assertPositiveInteger, assertUnitTime, assertVocabSize } from './errors';
 import { diffusionTransform } from './operator';
 
 export type PolyDegree = 3 | 5 | 7 | 9;
@@ -180,7 +180,7 @@ export function operatorPolyFit(options: PolyFitOptions): PolyFit {
   const ys = Float64Array.from(ts, (t) => diffusionTransform(gammaMin + t * span, K).alpha);
   const cheb = leastSquares(chebyshevDesign(ts, degree), ys, degree + 1);
   const coefficients = chebyshevToMonomialInT(cheb);
-  const evaluateAt = (t: number) => {
+  const polynomial = (t: number) => {
     let alpha = 0;
     let dalphaDt = 0;
     for (let i = degree; i >= 0; i--) {
@@ -189,10 +189,15 @@ export function operatorPolyFit(options: PolyFitOptions): PolyFit {
     }
     return { alpha, dalphaDt };
   };
+  // the fit is only meant (and validated) on t ∈ [0, 1]: outside, a polynomial runs away
+  const evaluateAt = (t: number) => {
+    assertUnitTime(`${op}.evaluateAt`, 't', t);
+    return polynomial(t);
+  };
   const evaluate = (gamma: number) => {
     checkInRange(op, gamma, gammaMin, gammaMax);
     const t = (gamma - gammaMin) / span;
-    const { alpha, dalphaDt } = evaluateAt(t);
+    const { alpha, dalphaDt } = polynomial(t);
     return { alpha, dalphaDgamma: dalphaDt / span };
   };
   // Validation: every midpoint of the sample grid plus both ends (where a polynomial fit errs most).

@@ -39,6 +39,7 @@ export {
   DEFAULT_TAU,
   logMeanExpTruncNormal,
   type RelaxationOptions,
+  TAU_RANGE,
   type TemperedRelaxation,
   type TopKOptions,
   type TopKRelaxation,

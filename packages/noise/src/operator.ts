@@ -156,6 +156,8 @@ function integrate(K: number, mu: number): { p: number; oneMinusP: number; deriv
   return { p: p * halfWidth, oneMinusP: oneMinusP * halfWidth, derivIntegral: derivIntegral * halfWidth };
 }
 
+const clampUnit = (v: number): number => Math.min(1, Math.max(0, v));
+
 /**
  * T(gamma) for a vocabulary of K ids (Duo Eq. 10), with its derivative, in float64 (≤ 1e-9 relative for
  * K in [2, 50257], gamma in [−6, 2]; see the fixture tests). Throws ArgumentError for non-finite gamma or K < 2.
@@ -170,7 +172,11 @@ export function diffusionTransform(gamma: number, vocabSize: number): OperatorVa
     // gamma < −8.2: the true 1 − alpha and dalpha/dgamma are below the smallest double.
     return { alpha: 1, dalphaDgamma: 0, oneMinusAlpha: 0, p: 1, oneMinusP: 0, dpDgamma: 0 };
   }
-  const { p, oneMinusP, derivIntegral } = integrate(K, mu);
+  const integrals = integrate(K, mu);
+  const { derivIntegral } = integrals;
+  // p and 1 − p are probabilities: the panel sums can overshoot [0, 1] by a few ulps (large mu and K), so clamp
+  const p = clampUnit(integrals.p);
+  const oneMinusP = clampUnit(integrals.oneMinusP);
   // dp/dγ = (dp/dmu)(dmu/dγ), dp/dmu = (K−1)∫N(z;mu,1)φ(z)Φ^(K−2)dz by parts, dmu/dγ = −mu/2.
   const dpDgamma = -0.5 * mu * (K - 1) * derivIntegral;
   // alpha = (K p − 1)/(K − 1) (Duo Eq. 10); 1 − alpha = K(1 − p)/(K − 1).
@@ -184,9 +190,9 @@ export function diffusionTransform(gamma: number, vocabSize: number): OperatorVa
     oneMinusAlpha = 1 - alpha;
   }
   return {
-    alpha,
+    alpha: clampUnit(alpha),
     dalphaDgamma: scale * dpDgamma,
-    oneMinusAlpha,
+    oneMinusAlpha: clampUnit(oneMinusAlpha),
     p,
     oneMinusP,
     dpDgamma,

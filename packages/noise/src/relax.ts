@@ -26,9 +26,24 @@ import type { Times } from './types';
 /** Default temperature of the papers' runs (gumbel_tau_log10 = −3). */
 export const DEFAULT_TAU = 1e-3;
 
+/**
+ * The temperatures accepted: [1e-30, 1e30]. Below, z/τ overflows f32 (a denormal τ makes 1/τ = ∞ even in f64)
+ * and the weights turn NaN; above, they are uniform to every digit anyway.
+ */
+export const TAU_RANGE = { min: 1e-30, max: 1e30 } as const;
+
 function checkTau(op: string, tau: number): void {
   assertFinite(op, 'tau', tau);
-  if (!(tau > 0)) throw new ArgumentError(op, `tau = ${tau}`, 'tau > 0');
+  if (!(tau >= TAU_RANGE.min && tau <= TAU_RANGE.max)) {
+    throw new ArgumentError(op, `tau = ${tau}`, `tau in [${TAU_RANGE.min}, ${TAU_RANGE.max}]`);
+  }
+}
+
+/** log10 τ within log10 of TAU_RANGE (so 10^x is a temperature checkTau accepts). */
+function checkLog10Tau(op: string, name: string, value: number): void {
+  assertFinite(op, name, value);
+  if (!(value >= -30 && value <= 30))
+    throw new ArgumentError(op, `${name} = ${value}`, `${name} in [−30, 30]`);
 }
 
 export interface AnnealedTauOptions {
@@ -43,8 +58,10 @@ export interface AnnealedTauOptions {
 /** τ(step): log10 τ held at log10Start before startStep, linear up to endStep, then held at log10End (Duo Sec. 4.1). */
 export function annealedTau(options: AnnealedTauOptions = {}): (step: number) => number {
   const { log10Start = -3, log10End = -3, startStep = 0, endStep = 0 } = options;
-  assertFinite('annealedTau', 'log10Start', log10Start);
-  assertFinite('annealedTau', 'log10End', log10End);
+  checkLog10Tau('annealedTau', 'log10Start', log10Start);
+  checkLog10Tau('annealedTau', 'log10End', log10End);
+  assertFinite('annealedTau', 'startStep', startStep);
+  assertFinite('annealedTau', 'endStep', endStep);
   if (!(endStep >= startStep))
     throw new ArgumentError(
       'annealedTau',

@@ -3,7 +3,7 @@
  */
 import { ArgumentError } from '@duality/kernels';
 import { type OperatorApprox, type OperatorApproximation, operatorApproximation } from './approx';
-import { assertFinite, assertUnitTime, assertVocabSize } from './errors';
+import { assertAlpha, assertFinite, assertUnitTime, assertVocabSize } from './errors';
 import type { Schedule } from './types';
 
 export interface EpsOptions {
@@ -16,8 +16,12 @@ function checkEps(op: string, eps: number): number {
   return eps;
 }
 
-/** sigma = −log alpha: the time conditioning a Duo/MDLM network receives (reference `_sigma_from_alphat`). */
+/**
+ * sigma = −log alpha: the time conditioning a Duo/MDLM network receives (reference `_sigma_from_alphat`).
+ * alpha in [0, 1]; alpha = 0 gives +∞ (pure noise).
+ */
 export function sigmaFromAlpha(alpha: number): number {
+  assertAlpha('sigmaFromAlpha', 'alpha', alpha);
   return -Math.log(alpha);
 }
 

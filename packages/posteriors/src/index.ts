@@ -5,11 +5,14 @@ export {
   TimeOrderError,
 } from './errors';
 export {
+  checkKappaMode,
+  KAPPA_KINDS,
   type KappaMode,
   type KappaPlan,
   kappaAt,
   kappaSchedule,
   linspace,
+  MAX_STEPS,
   parseKappaMode,
   remaskingSigma,
   roundHalfEven,

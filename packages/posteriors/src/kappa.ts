@@ -1,5 +1,6 @@
 import { ArgumentError } from '@duality/kernels';
 import type { Schedule } from '@duality/noise';
+import { TimeOrderError } from './errors';
 
 /**
  * κ schedules and time profiles of the Ψ-samplers (Chapter II §4, `sampling.psi` in the reference config).
@@ -51,16 +52,74 @@ export interface KappaPlan {
 
 const MODE_PATTERN = /^(constant-remdm|constant|max-capped|max-rescale)-([0-9.eE+-]+)$/;
 
+/** Every κ kind, in the order the errors list them. */
+export const KAPPA_KINDS = [
+  'pure-posterior',
+  'pure-pc',
+  'constant',
+  'constant-remdm',
+  'max-capped',
+  'max-rescale',
+] as const;
+
+/** Largest number of sampling steps (and grid points − 1) accepted: far beyond any use, small enough to allocate. */
+export const MAX_STEPS = 2 ** 24;
+
+const describeValue = (v: unknown): string =>
+  v === null
+    ? 'null'
+    : typeof v === 'object' || typeof v === 'string'
+      ? JSON.stringify(v)
+      : typeof v === 'number'
+        ? String(v)
+        : `${String(v)} (${typeof v})`;
+
+/**
+ * A κ mode of a known kind with η in [0, 1]: κ = η for 'constant'; for the ReMDM modes η scales a remasking
+ * probability (ReMDM §4.1 takes η ∈ [0, 1]), so η > 1 would remask with probability above 1.
+ */
+export function checkKappaMode(op: string, mode: unknown): asserts mode is KappaMode {
+  if (mode === null || typeof mode !== 'object') {
+    throw new ArgumentError(op, `κ mode ${describeValue(mode)}`, 'an object { kind, eta? }');
+  }
+  const { kind, eta, variant } = mode as { kind?: unknown; eta?: unknown; variant?: unknown };
+  if (!(KAPPA_KINDS as readonly unknown[]).includes(kind)) {
+    throw new ArgumentError(op, `unknown κ kind ${describeValue(kind)}`, `one of ${KAPPA_KINDS.join(', ')}`);
+  }
+  if (kind === 'pure-posterior' || kind === 'pure-pc') return;
+  if (typeof eta !== 'number' || !(eta >= 0 && eta <= 1)) {
+    const what = kind === 'constant' ? 'κ = η' : 'η scales a remasking probability';
+    throw new ArgumentError(op, `${String(kind)} with η = ${describeValue(eta)}`, `η in [0, 1] (${what})`);
+  }
+  if (kind === 'max-rescale' && variant !== undefined && variant !== 'remdm' && variant !== 'reference') {
+    throw new ArgumentError(op, `max-rescale variant ${describeValue(variant)}`, "'remdm' | 'reference'");
+  }
+}
+
+/** One step's signal levels: each in [0, 1], alphaS ≥ alphaT (s ≤ t). */
+function checkStepAlphas(op: string, alphaS: number, alphaT: number): void {
+  for (const [name, v] of [
+    ['alphaS', alphaS],
+    ['alphaT', alphaT],
+  ] as const) {
+    if (typeof v !== 'number' || !(v >= 0 && v <= 1)) {
+      throw new ArgumentError(op, `${name} = ${describeValue(v)}`, `${name} in [0, 1]`);
+    }
+  }
+  if (alphaS < alphaT)
+    throw new TimeOrderError(op, `alphaS = ${alphaS} < alphaT = ${alphaT}`, 'alphaS ≥ alphaT');
+}
+
 /** Parses the reference's mode strings: pure-posterior, pure-pc, constant-η, constant-remdm-η, max-capped-η, max-rescale-η. */
 export function parseKappaMode(mode: string): KappaMode {
   if (mode === 'pure-posterior' || mode === 'pure-pc') return { kind: mode };
   const match = MODE_PATTERN.exec(mode);
   const eta = match ? Number(match[2]) : Number.NaN;
-  if (!match || !Number.isFinite(eta) || eta < 0) {
+  if (!match || !Number.isFinite(eta) || eta < 0 || eta > 1) {
     throw new ArgumentError(
       'parseKappaMode',
       `mode "${mode}"`,
-      'pure-posterior | pure-pc | constant-η | constant-remdm-η | max-capped-η | max-rescale-η with η ≥ 0',
+      'pure-posterior | pure-pc | constant-η | constant-remdm-η | max-capped-η | max-rescale-η with η in [0, 1]',
     );
   }
   return { kind: match[1] as 'constant' | 'constant-remdm' | 'max-capped' | 'max-rescale', eta };
@@ -68,6 +127,12 @@ export function parseKappaMode(mode: string): KappaMode {
 
 /** ReMDM remasking probability σ_t for a step alpha_t → alpha_s (ReMDM §4.1, schedules of Table 5). */
 export function remaskingSigma(mode: KappaMode, alphaS: number, alphaT: number): number {
+  checkKappaMode('remaskingSigma', mode);
+  checkStepAlphas('remaskingSigma', alphaS, alphaT);
+  return sigmaOf(mode, alphaS, alphaT);
+}
+
+function sigmaOf(mode: KappaMode, alphaS: number, alphaT: number): number {
   switch (mode.kind) {
     case 'constant-remdm':
       return mode.eta;
@@ -88,6 +153,8 @@ export function remaskingSigma(mode: KappaMode, alphaS: number, alphaT: number):
  * when the formula is 0/0.
  */
 export function kappaAt(mode: KappaMode, alphaS: number, alphaT: number): number {
+  checkKappaMode('kappaAt', mode);
+  checkStepAlphas('kappaAt', alphaS, alphaT);
   switch (mode.kind) {
     case 'pure-posterior':
       return 1;
@@ -96,7 +163,7 @@ export function kappaAt(mode: KappaMode, alphaS: number, alphaT: number): number
     case 'constant':
       return mode.eta;
     default: {
-      const kappa = 1 - remaskingSigma(mode, alphaS, alphaT) / (1 - alphaS);
+      const kappa = 1 - sigmaOf(mode, alphaS, alphaT) / (1 - alphaS);
       return Number.isNaN(kappa) ? 1 : Math.min(1, Math.max(0, kappa));
     }
   }
@@ -110,6 +177,20 @@ export function roundHalfEven(x: number): number {
 
 /** n points from a to b inclusive (float64; the reference's torch.linspace is float32). */
 export function linspace(a: number, b: number, n: number): Float64Array {
+  if (!(Number.isInteger(n) && n >= 0 && n <= MAX_STEPS + 1)) {
+    throw new ArgumentError(
+      'linspace',
+      `n = ${describeValue(n)}`,
+      `an integer count in [0, ${MAX_STEPS + 1}]`,
+    );
+  }
+  if (!Number.isFinite(a) || !Number.isFinite(b)) {
+    throw new ArgumentError(
+      'linspace',
+      `a = ${describeValue(a)}, b = ${describeValue(b)}`,
+      'finite end points',
+    );
+  }
   const out = new Float64Array(n);
   if (n === 1) out[0] = a;
   for (let i = 0; i < n && n > 1; i++) out[i] = i === n - 1 ? b : a + ((b - a) * i) / (n - 1);
@@ -118,6 +199,12 @@ export function linspace(a: number, b: number, n: number): Float64Array {
 
 /** The time t with schedule.alpha(t) = alpha (alpha is decreasing in t), by bisection to float64 resolution. */
 export function timeForAlpha(schedule: Schedule, alpha: number): number {
+  if (typeof schedule?.alpha !== 'function') {
+    throw new ArgumentError('timeForAlpha', `schedule ${describeValue(schedule)}`, 'a Schedule { alpha(t) }');
+  }
+  if (typeof alpha !== 'number' || !(alpha >= 0 && alpha <= 1)) {
+    throw new ArgumentError('timeForAlpha', `alpha = ${describeValue(alpha)}`, 'alpha in [0, 1]');
+  }
   let lo = 0;
   let hi = 1;
   for (let i = 0; i < 200 && hi - lo > 0; i++) {
@@ -150,8 +237,8 @@ export function samplingTimes(
   eps: number,
   schedule?: Schedule,
 ): Float64Array {
-  if (!Number.isInteger(steps) || steps < 1) {
-    throw new ArgumentError('samplingTimes', `steps ${steps}`, 'a positive integer');
+  if (!Number.isInteger(steps) || steps < 1 || steps > MAX_STEPS) {
+    throw new ArgumentError('samplingTimes', `steps ${steps}`, `an integer in [1, ${MAX_STEPS}]`);
   }
   if (!(eps >= 0 && eps < 1)) throw new ArgumentError('samplingTimes', `eps ${eps}`, 'eps in [0, 1)');
   const n = steps + 1;
@@ -188,22 +275,13 @@ function phaseKappas(mode: KappaMode, alphas: Float64Array): Float64Array {
   return out;
 }
 
-function checkMode(mode: KappaMode): void {
-  if (mode.kind === 'pure-posterior' || mode.kind === 'pure-pc') return;
-  const bad = !Number.isFinite(mode.eta) || mode.eta < 0 || (mode.kind === 'constant' && mode.eta > 1);
-  if (bad) {
-    const want = mode.kind === 'constant' ? 'η in [0, 1] (κ = η)' : 'a finite η ≥ 0';
-    throw new ArgumentError('kappaSchedule', `${mode.kind} with η = ${mode.eta}`, want);
-  }
-}
-
 /**
  * κ for every point of the time grid (length = times.length; step i uses κ_i), as the reference's `_get_kappas`:
  * the first round(highFrac·n) points use `high`, the next round(middleFrac·n) `middle`, the rest `low`.
  */
 export function kappaSchedule(plan: KappaPlan, times: ArrayLike<number>, schedule: Schedule): Float64Array {
   checkFractions('kappaSchedule', plan.highFrac, plan.middleFrac);
-  for (const mode of [plan.high, plan.middle, plan.low]) checkMode(mode);
+  for (const mode of [plan.high, plan.middle, plan.low]) checkKappaMode('kappaSchedule', mode);
   const n = times.length;
   const alphas = Float64Array.from(times, (t) => schedule.alpha(t));
   const nHigh = roundHalfEven(plan.highFrac * n);

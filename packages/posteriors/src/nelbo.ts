@@ -1,7 +1,7 @@
 import { ArgumentError, DTypeError, IndexOutOfRangeError, ShapeError, type Tensor } from '@duality/kernels';
 import type { Times } from '@duality/noise';
 import { NonFiniteError, NotADistributionError } from './errors';
-import { duoIntegrand, LN2, mdlmIntegrand } from './maths/nelbo';
+import { duoIntegrandUnchecked, LN2, mdlmIntegrandUnchecked } from './maths/nelbo';
 import { perBatch } from './validate';
 
 export interface NelboArgs {
@@ -123,12 +123,12 @@ export async function mdlmNelbo(args: NelboArgs & { maskId: number }): Promise<F
   if (!(Number.isInteger(args.maskId) && args.maskId >= 0 && args.maskId < data.k)) {
     throw new IndexOutOfRangeError('mdlmNelbo', `maskId ${args.maskId}`, `an id in [0, ${data.k})`);
   }
-  return perToken(data, (row, xt, x0, a, da) => mdlmIntegrand(row, xt, x0, a, da, args.maskId));
+  return perToken(data, (row, xt, x0, a, da) => mdlmIntegrandUnchecked(row, xt, x0, a, da, args.maskId));
 }
 
 /** UDLM / Duo integrand per token (nats, float64), [rows] in row-major order of xt. */
 export async function duoNelbo(args: NelboArgs): Promise<Float64Array> {
-  return perToken(await load('duoNelbo', args), duoIntegrand);
+  return perToken(await load('duoNelbo', args), duoIntegrandUnchecked); // load() checked every argument
 }
 
 export interface BoundTerms {

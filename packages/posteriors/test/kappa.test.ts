@@ -59,7 +59,7 @@ describe('κ per step (ReMDM σ_t → κ_t = clip(1 − σ_t/(1 − α_s), 0, 1)
       fc
         .tuple(
           fc.constantFrom('constant-remdm', 'max-capped', 'max-rescale'),
-          fc.double({ min: 0, max: 5, noNaN: true }),
+          fc.double({ min: 0, max: 1, noNaN: true }), // ReMDM's η ∈ [0, 1]; above, a typed error (below)
         )
         .map(([kind, eta]) => ({ kind, eta }) as KappaMode),
     );

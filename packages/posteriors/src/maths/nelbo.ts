@@ -3,11 +3,63 @@
  * is ∫_0^1 E_{x_t ~ q_t(·|x0)}[integrand(t)] dt; add the prior and reconstruction terms for a full bound.
  */
 
+import { ArgumentError, IndexOutOfRangeError } from '@duality/kernels';
+
+/**
+ * Argument checks of the row helpers (cheap, O(1) per call): ids integers in [0, K), alpha in its domain, the
+ * rate finite. The batched NELBOs validate once per call and call the unchecked cores below.
+ */
+function checkId(op: string, name: string, id: number, k: number): void {
+  if (!(Number.isInteger(id) && id >= 0 && id < k)) {
+    throw new IndexOutOfRangeError(op, `${name} = ${String(id)}`, `an integer id in [0, ${k})`);
+  }
+}
+
+function checkRow(op: string, logXTheta: ArrayLike<number>): number {
+  const k = (logXTheta as ArrayLike<number> | null)?.length;
+  if (typeof k !== 'number' || k < 1) {
+    throw new ArgumentError(op, 'logXTheta without entries', 'an array of K ≥ 1 log-probabilities');
+  }
+  return k;
+}
+
+function checkAlpha(op: string, name: string, alpha: number, low: '[' | '(', high: ']' | ')'): void {
+  const ok =
+    typeof alpha === 'number' &&
+    (low === '[' ? alpha >= 0 : alpha > 0) &&
+    (high === ']' ? alpha <= 1 : alpha < 1);
+  if (!ok) throw new ArgumentError(op, `${name} = ${String(alpha)}`, `${name} in ${low}0, 1${high}`);
+}
+
+function checkRate(op: string, dalphaT: number): void {
+  if (!Number.isFinite(dalphaT))
+    throw new ArgumentError(op, `dalphaT = ${String(dalphaT)}`, 'a finite number');
+}
+
 /**
  * MDLM integrand (MDLM eq. 10): dalpha_t/(1 − alpha_t)·log x_θ[x0] when xt is the mask, 0 otherwise.
  * (The reference returns the first expression at every position and relies on SUBS to zero unmasked ones.)
  */
 export function mdlmIntegrand(
+  logXTheta: ArrayLike<number>,
+  xt: number,
+  x0: number,
+  alphaT: number,
+  dalphaT: number,
+  maskId: number,
+): number {
+  const op = 'mdlmIntegrand';
+  const k = checkRow(op, logXTheta);
+  checkId(op, 'xt', xt, k);
+  checkId(op, 'x0', x0, k);
+  checkId(op, 'maskId', maskId, k);
+  checkAlpha(op, 'alphaT', alphaT, '[', ')');
+  checkRate(op, dalphaT);
+  return mdlmIntegrandUnchecked(logXTheta, xt, x0, alphaT, dalphaT, maskId);
+}
+
+/** mdlmIntegrand on arguments the caller has checked. */
+export function mdlmIntegrandUnchecked(
   logXTheta: ArrayLike<number>,
   xt: number,
   x0: number,
@@ -51,6 +103,23 @@ export function duoIntegrand(
   alphaT: number,
   dalphaT: number,
 ): number {
+  const op = 'duoIntegrand';
+  const k = checkRow(op, logXTheta);
+  checkId(op, 'xt', xt, k);
+  checkId(op, 'x0', x0, k);
+  checkAlpha(op, 'alphaT', alphaT, '(', ']');
+  checkRate(op, dalphaT);
+  return duoIntegrandUnchecked(logXTheta, xt, x0, alphaT, dalphaT);
+}
+
+/** duoIntegrand on arguments the caller has checked. */
+export function duoIntegrandUnchecked(
+  logXTheta: ArrayLike<number>,
+  xt: number,
+  x0: number,
+  alphaT: number,
+  dalphaT: number,
+): number {
   const k = logXTheta.length;
   const alpha = alphaT;
   const beta = 1 - alpha;
@@ -78,6 +147,7 @@ export function duoIntegrand(
 
 /** Reconstruction term −log p_θ(x0 | x_{t0}) from the denoiser's log-probabilities at the smallest time. */
 export function reconstructionTerm(logXTheta0: ArrayLike<number>, x0: number): number {
+  checkId('reconstructionTerm', 'x0', x0, checkRow('reconstructionTerm', logXTheta0));
   return -logXTheta0[x0];
 }
 
@@ -86,6 +156,10 @@ export function reconstructionTerm(logXTheta0: ArrayLike<number>, x0: number): n
  * prior: (α + (1 − α)/K) log(Kα + 1 − α) + (K − 1)(1 − α)/K · log(1 − α) (closed form of the KL).
  */
 export function uniformPriorTerm(vocabSize: number, alpha1: number): number {
+  if (!(Number.isSafeInteger(vocabSize) && vocabSize >= 2)) {
+    throw new ArgumentError('uniformPriorTerm', `vocabSize = ${String(vocabSize)}`, 'an integer K ≥ 2');
+  }
+  checkAlpha('uniformPriorTerm', 'alpha1', alpha1, '[', ']');
   const k = vocabSize;
   const onTop = alpha1 + (1 - alpha1) / k;
   const rest = (1 - alpha1) / k;
@@ -98,6 +172,7 @@ export function uniformPriorTerm(vocabSize: number, alpha1: number): number {
  * keeps mass alpha_1 on x0 where the prior has none).
  */
 export function maskedPriorTerm(alpha1: number): number {
+  checkAlpha('maskedPriorTerm', 'alpha1', alpha1, '[', ']');
   return alpha1 === 0 ? 0 : Number.POSITIVE_INFINITY;
 }
 
