@@ -20,7 +20,15 @@ import { parseWith, readJsonFile } from './config-file';
 import { HF_CONFIG } from './convert/hf';
 import { isTorchFile, readReferenceCheckpoint } from './convert/index';
 import { referenceFromHyperParameters } from './convert/lightning';
-import { BUFFERS, findPrefix, guessTokenizer, outputMetadata, tensorsToWrite } from './convert/model';
+import {
+  ALGO_NAMES,
+  BUFFERS,
+  findPrefix,
+  guessTokenizer,
+  outputMetadata,
+  tensorsToWrite,
+  withAlgo,
+} from './convert/model';
 import { toPlain } from './convert/plain';
 import { TorchArchive, TorchTensor } from './convert/torch-archive';
 import { UsageError } from './errors';
@@ -35,11 +43,21 @@ export interface Located {
   dir: string;
 }
 
-/** Names a checkpoint directory's weights may have, in order of preference. */
+/**
+ * Names a checkpoint directory's weights may have, in order of preference: ours, then @duality/train's
+ * `step-N/` layout (`ema.safetensors` first: models are sampled with their EMA, as in the reference).
+ */
 const PREFERRED = ['model.safetensors', 'ema.safetensors', 'weights.safetensors'];
+const PREFERRED_RAW = ['model.safetensors', 'weights.safetensors', 'ema.safetensors'];
 
-/** Resolves a path to the model it holds. */
-export async function locate(path: string): Promise<Located> {
+/** The newest committed `step-<n>/` (one with a state.json) of a training run's checkpoint root. */
+async function latestStep(path: string, files: string[]): Promise<string | undefined> {
+  const steps = files.filter((f) => /^step-\d+$/.test(f) && existsSync(join(path, f, 'state.json')));
+  return steps.length > 0 ? join(path, steps.sort().at(-1) as string) : undefined;
+}
+
+/** Resolves a path to the model it holds (`weights: 'raw'` prefers a directory's raw weights to its EMA). */
+export async function locate(path: string, weights: 'ema' | 'raw' = 'ema'): Promise<Located> {
   const s = await stat(path).catch(() => undefined);
   if (!s)
     throw new UsageError('duality', `${path} (no such file or directory)`, 'a checkpoint file or directory');
@@ -47,17 +65,46 @@ export async function locate(path: string): Promise<Located> {
     return { kind: (await isTorchFile(path)) ? 'torch' : 'safetensors', path, dir: dirname(path) };
   if (existsSync(join(path, 'config.json'))) return { kind: 'huggingface', path, dir: path };
   const files = (await readdir(path)).sort();
-  const weights = files.filter((f) => f.endsWith('.safetensors'));
-  const pick = PREFERRED.find((f) => weights.includes(f)) ?? (weights.length === 1 ? weights[0] : undefined);
+  const models = files.filter((f) => f.endsWith('.safetensors') && f !== 'optimizer.safetensors');
+  const order = weights === 'raw' ? PREFERRED_RAW : PREFERRED;
+  const pick = order.find((f) => models.includes(f)) ?? (models.length === 1 ? models[0] : undefined);
   if (pick) return { kind: 'safetensors', path: join(path, pick), dir: path };
   const ckpts = files.filter((f) => /\.(ckpt|pt|pth|bin)$/.test(f));
-  if (weights.length === 0 && ckpts.length === 1)
+  if (models.length === 0 && ckpts.length === 1)
     return { kind: 'torch', path: join(path, ckpts[0]), dir: path };
+  const step = models.length === 0 ? await latestStep(path, files) : undefined;
+  if (step) return locate(step, weights);
   throw new UsageError(
     'duality',
-    `${path} with ${weights.length > 0 ? weights.join(', ') : 'no model file'}`,
-    `a directory with ${PREFERRED.join(' or ')} (or give the file)`,
+    `${path} with ${models.length > 0 ? models.join(', ') : 'no model file'}`,
+    `a directory with ${PREFERRED.join(' or ')}, or step-<n>/ checkpoints (or give the file)`,
   );
+}
+
+/** What @duality/train's state.json tells about the model: its algorithm and dataset (= tokenizer). */
+export async function trainSidecar(dir: string): Promise<{ algo?: string; tokenizer?: string }> {
+  const path = join(dir, 'state.json');
+  if (!existsSync(path)) return {};
+  const state = (await readJsonFile(path)) as {
+    config?: { algorithm?: unknown; data?: { dataset?: unknown } };
+  };
+  const algorithm = state?.config?.algorithm;
+  const dataset = state?.config?.data?.dataset;
+  return {
+    algo: typeof algorithm === 'string' ? (algorithm === 'duo-efficient' ? 'duo' : algorithm) : undefined,
+    tokenizer: dataset === 'brown8' || dataset === 'brown-char' ? dataset : undefined,
+  };
+}
+
+/** The card with the algo group filled from the training run's state.json when the card lacks it. */
+function withSidecarAlgo(
+  card: Record<string, unknown> | null,
+  algo: string | undefined,
+): Record<string, unknown> | null {
+  const group = (card?.algo ?? {}) as Record<string, unknown>;
+  if (!algo || !ALGO_NAMES.includes(algo) || group.name !== undefined || group.parameterization !== undefined)
+    return card;
+  return withAlgo(card ?? {}, algo);
 }
 
 export interface Description {
@@ -279,11 +326,20 @@ export async function describe(path: string): Promise<Description> {
       : at.kind === 'huggingface'
         ? await describeHuggingFace(at.path)
         : await describeTorch(at.path);
-  return { ...base, metrics: await readMetrics(at.dir) };
+  const side = await trainSidecar(at.dir);
+  const reference = withSidecarAlgo(base.reference, side.algo);
+  return {
+    ...base,
+    reference,
+    tokenizer: base.tokenizer ?? side.tokenizer ?? null,
+    metrics: await readMetrics(at.dir),
+  };
 }
 
 export interface LoadedModel {
   model: DiT;
+  /** The file (or folder) the weights came from. */
+  path: string;
   /** The reference config groups (algo, noise) when known. */
   reference: Record<string, unknown> | null;
   /** Tokenizer named by the checkpoint. */
@@ -303,16 +359,18 @@ export async function loadModel(
   path: string,
   options: LoadOptions = {},
 ): Promise<LoadedModel> {
-  const at = await locate(path);
+  const at = await locate(path, options.weights);
   if (at.kind === 'safetensors') {
     const reader = await openSafetensorsFile(at.path);
     try {
       const model = await loadDiT(backend, reader, { dtype: options.dtype });
+      const side = await trainSidecar(at.dir);
       return {
         model,
-        reference: parseCard(reader.metadata.config),
-        tokenizer: reader.metadata.tokenizer,
+        reference: withSidecarAlgo(parseCard(reader.metadata.config), side.algo),
+        tokenizer: reader.metadata.tokenizer ?? side.tokenizer,
         kind: at.kind,
+        path: at.path,
       };
     } finally {
       await reader.close();
@@ -321,5 +379,11 @@ export async function loadModel(
   const converted = await readReferenceCheckpoint(at.path, { weights: options.weights });
   const bytes = serializeSafetensors(tensorsToWrite(converted, 'keep'), outputMetadata(converted, at.path));
   const model = await loadDiT(backend, bytes, { dtype: options.dtype });
-  return { model, reference: converted.reference, tokenizer: converted.tokenizer, kind: at.kind };
+  return {
+    model,
+    reference: converted.reference,
+    tokenizer: converted.tokenizer,
+    kind: at.kind,
+    path: at.path,
+  };
 }

@@ -327,6 +327,49 @@ describe('duality sample', () => {
   });
 });
 
+describe("@duality/train's checkpoint layout", () => {
+  it('picks the newest committed step, its EMA (weights.safetensors with --weights raw), algo and tokenizer from state.json', async () => {
+    const root = join(dir, 'run', 'checkpoints');
+    const backend = await createBackend('cpu', { threads: 0 });
+    for (const [step, committed] of [
+      [10, true],
+      [20, true],
+      [30, false],
+    ] as const) {
+      const d = join(root, `step-${String(step).padStart(9, '0')}`);
+      mkdirSync(d, { recursive: true });
+      for (const [file, seed] of [
+        ['weights', step],
+        ['ema', step + 1],
+      ] as const) {
+        const m = await DiT.fromStateDict(
+          backend,
+          brown8Config,
+          initStateDict(brown8Config, { seed, scheme: 'normal', std: 0.15 }),
+        );
+        await saveDiT(m, join(d, `${file}.safetensors`)); // no algo in the card: it is in state.json
+        m.dispose();
+      }
+      writeFileSync(join(d, 'optimizer.safetensors'), 'not a model');
+      if (committed)
+        writeFileSync(
+          join(d, 'state.json'),
+          JSON.stringify({ step, config: { algorithm: 'mdlm', data: { dataset: 'brown8' } } }),
+        );
+    }
+    backend.destroy();
+    const ema = json(await duality(['--json', 'sample', root, '--steps', '3']));
+    expect(ema.modelFile).toBe(join(root, 'step-000000020', 'ema.safetensors'));
+    expect(ema).toMatchObject({ process: 'masked', tokenizer: 'brown8' });
+    const raw = json(await duality(['--json', 'sample', root, '--steps', '3', '--weights', 'raw']));
+    expect(raw.modelFile).toBe(join(root, 'step-000000020', 'weights.safetensors'));
+    expect(raw.ids).not.toEqual(ema.ids);
+    const d = json(await duality(['info', '--json', join(root, 'step-000000020')]));
+    expect(d.reference.algo).toMatchObject({ name: 'mdlm', parameterization: 'subs' });
+    expect(d.metrics['state.json'].step).toBe(20);
+  });
+});
+
 describe('the live view', () => {
   it('marks masks dim, changed tokens in colour, and positions the model reads as noise dim', () => {
     const colors = createColors(true);

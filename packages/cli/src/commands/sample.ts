@@ -286,6 +286,7 @@ export const sample: CommandModule = {
         if (json) {
           context.printJson({
             checkpoint: path,
+            modelFile: loaded.path,
             backend: backend.name,
             process: kind,
             sampler: {
