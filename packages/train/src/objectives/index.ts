@@ -6,6 +6,7 @@ import { arObjective, mdlmObjective, udlmObjective } from './discrete';
 import type { Objective } from './types';
 
 export * from './curriculum';
+export * from './dcd';
 export * from './discrete';
 export * from './types';
 
