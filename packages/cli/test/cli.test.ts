@@ -240,6 +240,45 @@ describe('duality convert', () => {
     expect(info.metadata.weights).toBe('raw');
   });
 
+  it('keeps algo names of the reference it does not list (distillation, sedd) and samples by parameterization', async () => {
+    const model = { hidden_size: 24, cond_dim: 16, length: 10, n_blocks: 2, n_heads: 2 };
+    for (const [name, parameterization] of [
+      ['distillation', 'mean'],
+      ['sedd', 'score'],
+    ]) {
+      const file = join(dir, `${name}.json`);
+      writeFileSync(
+        file,
+        JSON.stringify({ vocab_size: 29, model, algo: { name, parameterization, time_conditioning: true } }),
+      );
+      const out = join(dir, `${name}.safetensors`);
+      const c = await duality(['convert', '--config', file, join(FIXTURES, 'lightning.ckpt'), out]);
+      expect(c.code).toBe(0);
+      const d = json(await duality(['info', '--json', out]));
+      expect(d.reference.algo).toMatchObject({ name, parameterization });
+    }
+    expect(
+      json(await duality(['--json', 'sample', join(dir, 'distillation.safetensors'), '--steps', '2']))
+        .process,
+    ).toBe('uniform');
+    expectOneErrorLine(
+      await duality(['sample', join(dir, 'sedd.safetensors')]),
+      2,
+      /parameterization "score" \(algo sedd\)/,
+    );
+    expectOneErrorLine(
+      await duality([
+        'convert',
+        '--config',
+        join(dir, 'nope.json'),
+        join(FIXTURES, 'lightning.ckpt'),
+        join(dir, 'x.safetensors'),
+      ]),
+      2,
+      /nope\.json \(ENOENT\)/,
+    );
+  });
+
   it('converts a Hugging Face folder into a directory target', async () => {
     const target = join(dir, 'hf-out');
     mkdirSync(target);

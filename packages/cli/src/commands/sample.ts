@@ -46,7 +46,7 @@ const group = (ref: Record<string, unknown> | null, key: string): Record<string,
   return g !== null && typeof g === 'object' && !Array.isArray(g) ? (g as Record<string, unknown>) : {};
 };
 
-const UNIFORM_ALGOS = ['duo', 'duo_base', 'duo-efficient', 'udlm'];
+const UNIFORM_ALGOS = ['duo', 'duo_base', 'duo-efficient', 'udlm', 'distillation', 'ot-finetune'];
 
 /** Masked or uniform diffusion, from --process or the checkpoint's `algo` group (name / parameterization). */
 export function processKind(
@@ -63,6 +63,12 @@ export function processKind(
   const algo = group(loaded.reference, 'algo');
   if (algo.parameterization === 'subs' || algo.name === 'mdlm') return 'masked';
   if (algo.parameterization === 'mean' || UNIFORM_ALGOS.includes(algo.name as string)) return 'uniform';
+  if (algo.parameterization !== undefined)
+    throw new UsageError(
+      'sample',
+      `a model with parameterization "${String(algo.parameterization)}" (algo ${String(algo.name ?? '?')})`,
+      'subs (masked) or mean (uniform), or --process masked | uniform',
+    );
   throw new UsageError(
     'sample',
     'a checkpoint that does not say masked or uniform (no algo.name / algo.parameterization in its config)',

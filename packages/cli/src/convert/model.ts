@@ -99,17 +99,22 @@ const ALGOS: Readonly<Record<string, { parameterization: string; timeConditionin
 
 export const ALGO_NAMES = Object.keys(ALGOS);
 
-/** Fills `algo.parameterization` / `algo.time_conditioning` from a known `algo.name` when they are missing. */
+/**
+ * Fills `algo.parameterization` / `algo.time_conditioning` from a known `algo.name` when they are missing. A name
+ * given by the caller (`--algo`) must be one of ALGO_NAMES; one from the checkpoint's config that is not (the
+ * reference's distillation, ot-finetune, sedd, d3pm) is kept as it is, with the groups it came with.
+ */
 export function withAlgo(
   reference: Record<string, unknown>,
   algoName: string | undefined,
 ): Record<string, unknown> {
   const algo = { ...(asObject(reference.algo as Plain) ?? {}) } as Record<string, unknown>;
+  if (algoName !== undefined && !ALGOS[algoName])
+    throw new UsageError('--algo', `"${algoName}"`, ALGO_NAMES.join(' | '));
   const name = algoName ?? (typeof algo.name === 'string' ? algo.name : undefined);
-  if (name !== undefined) {
-    const known = ALGOS[name];
-    if (!known) throw new UsageError('convert', `algo "${name}"`, ALGO_NAMES.join(' | '));
-    algo.name = name;
+  const known = name === undefined ? undefined : ALGOS[name];
+  if (name !== undefined) algo.name = name;
+  if (known) {
     algo.parameterization ??= known.parameterization;
     algo.time_conditioning ??= known.timeConditioning;
     if (name === 'ar') algo.causal_attention ??= true;
