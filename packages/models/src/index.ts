@@ -1,5 +1,5 @@
 export { type AtomicData, cleanStaleTemporaries, writeFileAtomic } from './atomic-file';
-export { joinHeadsRotaryOp, mergeHeads, splitHeadsRotary } from './attention-ops';
+export { joinHeadsRotaryOp, mergeHeads, type SplitHeads, splitHeadsRotary } from './attention-ops';
 export { type LoadDiTOptions, loadDiT, type SaveDiTOptions, saveDiT, serializeDiT } from './checkpoint';
 export {
   configFromReference,

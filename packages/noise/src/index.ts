@@ -9,6 +9,7 @@ export {
   type PolyDegree,
   type PolyFit,
   type PolyFitOptions,
+  type RangeOptions,
   type TableOptions,
 } from './approx';
 export { NonFiniteError, NotADistributionError } from './errors';

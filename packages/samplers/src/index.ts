@@ -29,4 +29,4 @@ export {
   type Sampler,
   type SamplerState,
 } from './sampler';
-export { drawStream, type PurposeName } from './streams';
+export { drawStream, Purpose, type PurposeName } from './streams';
