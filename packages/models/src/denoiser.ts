@@ -17,11 +17,33 @@ export interface Denoiser {
 
 export type Parameterization = { kind: 'logits' } | { kind: 'subs'; maskIndex: number };
 
+export interface DiTDenoiserOptions {
+  /**
+   * The σ the network is conditioned on when a sampler passes σ = +∞ (α_t = 0, pure noise; e.g.
+   * `logLinear({ eps: 0 })` at t = 1). Default −log(1e-3) ≈ 6.91: σ at t = 1 of the reference's log-linear
+   * schedule (eps = 1e-3), the largest σ its networks are trained on. (The sin/cos timestep features have no
+   * limit as σ → ∞, so some finite value must stand in; finite σ are passed through unchanged.)
+   */
+  sigmaAtAlphaZero?: number;
+}
+
+/** Default of DiTDenoiserOptions.sigmaAtAlphaZero: −log(1e-3). */
+export const SIGMA_AT_ALPHA_ZERO = -Math.log(1e-3);
+
 export class DiTDenoiser implements Denoiser {
   readonly model: DiT;
   readonly parameterization: Parameterization;
+  readonly sigmaAtAlphaZero: number;
 
-  constructor(model: DiT, parameterization: Parameterization = { kind: 'logits' }) {
+  constructor(
+    model: DiT,
+    parameterization: Parameterization = { kind: 'logits' },
+    options: DiTDenoiserOptions = {},
+  ) {
+    const sigmaAtAlphaZero = options.sigmaAtAlphaZero ?? SIGMA_AT_ALPHA_ZERO;
+    if (!(Number.isFinite(sigmaAtAlphaZero) && sigmaAtAlphaZero >= 0))
+      throw new ArgumentError('DiTDenoiser', `sigmaAtAlphaZero ${sigmaAtAlphaZero}`, 'a finite σ ≥ 0');
+    this.sigmaAtAlphaZero = sigmaAtAlphaZero;
     if (model.config.causal) throw new ArgumentError('DiTDenoiser', 'a causal model', 'a bidirectional DiT');
     if (parameterization.kind === 'subs') {
       const m = parameterization.maskIndex;
@@ -47,8 +69,9 @@ export class DiTDenoiser implements Denoiser {
     return this.model.config.timeConditioning;
   }
 
+  /** log p(x0 | xt) [B, L, V]; σ = +∞ (α_t = 0) is conditioned at `sigmaAtAlphaZero`. */
   async predict(xt: Tensor, sigma: SigmaInput): Promise<Tensor> {
-    const logits = await this.model.forward({ tokens: xt }, sigma);
+    const logits = await this.model.forward({ tokens: xt }, await this.conditioning(sigma));
     if (this.parameterization.kind === 'logits') {
       try {
         return this.model.backend.logSoftmax(logits);
@@ -58,7 +81,24 @@ export class DiTDenoiser implements Denoiser {
     }
     return subsLogProbs(this.model, logits, xt, this.parameterization.maskIndex);
   }
+
+  private conditioning(sigma: SigmaInput): Promise<SigmaInput> {
+    return finiteSigma(sigma, this.sigmaAtAlphaZero);
+  }
 }
+
+/** σ with +∞ replaced by the finite stand-in (everything else is checked by DiT.forward). */
+async function finiteSigma(sigma: SigmaInput, atAlphaZero: number): Promise<SigmaInput> {
+  const values = isTensorLike(sigma) ? await sigma.read() : sigma;
+  if (values === null || typeof values !== 'object' || typeof values.length !== 'number') return sigma;
+  let hasInfinity = false;
+  for (let i = 0; i < values.length; i++) if (values[i] === Number.POSITIVE_INFINITY) hasInfinity = true;
+  if (!hasInfinity) return sigma;
+  return Float64Array.from(values, (v) => (v === Number.POSITIVE_INFINITY ? atAlphaZero : v));
+}
+
+const isTensorLike = (x: unknown): x is Tensor =>
+  typeof x === 'object' && x !== null && typeof (x as Tensor).read === 'function' && 'shape' in x;
 
 /** SUBS: log-softmax with the mask logit at −∞, then carry-over of unmasked tokens (0 at xt, −∞ elsewhere). */
 function subsLogProbs(model: DiT, logits: Tensor, xt: Tensor, maskIndex: number): Tensor {

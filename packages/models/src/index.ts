@@ -12,7 +12,14 @@ export {
   SMALL_CONFIG,
   TINY_CONFIG,
 } from './config';
-export { type Denoiser, DiTDenoiser, nextTokenLogProbs, type Parameterization } from './denoiser';
+export {
+  type Denoiser,
+  DiTDenoiser,
+  type DiTDenoiserOptions,
+  nextTokenLogProbs,
+  type Parameterization,
+  SIGMA_AT_ALPHA_ZERO,
+} from './denoiser';
 export {
   DiT,
   type DiTInput,
