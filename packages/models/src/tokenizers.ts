@@ -14,7 +14,18 @@ export interface Tokenizer {
   decode(ids: ArrayLike<number>): string;
 }
 
+const kindOf = (v: unknown): string =>
+  v === null ? 'null' : Array.isArray(v) ? 'an array' : ArrayBuffer.isView(v) ? `a ${v.constructor.name}` : typeof v;
+
+/** encode() takes a string (a JS caller may pass anything). */
+function checkText(op: string, text: unknown): asserts text is string {
+  if (typeof text !== 'string') throw new ArgumentError(op, `text of type ${kindOf(text)}`, 'a string');
+}
+
 function checkIds(op: string, ids: ArrayLike<number>, vocabSize: number): void {
+  if (ids === null || typeof ids !== 'object' || typeof ids.length !== 'number') {
+    throw new ArgumentError(op, `ids of type ${kindOf(ids)}`, 'an array of token ids');
+  }
   for (let i = 0; i < ids.length; i++) {
     const id = ids[i];
     if (!Number.isInteger(id) || id < 0 || id >= vocabSize) {
@@ -41,11 +52,13 @@ export class CharTokenizer implements Tokenizer {
 
   /** Maps raw text onto the alphabet (brown8: lower-case, anything else → one space). Identity when none. */
   normalize(text: string): string {
+    checkText(`${this.name}.normalize`, text);
     return this.normalizer ? this.normalizer(text) : text;
   }
 
   /** Ids of each character; a character outside the alphabet is refused (normalize first to map it). */
   encode(text: string): number[] {
+    checkText(`${this.name}.encode`, text);
     const out = new Array<number>(text.length);
     for (let i = 0; i < text.length; i++) {
       const id = this.ids.get(text[i]);
@@ -109,7 +122,10 @@ export async function gpt2Tokenizer(): Promise<Tokenizer & { eosId: number }> {
     name: 'gpt2',
     vocabSize: GPT2_VOCAB_SIZE,
     eosId: GPT2_EOS_ID,
-    encode: (text: string) => bpe.encode(text, { allowedSpecial: new Set(['<|endoftext|>']) }),
+    encode: (text: string) => {
+      checkText('gpt2.encode', text);
+      return bpe.encode(text, { allowedSpecial: new Set(['<|endoftext|>']) });
+    },
     decode(ids: ArrayLike<number>) {
       checkIds('gpt2.decode', ids, GPT2_VOCAB_SIZE);
       return bpe.decode(Array.from(ids));

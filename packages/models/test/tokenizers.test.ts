@@ -1,4 +1,5 @@
 import fc from 'fast-check';
+import { ArgumentError } from '@duality/kernels';
 import { describe, expect, it } from 'vitest';
 import {
   brown8,
@@ -78,5 +79,19 @@ describe('GPT-2 BPE', () => {
     expect((await tokenizerByName('brown-char')).vocabSize).toBe(96);
     expect((await tokenizerByName('gpt2')).vocabSize).toBe(50257);
     await expect(tokenizerByName('bert')).rejects.toThrow(/'brown8'/);
+  });
+
+  it('non-strings and non-arrays are ArgumentErrors, not TypeErrors', async () => {
+    const gpt2 = await gpt2Tokenizer();
+    for (const bad of [null, undefined, 42, ['a'], new Uint8Array(2)]) {
+      expect(() => brown8.encode(bad as unknown as string)).toThrow(ArgumentError);
+      expect(() => brown8.normalize(bad as unknown as string)).toThrow(ArgumentError);
+      expect(() => gpt2.encode(bad as unknown as string)).toThrow(ArgumentError);
+    }
+    expect(() => brown8.encode(null as unknown as string)).toThrow(/text of type null, expected a string/);
+    for (const bad of [null, 7, undefined]) {
+      expect(() => brown8.decode(bad as unknown as number[])).toThrow(ArgumentError);
+      expect(() => gpt2.decode(bad as unknown as number[])).toThrow(ArgumentError);
+    }
   });
 });

@@ -23,7 +23,16 @@ import {
   topKRelaxation,
 } from './relax';
 import { type GaussianCurriculumSchedule, gaussianCurriculum, logLinear } from './schedules';
-import { checkIds, checkProbs, perRow, rowTensor, Scope, uniformIds } from './tensors';
+import {
+  checkBackend,
+  checkIds,
+  checkOptions,
+  checkProbs,
+  perRow,
+  rowTensor,
+  Scope,
+  uniformIds,
+} from './tensors';
 import type { NoiseProcess, Schedule, Times } from './types';
 
 export interface ProcessOptions {
@@ -208,6 +217,8 @@ export class UniformProcess extends UniformStateBase {
   readonly kind: string = 'uniform';
   readonly schedule: Schedule;
   constructor(backend: Backend, options: ProcessOptions) {
+    checkBackend('uniform', backend);
+    checkOptions('uniform', options);
     assertVocabSize('uniform', options.vocabSize);
     super(backend, options.vocabSize);
     this.schedule = options.schedule ?? logLinear();
@@ -245,6 +256,8 @@ export class MaskedProcess implements NoiseProcess {
     readonly backend: Backend,
     options: MaskedOptions,
   ) {
+    checkBackend('masked', backend);
+    checkOptions('masked', options);
     assertVocabSize('masked', options.vocabSize);
     this.vocabSize = options.vocabSize;
     this.maskId = options.maskId ?? options.vocabSize - 1;
@@ -412,6 +425,8 @@ export class GaussianProcess extends UniformStateBase {
   readonly schedule: GaussianCurriculumSchedule;
   readonly dtype: FloatDType;
   constructor(backend: Backend, options: GaussianOptions) {
+    checkBackend('gaussian', backend);
+    checkOptions('gaussian', options);
     super(backend, options.vocabSize);
     this.schedule = gaussianCurriculum(options);
     this.dtype = options.dtype ?? (backend.supportsF64 ? 'f64' : 'f32');

@@ -21,6 +21,25 @@ import type { Times } from './types';
 
 const describe = (shape: readonly number[]) => `[${shape.join(', ')}]`;
 
+/** The backend argument of a factory: a Backend (not the options object passed in its place, not undefined). */
+export function checkBackend(op: string, backend: unknown): asserts backend is Backend {
+  const b = backend as Partial<Backend> | null | undefined;
+  if (b === null || typeof b !== 'object' || typeof b.tensor !== 'function' || typeof b.name !== 'string') {
+    throw new ArgumentError(
+      op,
+      `backend ${kindOf(backend)}`,
+      `a Backend first, e.g. ${op}(await createBackend('cpu'), { vocabSize })`,
+    );
+  }
+}
+
+/** The options argument: an object. */
+export function checkOptions(op: string, options: unknown): void {
+  if (options === null || typeof options !== 'object') {
+    throw new ArgumentError(op, `options ${kindOf(options)}`, 'an options object { vocabSize, … }');
+  }
+}
+
 export function isWebGPUBackend(backend: Backend): backend is WebGPUBackend {
   return backend.name === 'webgpu' && typeof (backend as Partial<WebGPUBackend>).runKernel === 'function';
 }

@@ -142,3 +142,17 @@ describe('bridges at equal alphas are the identity onehot(xt) (no NaN at the end
     );
   });
 });
+
+describe('factories called without a backend', () => {
+  it('uniform(options) / masked(options) / gaussian(options) are ArgumentErrors that say what is expected', () => {
+    const factories = { uniform, masked, gaussian } as Record<string, (...args: unknown[]) => unknown>;
+    for (const [name, make] of Object.entries(factories)) {
+      expect(() => make({ vocabSize: 5 })).toThrow(ArgumentError);
+      expect(() => make({ vocabSize: 5 })).toThrow(/a Backend first/);
+      expect(() => make(undefined, { vocabSize: 5 })).toThrow(ArgumentError);
+      expect(() => make(cpu)).toThrow(ArgumentError);
+      expect(() => make(cpu, null)).toThrow(/options null/);
+      expect(make(cpu, { vocabSize: 5 })).toHaveProperty('kind', name);
+    }
+  });
+});
