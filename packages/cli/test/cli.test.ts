@@ -143,6 +143,10 @@ describe('duality: help and bad arguments', () => {
       /gpt2 \(50257 ids\) for a model of 28 ids/,
     ],
     [['sample', brown8Model], /--process masked \| uniform/],
+    [
+      ['sample', brown8Model, '--process', 'masked', '--length', '13'],
+      /--length 13 > the model's context 12.*--stride/,
+    ],
   ])('duality %j → exit 2 with one error line', async (args, pattern) => {
     expectOneErrorLine(await duality(args as string[]), 2, pattern as RegExp);
   });
@@ -320,6 +324,14 @@ describe('duality sample', () => {
     expect(a.timings.stepsPerSecond).toBeGreaterThan(0);
     const other = json(await duality([...args.slice(0, 1), '12', ...args.slice(2)]));
     expect(other.ids).not.toEqual(a.ids);
+  });
+
+  it('samples beyond the context in semi-autoregressive windows with --stride', async () => {
+    const c = json(
+      await duality(['--json', 'sample', brown8Card, '--steps', '2', '--length', '20', '--stride', '4']),
+    );
+    expect(c.ids[0]).toHaveLength(20);
+    expect(c.text[0]).toMatch(/^[a-z ]{20}$/);
   });
 
   it('prints one plain line per sequence when stdout is not a terminal', async () => {

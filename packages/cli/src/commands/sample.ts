@@ -36,6 +36,7 @@ export interface SampleOptions {
   batch: number;
   length?: number;
   float64: boolean;
+  stride?: number;
   process?: ProcessKind;
   tokenizer?: string;
   weights: 'ema' | 'raw';
@@ -102,6 +103,7 @@ export function buildSampler(process: NoiseProcess, o: SampleOptions): Sampler {
     topP: o.topP,
     topK: o.topK,
     float64: o.float64,
+    semiAR: o.stride === undefined ? undefined : { stride: o.stride },
   };
   if (o.sampler === 'psi')
     return psiSampler({ ...common, kappa: kappaOf(o.kappa ?? 'pure-posterior', o.phases) });
@@ -216,6 +218,11 @@ export const sample: CommandModule = {
       .option('--top-k <k>', 'keep the k most likely x̂0 ids', integer(1))
       .option('--batch <n>', 'sequences', integer(1), 1)
       .option('--length <n>', "sequence length (default: the model's context)", integer(1))
+      .option(
+        '--stride <n>',
+        'longer than the context: semi-autoregressive windows with n new tokens each',
+        integer(1),
+      )
       .option('--float64', 'posterior in float64 (cpu backend; the reference’s use_float64)', false)
       .addOption(
         new Option('--process <kind>', 'masked or uniform, when the checkpoint does not say').choices([
@@ -268,6 +275,12 @@ export const sample: CommandModule = {
         const sampler = buildSampler(process, o);
         const view = tokenView(await resolveTokenizer(o.tokenizer ?? loaded.tokenizer, V, kind), maskId);
         const length = o.length ?? model.config.length;
+        if (length > model.config.length && o.stride === undefined)
+          throw new UsageError(
+            'sample',
+            `--length ${length} > the model's context ${model.config.length}`,
+            `a length ≤ ${model.config.length}, or --stride <n> (semi-autoregressive windows)`,
+          );
         const loadSeconds = (performance.now() - t0) / 1000;
         const live = context.interactive ? liveView(context, view, backend, o.batch, length) : undefined;
         const request = {
