@@ -36,6 +36,7 @@ export {
 export { concat, padSlice, slice, transpose } from './ops/layout';
 export { type SoftmaxCrossEntropyOptions, softmaxCrossEntropy } from './ops/loss';
 export { layerNormStats } from './ops/norm';
+export { type AdamWHyper, type AdamWState, adamwUpdate, globalNorm } from './ops/optim';
 export { randint } from './ops/random-int';
 export { type Axes, maxAxes, meanAxes, sumAxes } from './ops/reduce-axes';
 export { broadcastTo, reduceToShape, sumToShape } from './ops/sum-to-shape';
