@@ -1,5 +1,5 @@
 /**
- * The models' defineOp ops (attention layout, chunk/concat, dropout): forward semantics against naive loops,
+ * The models' defineOp ops (attention layout, dropout): forward semantics against naive loops,
  * and their backward rules against central finite differences in float64 (fast-check, random shapes).
  */
 import {
@@ -21,7 +21,6 @@ import {
   splitHeadsRotary,
   splitHeadsRotaryOp,
 } from '../src/attention-ops';
-import { chunkLast, concatLast } from '../src/chunk';
 import { dropout, keepThreshold } from '../src/dropout';
 
 let b: Backend;
@@ -192,45 +191,6 @@ describe('attention layout ops', () => {
     );
     expect(() => mergeHeadsOp(qkv, 0)).toThrow(ShapeError);
     expect(() => splitHeadsOp(qkv, 5)).toThrow(ShapeError);
-  });
-});
-
-describe('chunkLast / concatLast', () => {
-  it('chunk the last axis into equal parts, concat restores it; backward rules match finite differences', async () => {
-    await fc.assert(
-      fc.asyncProperty(
-        fc.array(fc.integer({ min: 1, max: 3 }), { minLength: 0, maxLength: 2 }),
-        fc.integer({ min: 1, max: 4 }),
-        fc.integer({ min: 1, max: 3 }),
-        async (lead, n, w) => {
-          const shape = [...lead, n * w];
-          const data = values(size(shape), 9);
-          const parts = chunkLast(b.tensor(data, shape, 'f64'), n);
-          expect(parts).toHaveLength(n);
-          const p0 = await parts[n - 1].read();
-          expect(p0[0]).toBe(data[(n - 1) * w]);
-          expect(await concatLast(parts).read()).toEqual(data);
-          expect(await fdError(([x]) => chunkLast(x, n), [shape], 5)).toBeLessThan(1e-6);
-          const partShape = [...lead, w];
-          const partShapes = Array.from({ length: n }, () => partShape);
-          expect(await fdError((xs) => [concatLast(xs)], partShapes, 6)).toBeLessThan(1e-6);
-        },
-      ),
-      { seed: 14, numRuns: 15 },
-    );
-  });
-
-  it('a gradient that reaches only some chunks gives zeros for the others', async () => {
-    const x = b.tensor(values(12, 1), [2, 6], 'f64');
-    const { grads } = await valueAndGrad((p: Tensor) => tidy(() => b.sum(b.sum(chunkLast(p, 3)[1]))))(x);
-    expect(Array.from(await grads.read())).toEqual([0, 0, 1, 1, 0, 0, 0, 0, 1, 1, 0, 0]);
-  });
-
-  it('refuse a width not divisible by n and mismatched parts', () => {
-    const x = b.tensor(new Float64Array(6), [2, 3], 'f64');
-    expect(() => chunkLast(x, 2)).toThrow(ShapeError);
-    expect(() => concatLast([x, b.tensor(new Float64Array(4), [2, 2], 'f64')])).toThrow(ShapeError);
-    expect(() => concatLast([])).toThrow(ArgumentError); // defineOp: no tensor argument
   });
 });
 

@@ -2,12 +2,11 @@
  * DiT gradients on WebGPU (headless Chromium) against the cpu backend in f32: the dit_parity weights and inputs
  * (V 37, D 48, 2 blocks), L = Σ c·log_softmax(logits)[y] for tokens (with dropout in training mode, so the
  * Philox masks must agree), soft and dense inputs; every parameter gradient and the input gradients, per tensor
- * within 1e-4·max|g|. Also the models' own ops (layout, chunk, dropout) forward and backward, webgpu vs cpu.
+ * within 1e-4·max|g|. Also the models' own ops (attention layout, dropout) forward and backward, webgpu vs cpu.
  */
 import { type Backend, createBackend, type Tensor, tidy, valueAndGrad } from '@duality/kernels';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { joinHeadsRotaryOp, mergeHeadsOp, splitHeadsOp, splitHeadsRotaryOp } from '../src/attention-ops';
-import { chunkLast, concatLast } from '../src/chunk';
 import { dropout } from '../src/dropout';
 import { type DiT, type DiTInput, type DiTParameters, type ForwardOptions, loadDiT } from '../src/index';
 import gradFixture from './fixtures/dit_grad.json';
@@ -161,21 +160,6 @@ describe('the models ops on webgpu', () => {
       () =>
         ([x]) => [splitHeadsOp(x, H)],
       [[B, L, H * Dh]],
-    ],
-    [
-      'chunkLast',
-      () =>
-        ([x]) =>
-          chunkLast(x, 3),
-      [[2, 4, 6]],
-    ],
-    [
-      'concatLast',
-      () => (xs) => [concatLast(xs)],
-      [
-        [3, 2],
-        [3, 2],
-      ],
     ],
     [
       'dropout (offset across block 2³², bigint seed)',
