@@ -6,7 +6,7 @@
  *
  *   h = E[x] | Σ_k w_k E[i_k] | softmax(z) E                        input embedding (tokens | top-k soft | dense)
  *   c = silu(MLP(timestep_features(sigma)))                           time conditioning, sigma = −log alpha_t
- *   per block:  (sh1, sc1, g1, sh2, sc2, g2) = chunk(W_ada c + b_ada, 6)    (slices of one product)
+ *   per block:  (sh1, sc1, g1, sh2, sc2, g2) = chunk(W_ada c + b_ada, 6)
  *               h += g1 · W_out attn(rope(q), rope(k), v)(LN(h)(1 + sc1) + sh1)
  *               h += g2 · MLP_gelu_tanh(LN(h)(1 + sc2) + sh2)
  *   logits = W_lin (LN(h)(1 + sc) + sh) + b_lin,  (sh, sc) = chunk(W_f c + b_f, 2)
@@ -25,14 +25,15 @@ import {
   isRecording,
   keep,
   ShapeError,
-  slice,
   type Tensor,
   tidy,
 } from '@duality/kernels';
 import { mergeHeads, splitHeadsRotary } from './attention-ops';
+import { chunkLast } from './chunk';
 import { DIT_CONSTANTS, type DiTConfig, referenceStateDictShapes } from './config';
 import { gatedResidual, geluTanhFast, layerNormModulate, softmaxRowsFast } from './cpu-fast';
 import { dropout } from './dropout';
+import { checkFiniteValues, checkSigmaKind } from './input-checks';
 import {
   MissingTensorError,
   ModelConfigError,
@@ -63,6 +64,11 @@ export interface ForwardOptions {
    * shapes, dtype and backend). Default: the model's own live parameters.
    */
   parameters?: Partial<DiTParameters>;
+  /**
+   * Check soft weights / dense logits for NaN and +∞ (a NaN would make its whole row NaN): always on cpu (a
+   * scan); on webgpu only with `checkValues: true`, as it reads the tensor back.
+   */
+  checkValues?: boolean;
 }
 
 /** Gives the stored tensor of a reference state-dict name (or undefined when absent). */
@@ -250,7 +256,7 @@ export class DiT {
   async forward(input: DiTInput, sigma?: SigmaInput, options: ForwardOptions = {}): Promise<Tensor> {
     this.checkLive('DiT.forward');
     const P = this.resolveParameters(options.parameters);
-    const batch = await this.checkInput(input);
+    const batch = await this.checkInput(input, options.checkValues === true);
     const sigmaValues = this.config.causal ? undefined : await this.sigmaValues(sigma, batch);
     this.checkTrain(options);
     const { logits, captured } = tidy(() => this.run(P, input, sigmaValues, options));
@@ -306,15 +312,12 @@ export class DiT {
     return b.silu(this.linear(hidden, P, 'sigma_map.mlp.2'));
   }
 
-  /**
-   * The n modulation vectors [B, 1, D] of an adaLN projection (the reference's `.chunk(n, dim=1)`): the
-   * projection stays one [n·D, C] tensor (its gradient has the reference shape) and its product is sliced.
-   */
+  /** The n modulation vectors [B, 1, D] of an adaLN projection (the reference's `.chunk(n, dim=1)`). */
   private modulation(P: DiTParameters, prefix: string, c: Tensor, n: number): Tensor[] {
     const [B] = c.shape;
-    const D = this.config.hiddenSize;
-    const projected = this.backend.reshape(this.linear(c, P, prefix), [B, 1, n * D]);
-    return Array.from({ length: n }, (_, i) => slice(projected, [0, 0, i * D], [B, 1, D]));
+    return chunkLast(this.linear(c, P, prefix), n).map((m) =>
+      this.backend.reshape(m, [B, 1, this.config.hiddenSize]),
+    );
   }
 
   /** One transformer block (adaLN-modulated unless causal). */
@@ -450,7 +453,7 @@ export class DiT {
   }
 
   /** Checks the input (ids in range, shapes, dtypes, length) and returns its batch size. */
-  private async checkInput(input: DiTInput): Promise<number> {
+  private async checkInput(input: DiTInput, readBack: boolean): Promise<number> {
     const V = this.config.vocabSize;
     if ('tokens' in input) {
       await this.checkIds('DiT.forward(tokens)', input.tokens, 2);
@@ -467,6 +470,8 @@ export class DiT {
         );
       }
       this.ensureDtype(weights);
+      const finite = { allowNegativeInfinity: false, readBack };
+      await checkFiniteValues('DiT.forward(soft.weights)', weights, finite);
       return indices.shape[0];
     }
     const logits = input.dense;
@@ -475,6 +480,7 @@ export class DiT {
     }
     this.checkLength('DiT.forward(dense)', logits.shape[1]);
     this.ensureDtype(logits);
+    await checkFiniteValues('DiT.forward(dense)', logits, { allowNegativeInfinity: true, readBack });
     return logits.shape[0];
   }
 
@@ -483,6 +489,7 @@ export class DiT {
     if (!this.config.timeConditioning) return new Float64Array(batch); // σ ignored: c(0)
     if (sigma === undefined)
       throw new ArgumentError('DiT.forward', 'no sigma', `sigma for each of the ${batch} rows`);
+    if (!isTensor(sigma)) checkSigmaKind('DiT.forward(sigma)', sigma, batch);
     const values = isTensor(sigma) ? await sigma.read() : sigma;
     if (values.length !== batch)
       throw new ShapeError('DiT.forward(sigma)', `${values.length} values`, `${batch} (one per row)`);
@@ -560,7 +567,10 @@ export class DiT {
 }
 
 const isTensor = (x: unknown): x is Tensor =>
-  typeof (x as Tensor).read === 'function' && Array.isArray((x as Tensor).shape);
+  typeof x === 'object' &&
+  x !== null &&
+  typeof (x as Tensor).read === 'function' &&
+  Array.isArray((x as Tensor).shape);
 
 /**
  * The rotary buffer of the checkpoint, checked against 1/base^(2j/Dh) (the model recomputes it; a checkpoint
