@@ -6,7 +6,7 @@
  *
  *   h = E[x] | Σ_k w_k E[i_k] | softmax(z) E                        input embedding (tokens | top-k soft | dense)
  *   c = silu(MLP(timestep_features(sigma)))                           time conditioning, sigma = −log alpha_t
- *   per block:  (sh1, sc1, g1, sh2, sc2, g2) = chunk(W_ada c + b_ada, 6)
+ *   per block:  (sh1, sc1, g1, sh2, sc2, g2) = chunk(W_ada c + b_ada, 6)    (slices of one product)
  *               h += g1 · W_out attn(rope(q), rope(k), v)(LN(h)(1 + sc1) + sh1)
  *               h += g2 · MLP_gelu_tanh(LN(h)(1 + sc2) + sh2)
  *   logits = W_lin (LN(h)(1 + sc) + sh) + b_lin,  (sh, sc) = chunk(W_f c + b_f, 2)
@@ -25,11 +25,11 @@ import {
   isRecording,
   keep,
   ShapeError,
+  slice,
   type Tensor,
   tidy,
 } from '@duality/kernels';
 import { mergeHeads, splitHeadsRotary } from './attention-ops';
-import { chunkLast } from './chunk';
 import { DIT_CONSTANTS, type DiTConfig, referenceStateDictShapes } from './config';
 import { gatedResidual, geluTanhFast, layerNormModulate, softmaxRowsFast } from './cpu-fast';
 import { dropout } from './dropout';
@@ -312,12 +312,15 @@ export class DiT {
     return b.silu(this.linear(hidden, P, 'sigma_map.mlp.2'));
   }
 
-  /** The n modulation vectors [B, 1, D] of an adaLN projection (the reference's `.chunk(n, dim=1)`). */
+  /**
+   * The n modulation vectors [B, 1, D] of an adaLN projection (the reference's `.chunk(n, dim=1)`): the
+   * projection stays one [n·D, C] tensor (its gradient has the reference shape) and its product is sliced.
+   */
   private modulation(P: DiTParameters, prefix: string, c: Tensor, n: number): Tensor[] {
     const [B] = c.shape;
-    return chunkLast(this.linear(c, P, prefix), n).map((m) =>
-      this.backend.reshape(m, [B, 1, this.config.hiddenSize]),
-    );
+    const D = this.config.hiddenSize;
+    const projected = this.backend.reshape(this.linear(c, P, prefix), [B, 1, n * D]);
+    return Array.from({ length: n }, (_, i) => slice(projected, [0, 0, i * D], [B, 1, D]));
   }
 
   /** One transformer block (adaLN-modulated unless causal). */
