@@ -75,12 +75,67 @@ export {
   type TokenCache,
 } from './data/token-cache';
 export {
+  type DistillHooks,
+  type DistillProgress,
+  type DistillResult,
+  distill,
+  loadDistillTeacher,
+  resolveCheckpointDir,
+} from './distill';
+export {
+  DISTILL_OPTIMIZER_DEFAULTS,
+  DISTILLABLE,
+  type DistillConfig,
+  type DistillConfigInput,
+  type DistillSection,
+  deltaAt,
+  parseDistillConfig,
+  parseDistillInput,
+  roundOf,
+  WEIGHT_SOURCES,
+  type WeightSource,
+} from './distill-config';
+export {
   CheckpointCorruptError,
   CheckpointMismatchError,
   DataError,
   TrainConfigError,
   TrainError,
 } from './errors';
+export {
+  type EvaluateOptions,
+  type EvaluateProgress,
+  evaluate,
+  type ValidationOptions,
+} from './evaluate';
+export { EvaluationConfigError, ModelKindError, VocabularyMismatchError } from './evaluate/errors';
+export {
+  checkJudgeFits,
+  type LoadedModel,
+  loadEvaluationModel,
+  type ModelSource,
+  type ModelSpec,
+  trainConfigOfCheckpoint,
+} from './evaluate/load';
+export {
+  BOOTSTRAP_DOMAIN,
+  bootstrapPerplexity,
+  generativePerplexity,
+  judgeRowNll,
+  rowEntropyBits,
+} from './evaluate/metrics';
+export {
+  type EvaluationReport,
+  type EvaluationRow,
+  type EvaluationSummary,
+  evaluationTable,
+  genPplVsEntropySvg,
+  genPplVsStepsSvg,
+  type ModelInfo,
+  type ValidationFigures,
+  writeEvaluation,
+} from './evaluate/report';
+export { makeSampler, processFor, type SamplerSpec, samplerLabel } from './evaluate/samplers';
 export {
   appendMetrics,
   type MetricsRecord,
@@ -109,3 +164,12 @@ export {
   type TimeSampling,
   timesFromUniforms,
 } from './time';
+export {
+  modelConfigOf,
+  type TrainHooks,
+  type TrainProgress,
+  type TrainResult,
+  train,
+  VALIDATION_LANE,
+  validationNats,
+} from './trainer';
