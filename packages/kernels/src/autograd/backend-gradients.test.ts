@@ -8,7 +8,7 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { createCpuBackend } from '../cpu/backend';
 import { ArgumentError, DTypeError, ShapeError } from '../errors';
-import { geluTanhGrad, layerNormGrad, siluGrad } from '../ops/activation-grads';
+import { geluTanhGrad, layerNormGrad, logSoftmaxGrad, siluGrad, softmaxGrad } from '../ops/activation-grads';
 import { broadcastTo, sumToShape } from '../ops/sum-to-shape';
 import type { Shape, Tensor } from '../types';
 import { broadcastShapes } from '../validate';
@@ -340,6 +340,41 @@ describe('sumToShape / broadcastTo', () => {
       RUNS,
     );
   });
+  it('broadcastTo repeats x along the broadcast axes (host index maths; integer dtypes bit-exact)', async () => {
+    await fc.assert(
+      fc.asyncProperty(
+        broadcastPair,
+        seedArb,
+        fc.constantFrom('f64', 'f32', 'i32'),
+        async (pair, seed, dtype) => {
+          const [full, small] = orderPair(pair);
+          const xs = seededValues(sizeOfShape(small), seed, -1e6, 1e6).map(Math.round);
+          const x = b.tensor(xs, small, dtype);
+          const y = broadcastTo(x, full);
+          expect(y.shape).toEqual(full);
+          expect(y.dtype).toBe(dtype);
+          const got = await y.read();
+          const pad = full.length - small.length;
+          for (let i = 0; i < got.length; i++) {
+            let rem = i;
+            let src = 0;
+            let stride = 1;
+            for (let a = full.length - 1; a >= pad; a--) {
+              const idx = rem % full[a];
+              rem = Math.floor(rem / full[a]);
+              const d = small[a - pad];
+              src += (d === 1 ? 0 : idx) * stride;
+              stride *= d;
+            }
+            expect(got[i]).toBe(xs[src]);
+          }
+          x.dispose();
+          y.dispose();
+        },
+      ),
+      RUNS,
+    );
+  });
   it('sumToShape and broadcastTo match finite differences (each is the other’s adjoint)', async () => {
     await fc.assert(
       fc.asyncProperty(broadcastPair, seedArb, async (pair, seed) => {
@@ -407,6 +442,43 @@ describe('fused backward kernels', () => {
     expect(() => siluGrad(x, b.zeros([2, 3], 'f32'))).toThrow(DTypeError);
     expect(() => layerNormGrad(x, b.zeros([2], 'f64'), x, 1e-5)).toThrow(ShapeError);
     expect(() => layerNormGrad(x, b.zeros([3], 'f64'), x, -1)).toThrow(ArgumentError);
+  });
+  it('softmaxGrad / logSoftmaxGrad equal their formulas in f64 and f32; a −∞ log-probability passes gy through', async () => {
+    await fc.assert(
+      fc.asyncProperty(dims(1, 4, 6), seedArb, fc.constantFrom('f64', 'f32'), async (shape, seed, dtype) => {
+        const n = shape[shape.length - 1];
+        const logits = seededValues(sizeOfShape(shape), seed, -4, 4);
+        // mask the first entry of every second row (a −∞ logit), keeping one finite entry per row
+        if (n > 1) for (let r = 0; r < logits.length / n; r += 2) logits[r * n] = Number.NEGATIVE_INFINITY;
+        const x = b.tensor(logits, shape, dtype);
+        const gy = b.tensor(seededValues(x.size, seed + 1), shape, dtype);
+        const y = b.softmax(x);
+        const ly = b.logSoftmax(x);
+        const [ys, lys, gs] = await Promise.all([y.read(), ly.read(), gy.read()]);
+        const sgT = softmaxGrad(y, gy);
+        const lgT = logSoftmaxGrad(ly, gy);
+        const [sg, lg] = await Promise.all([sgT.read(), lgT.read()]);
+        const tol = dtype === 'f64' ? 1e-14 : 2e-6;
+        for (let r = 0; r < x.size / n; r++) {
+          let dot = 0;
+          let sum = 0;
+          for (let j = 0; j < n; j++) {
+            dot += gs[r * n + j] * ys[r * n + j];
+            sum += gs[r * n + j];
+          }
+          for (let j = 0; j < n; j++) {
+            const i = r * n + j;
+            expect(Math.abs(sg[i] - ys[i] * (gs[i] - dot))).toBeLessThanOrEqual(tol);
+            expect(Math.abs(lg[i] - (gs[i] - Math.exp(lys[i]) * sum))).toBeLessThanOrEqual(
+              tol * (1 + Math.abs(sum)),
+            );
+            if (logits[i] === Number.NEGATIVE_INFINITY) expect(lg[i]).toBe(gs[i]);
+          }
+        }
+        for (const t of [x, gy, y, ly, sgT, lgT]) t.dispose();
+      }),
+      RUNS,
+    );
   });
   it('layerNormGrad: its second output is gy ⊙ x̂ (x̂ = layerNorm with unit weight)', async () => {
     await fc.assert(

@@ -4,7 +4,7 @@
  * gradient scope records one tape node; outside a scope the wrapper only checks that no tape is active.
  */
 import * as activationGrads from '../ops/activation-grads';
-import { reduceToShape } from '../ops/sum-to-shape';
+import { broadcastTo, reduceToShape } from '../ops/sum-to-shape';
 import type { Backend, MatmulOptions, Shape, Tensor } from '../types';
 import { type GradientRule, runRecorded } from './tape';
 
@@ -44,13 +44,10 @@ const binary = (
   },
 });
 
-/** d(Σ)/dx of the last-axis reductions: gy [...] back to [..., N]. */
+/** d(Σ)/dx of the last-axis reductions: gy [...] repeated along the last axis to [..., N] (one pass). */
 function expandLast(b: Backend, gy: Tensor, like: Tensor): Tensor {
   const g = keepDims(b, gy);
-  return freeing([g], () => {
-    const zeros = b.zeros(like.shape, like.dtype);
-    return freeing([zeros], () => b.add(zeros, g));
-  });
+  return freeing([g], () => broadcastTo(g, like.shape));
 }
 
 function matmulBackward(
@@ -166,26 +163,14 @@ export const BACKEND_GRADIENTS: Record<string, Rule> = {
   softmax: {
     inputs: ([a]) => [a],
     save: (_args, out) => [out],
-    backward: (gy, { backend: b, output: y }) => {
-      // gx = y ⊙ (gy − Σ gy·y)
-      const gyy = b.mul(gy, y);
-      const s = freeing([gyy], () => b.sum(gyy));
-      const sk = keepDims(b, s);
-      const d = freeing([s, sk], () => b.sub(gy, sk));
-      return freeing([d], () => [b.mul(y, d)]);
-    },
+    // gx = y ⊙ (gy − Σ gy·y): one fused pass per row
+    backward: (gy, { output: y }) => [activationGrads.softmaxGrad(y, gy)],
   },
   logSoftmax: {
     inputs: ([a]) => [a],
     save: (_args, out) => [out],
-    backward: (gy, { backend: b, output: y }) => {
-      // gx = gy − softmax·Σ gy
-      const s = b.sum(gy);
-      const sk = keepDims(b, s);
-      const p = b.exp(y);
-      const ps = freeing([s, sk, p], () => b.mul(p, sk));
-      return freeing([ps], () => [b.sub(gy, ps)]);
-    },
+    // gx = gy − exp(y)·Σ gy: one fused pass per row
+    backward: (gy, { output: y }) => [activationGrads.logSoftmaxGrad(y, gy)],
   },
   layerNorm: {
     inputs: ([x, w]) => [x, w],

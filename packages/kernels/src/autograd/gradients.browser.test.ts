@@ -275,6 +275,26 @@ describe('gradients: webgpu = cpu (f32)', () => {
       RUNS,
     );
   });
+  it('softmax/logSoftmax with −∞ logits and long rows; broadcastTo of integers', async () => {
+    const logits = randomF32(24, 5, -3, 3);
+    for (let r = 0; r < 6; r += 2) logits[r * 4] = Number.NEGATIVE_INFINITY;
+    const op: Op = (b) => (x) => b.logSoftmax(x);
+    await compare('logSoftmax −∞', { inputs: [{ data: logits, shape: [6, 4] }], op }, 32);
+    // rows longer than a workgroup (the fused row kernels stride over 64 lanes)
+    const sm: Op = (b) => (x) => b.softmax(x);
+    await compare('softmax N=300', { inputs: [f32([3, 300], 8, -4, 4)], op: sm }, 32);
+    await compare('logSoftmax N=1000', { inputs: [f32([2, 1000], 9, -4, 4)], op }, 64);
+    const ints = Int32Array.from({ length: 6 }, (_, i) => (i * 2654435761) | 0);
+    const read = async (b: Backend) => {
+      const x = b.tensor(ints, [2, 1, 3], 'i32');
+      const y = broadcastTo(x, [4, 2, 5, 3]);
+      const out = Array.from(await y.read());
+      x.dispose();
+      y.dispose();
+      return out;
+    };
+    expect(await read(pair.gpu)).toEqual(await read(pair.cpu));
+  });
   it('prints the measured worst differences', () => {
     const lines = [...measured].map(([k, v]) => `${k} ${v.toFixed(1)}U`);
     console.log(`cpu-vs-webgpu gradient worst |Δ|/(U·max(1,|g|)): ${lines.join(', ')}`);

@@ -95,13 +95,18 @@ export class Tape {
     }
   }
 
-  /** Runs one node's rule and moves its input gradients into `grads`; frees what no slot took. */
+  /**
+   * Runs one node's rule and moves its input gradients into `grads`; frees what no slot took. The incoming
+   * gradient (this node's alone once taken from `grads`) may go to the first slot a rule hands it to; further
+   * slots holding the same tensor get copies, so each slot owns its tensor.
+   */
   private step(node: TapeNode, grads: Map<Tensor, Tensor>): void {
     const gys = node.outputs.map((o) => grads.get(o));
     if (gys.every((g) => g === undefined)) return;
     for (const o of node.outputs) grads.delete(o);
-    const incoming = new Set(gys.filter((g): g is Tensor => g !== undefined));
-    const owned = new Set<Tensor>(); // tensors one slot owns (handed to `grads` below)
+    const incoming = gys.filter((g): g is Tensor => g !== undefined);
+    const owned = new Set<Tensor>(); // tensors given to one slot (copies included)
+    const stored = new Set<Tensor>(); // tensors now held by `grads`
     let inGrads: ReadonlyArray<Tensor | undefined> = [];
     try {
       const ctx = { backend: node.backend, args: node.args, output: node.output };
@@ -111,25 +116,25 @@ export class Tape {
         let g = inGrads[i];
         if (!g || !input || !this.tracked.has(input)) return;
         checkGradShape(node.name, i, input, g);
-        // a rule may hand back its incoming gradient (or one tensor twice): copy so each slot owns its tensor
-        if (incoming.has(g) || owned.has(g)) g = node.backend.scale(g, 1);
+        if (owned.has(g)) g = node.backend.scale(g, 1);
         owned.add(g);
         slots.push([input, g]);
       });
       // accumulate only once every copy exists (accumulating frees a slot's tensor another slot may share)
       for (const [input, g] of slots) {
         const prev = grads.get(input);
+        const sum = prev ? node.backend.add(prev, g) : g;
         if (prev) {
-          grads.set(input, node.backend.add(prev, g));
           prev.dispose();
           g.dispose();
-        } else grads.set(input, g);
+        }
+        grads.set(input, sum);
+        stored.add(sum);
       }
-      owned.clear();
     } finally {
-      // on success `owned` is empty; on error it holds copies no slot kept
+      // what no slot kept: unused incoming gradients, gradients for untracked inputs, copies left by an error
       for (const g of [...incoming, ...inGrads, ...owned])
-        if (g && !g.disposed && !isHeld(grads, g)) g.dispose();
+        if (g && !g.disposed && !stored.has(g)) g.dispose();
     }
   }
 
@@ -138,11 +143,6 @@ export class Tape {
     closePins(this.pins);
     this.nodes.length = 0;
   }
-}
-
-function isHeld(grads: Map<Tensor, Tensor>, g: Tensor): boolean {
-  for (const v of grads.values()) if (v === g) return true;
-  return false;
 }
 
 function isFloat(t: Tensor): boolean {

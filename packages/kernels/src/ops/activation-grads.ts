@@ -32,7 +32,10 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
 }`;
 }
 
-function pointwiseGrad(name: string, f: (x: number) => number, wgslBody: string) {
+/** A whole-array loop out[i] = gy[i]·f′(x[i]), written out per op (no per-element callback: V8 inlines it). */
+type GradLoop = (x: ArrayLike<number>, gy: ArrayLike<number>, out: { [i: number]: number }) => void;
+
+function pointwiseGrad(name: string, loop: GradLoop, wgslBody: string) {
   const wgsl = pointwiseGradWgsl(name, wgslBody);
   return defineOp({
     name,
@@ -45,7 +48,7 @@ function pointwiseGrad(name: string, f: (x: number) => number, wgslBody: string)
       const xs = ctx.data(x);
       const gs = ctx.data(gy);
       const { tensor, data } = ctx.output(x.shape, x.dtype);
-      for (let i = 0; i < xs.length; i++) data[i] = gs[i] * f(xs[i]);
+      loop(xs, gs, data);
       return tensor;
     },
     webgpu(ctx, x: Tensor, gy: Tensor): Tensor {
@@ -77,10 +80,13 @@ const C = Math.sqrt(2 / Math.PI);
  */
 export const geluTanhGrad = pointwiseGrad(
   'geluTanhGrad',
-  (x) => {
-    const s = 1 / (1 + Math.exp(-2 * C * (x + 0.044715 * x * x * x)));
-    if (s === 0 || s === 1) return s;
-    return s * (1 + 2 * x * (1 - s) * C * (1 + 3 * 0.044715 * x * x));
+  (xs, gs, out) => {
+    for (let i = 0; i < xs.length; i++) {
+      const x = xs[i];
+      const s = 1 / (1 + Math.exp(-2 * C * (x + 0.044715 * x * x * x)));
+      const d = s === 0 || s === 1 ? s : s * (1 + 2 * x * (1 - s) * C * (1 + 3 * 0.044715 * x * x));
+      out[i] = gs[i] * d;
+    }
   },
   `let c = clamp(v, -10.0, 10.0);
   let s = 1.0 / (1.0 + exp(-2.0 * ${C} * (c + 0.044715 * c * c * c)));
@@ -90,13 +96,133 @@ export const geluTanhGrad = pointwiseGrad(
 /** d/dx of x·σ(x): σ(x)(1 + x(1 − σ(x))). WGSL clamps x to ±80 so exp stays finite (beyond: 1, or 0 to 1e-33). */
 export const siluGrad = pointwiseGrad(
   'siluGrad',
-  (x) => {
-    const s = 1 / (1 + Math.exp(-x));
-    return s * (1 + x * (1 - s));
+  (xs, gs, out) => {
+    for (let i = 0; i < xs.length; i++) {
+      const s = 1 / (1 + Math.exp(-xs[i]));
+      out[i] = gs[i] * s * (1 + xs[i] * (1 - s));
+    }
   },
   `let c = clamp(v, -80.0, 80.0);
   let s = 1.0 / (1.0 + exp(-c));
   gx[i] = gy[i] * (s * (1.0 + c * (1.0 - s)));`,
+);
+
+/**
+ * Row-wise backward of the last-axis normalisations, one workgroup per row: the row's sum t = Σ_j term_j is
+ * reduced in workgroup memory, then every element's gradient is written from it. `term` and `grad` are WGSL
+ * expressions of `yv` (the saved output) and `g` (the incoming gradient); `grad` also reads `t`.
+ */
+function rowGradWgsl(name: string, term: string, grad: string): string {
+  return /* wgsl */ `
+struct Params { rows: u32, n: u32, gridX: u32, pad: u32 }
+@group(0) @binding(0) var<storage, read> y: array<f32>;
+@group(0) @binding(1) var<storage, read> gy: array<f32>;
+@group(0) @binding(2) var<storage, read_write> gx: array<f32>;
+@group(0) @binding(3) var<uniform> params: Params;
+var<workgroup> part: array<f32, ${WG}>;
+// ${name}
+@compute @workgroup_size(${WG})
+fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
+  let row = wid.x + wid.y * params.gridX;
+  if (row >= params.rows) { return; }
+  let base = row * params.n;
+  var acc = 0.0;
+  for (var j = lid; j < params.n; j += ${WG}u) {
+    let yv = y[base + j];
+    let g = gy[base + j];
+    acc += ${term};
+  }
+  part[lid] = acc;
+  workgroupBarrier();
+  for (var s = ${WG / 2}u; s > 0u; s = s >> 1u) {
+    if (lid < s) { part[lid] += part[lid + s]; }
+    workgroupBarrier();
+  }
+  let t = part[0];
+  for (var j = lid; j < params.n; j += ${WG}u) {
+    let yv = y[base + j];
+    let g = gy[base + j];
+    gx[base + j] = ${grad};
+  }
+}`;
+}
+
+/** Rows of n: out = the backward of one row op from y and gy (a whole-array loop per op, no callbacks). */
+type RowsLoop = (
+  y: ArrayLike<number>,
+  gy: ArrayLike<number>,
+  out: { [i: number]: number },
+  n: number,
+) => void;
+
+/** A fused last-axis backward (y, gy) → gx: the cpu loop and the WGSL `term`/`grad` (see rowGradWgsl). */
+function rowGrad(name: string, rows: RowsLoop, wgslTerm: string, wgslGrad: string) {
+  const wgsl = rowGradWgsl(name, wgslTerm, wgslGrad);
+  return defineOp({
+    name,
+    validate(_b, y: Tensor, gy: Tensor) {
+      checkDtype(name, 'y', y, FLOAT);
+      checkRank(name, 'y', y, 1);
+      checkSameDtype(name, y, gy);
+      checkSameShape(name, 'y and gy', y.shape, gy.shape);
+    },
+    cpu(ctx, y: Tensor, gy: Tensor): Tensor {
+      const { tensor, data } = ctx.output(y.shape, y.dtype);
+      const n = y.shape[y.shape.length - 1];
+      if (n > 0) rows(ctx.data(y), ctx.data(gy), data, n);
+      return tensor;
+    },
+    webgpu(ctx, y: Tensor, gy: Tensor): Tensor {
+      const out = ctx.output(y.shape, 'f32');
+      const n = y.shape[y.shape.length - 1];
+      const count = n === 0 ? 0 : y.size / n;
+      if (count === 0) return out;
+      const [gX, gY] = gridOf(ctx, count * WG);
+      ctx.run({
+        name,
+        wgsl,
+        bindings: [
+          { tensor: y, access: 'read' },
+          { tensor: gy, access: 'read' },
+          { tensor: out, access: 'read_write' },
+          { uniform: new Uint32Array([count, n, gX, 0]).buffer },
+        ],
+        workgroups: [gX, gY],
+      });
+      return out;
+    },
+  });
+}
+
+/** Backward of y = softmax(x) over the last axis from y itself: gx = y ⊙ (gy − Σ gy·y), one pass per row. */
+export const softmaxGrad = rowGrad(
+  'softmaxGrad',
+  (ys, gs, out, n) => {
+    for (let base = 0; base < ys.length; base += n) {
+      let t = 0;
+      for (let j = base; j < base + n; j++) t += ys[j] * gs[j];
+      for (let j = base; j < base + n; j++) out[j] = ys[j] * (gs[j] - t);
+    }
+  },
+  'yv * g',
+  'yv * (g - t)',
+);
+
+/**
+ * Backward of y = logSoftmax(x) from y itself: gx = gy − exp(y)·Σ gy, one pass per row (a −∞ log-probability
+ * takes no share; WGSL tests y < −87 instead of relying on exp(−∞)).
+ */
+export const logSoftmaxGrad = rowGrad(
+  'logSoftmaxGrad',
+  (ys, gs, out, n) => {
+    for (let base = 0; base < ys.length; base += n) {
+      let t = 0;
+      for (let j = base; j < base + n; j++) t += gs[j];
+      for (let j = base; j < base + n; j++) out[j] = gs[j] - Math.exp(ys[j]) * t;
+    }
+  },
+  'g',
+  'g - select(exp(yv) * t, 0.0, yv < -87.0)',
 );
 
 const LN_GRAD_WGSL = /* wgsl */ `

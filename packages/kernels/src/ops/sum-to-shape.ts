@@ -5,13 +5,36 @@
  */
 import { describeShape, ShapeError } from '../errors';
 import type { Shape, Tensor } from '../types';
-import { broadcastShapes, broadcastStrides, checkDtype, FLOAT, shapeSize } from '../validate';
+import { broadcastShapes, broadcastStrides, checkDtype, checkShape, FLOAT, shapeSize } from '../validate';
 import { type DefinedOp, defineOp } from './define';
+import { gridOf, u32Table } from './kernel-utils';
 
 const WG = 64;
 
 function sameShape(a: Shape, b: Shape): boolean {
   return a.length === b.length && a.every((d, i) => d === b[i]);
+}
+
+/**
+ * Calls `f(i, at)` for every innermost row of a row-major `shape` (i: the row's flat start; at: Σ idx·strides
+ * over the outer axes, the matching offset in the other tensor).
+ */
+function forEachBlock(shape: Shape, strides: readonly number[], f: (i: number, at: number) => void): void {
+  const r = shape.length;
+  const inner = r === 0 ? 1 : shape[r - 1];
+  const rows = inner === 0 ? 0 : shapeSize(shape) / inner;
+  const idx = new Array<number>(Math.max(0, r - 1)).fill(0);
+  let at = 0;
+  for (let row = 0; row < rows; row++) {
+    f(row * inner, at);
+    for (let a = r - 2; a >= 0; a--) {
+      idx[a]++;
+      at += strides[a];
+      if (idx[a] < shape[a]) break;
+      at -= strides[a] * idx[a];
+      idx[a] = 0;
+    }
+  }
 }
 
 /** Per input axis: dim, input stride, kept (1/0), output stride along that axis (0 when reduced). */
@@ -81,22 +104,19 @@ export const sumToShape: DefinedOp<[Tensor, Shape], Tensor> = defineOp({
   cpu(ctx, x: Tensor, shape: Shape): Tensor {
     const src = ctx.data(x);
     const { tensor, data } = ctx.output(shape, x.dtype);
+    if (src.length === 0) return tensor;
     const acc = new Float64Array(data.length);
-    const r = x.shape.length;
+    const inner = x.shape.length === 0 ? 1 : x.shape[x.shape.length - 1];
     const strides = broadcastStrides(shape, x.shape);
-    const idx = new Array<number>(r).fill(0);
-    let o = 0;
-    for (let i = 0; i < src.length; i++) {
-      acc[o] += src[i];
-      // advance the multi-index of x, keeping o = Σ idx·strides
-      for (let a = r - 1; a >= 0; a--) {
-        idx[a]++;
-        o += strides[a];
-        if (idx[a] < x.shape[a]) break;
-        o -= strides[a] * idx[a];
-        idx[a] = 0;
-      }
-    }
+    const innerStride = x.shape.length === 0 ? 0 : strides[x.shape.length - 1];
+    // one block per innermost row of x: added elementwise when the target keeps that axis, summed when not
+    forEachBlock(x.shape, strides, (i, o) => {
+      if (innerStride === 0) {
+        let t = 0;
+        for (let j = i; j < i + inner; j++) t += src[j];
+        acc[o] += t;
+      } else for (let j = 0; j < inner; j++) acc[o + j] += src[i + j];
+    });
     data.set(acc);
     return tensor;
   },
@@ -129,10 +149,32 @@ export const sumToShape: DefinedOp<[Tensor, Shape], Tensor> = defineOp({
   },
 });
 
-/** x repeated along broadcast axes to `shape` (NumPy broadcast_to, materialised). */
+const BROADCAST_WGSL = /* wgsl */ `
+struct Params { rank: u32, outSize: u32, gridX: u32, pad: u32 }
+@group(0) @binding(0) var<storage, read> x: array<u32>;
+@group(0) @binding(1) var<storage, read_write> out: array<u32>;
+@group(0) @binding(2) var<storage, read> axes: array<u32>;
+@group(0) @binding(3) var<uniform> params: Params;
+// copies 32-bit words (any dtype, bit-exact); axes[2a] = output dim of axis a, axes[2a + 1] = x's stride along it (0 where broadcast)
+@compute @workgroup_size(${WG})
+fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
+  let o = gid.x + gid.y * params.gridX * ${WG}u;
+  if (o >= params.outSize) { return; }
+  var rem = o;
+  var src = 0u;
+  for (var b = params.rank; b > 0u; b--) {
+    let a = b - 1u;
+    src += (rem % axes[2u * a]) * axes[2u * a + 1u];
+    rem = rem / axes[2u * a];
+  }
+  out[o] = x[src];
+}`;
+
+/** x repeated along broadcast axes to `shape` (NumPy broadcast_to, materialised in one pass; any dtype). */
 export const broadcastTo: DefinedOp<[Tensor, Shape], Tensor> = defineOp({
   name: 'broadcastTo',
   validate(_b, x: Tensor, shape: Shape) {
+    checkShape('broadcastTo', shape);
     const out = broadcastShapes('broadcastTo', x.shape, shape);
     if (!sameShape(out, shape))
       throw new ShapeError(
@@ -141,25 +183,49 @@ export const broadcastTo: DefinedOp<[Tensor, Shape], Tensor> = defineOp({
         'a shape x broadcasts to',
       );
   },
-  cpu: (ctx, x: Tensor, shape: Shape) => viaAdd(ctx.backend, x, shape),
-  webgpu: (ctx, x: Tensor, shape: Shape) => viaAdd(ctx.backend, x, shape),
+  cpu(ctx, x: Tensor, shape: Shape): Tensor {
+    const src = ctx.data(x);
+    const { tensor, data } = ctx.output(shape, x.dtype);
+    if (data.length === 0) return tensor;
+    const inner = shape.length === 0 ? 1 : shape[shape.length - 1];
+    const innerStride = x.shape.length === 0 ? 0 : broadcastStrides(x.shape, shape)[shape.length - 1];
+    // one block per innermost row: a copy when x has that axis, a fill when it is broadcast
+    forEachBlock(shape, broadcastStrides(x.shape, shape), (o, at) => {
+      if (innerStride === 0) data.fill(src[at] as never, o, o + inner);
+      else data.set(src.subarray(at, at + inner) as never, o);
+    });
+    return tensor;
+  },
+  webgpu(ctx, x: Tensor, shape: Shape): Tensor {
+    const out = ctx.output(shape, x.dtype);
+    const outSize = shapeSize(shape);
+    if (outSize === 0) return out;
+    const strides = broadcastStrides(x.shape, shape);
+    const table = u32Table(
+      ctx,
+      shape.flatMap((d, a) => [d, strides[a]]),
+    );
+    const [gx, gy] = gridOf(ctx, outSize);
+    ctx.run({
+      name: 'broadcastTo',
+      wgsl: BROADCAST_WGSL,
+      bindings: [
+        { tensor: x, access: 'read' },
+        { tensor: out, access: 'read_write' },
+        { tensor: table, access: 'read' },
+        { uniform: new Uint32Array([shape.length, outSize, gx, 0]).buffer },
+      ],
+      workgroups: [gx, gy],
+    });
+    table.dispose();
+    return out;
+  },
   gradient: {
     inputs: ([x]) => [x],
     save: () => [],
     backward: (gy: Tensor, { args: [x] }): Tensor[] => [sumToShape(gy, x.shape)],
   },
 });
-
-/** x + 0 over the target shape: the elementwise add's broadcasting materialises it on either backend. */
-function viaAdd(backend: Tensor['backend'], x: Tensor, shape: Shape): Tensor {
-  if (sameShape(x.shape, shape)) return backend.scale(x, 1);
-  const zeros = backend.zeros(shape, x.dtype);
-  try {
-    return backend.add(zeros, x);
-  } finally {
-    zeros.dispose();
-  }
-}
 
 /** sumToShape, or the tensor itself when the shapes already agree (no copy). */
 export function reduceToShape(g: Tensor, shape: Shape): Tensor {
