@@ -45,7 +45,11 @@ const isInterrupt = (error: unknown): boolean =>
 /** Prints one line for the error and returns the exit code. */
 export function reportError(error: unknown, io: Io): number {
   if (error instanceof CommanderError) return error.exitCode === 0 ? EXIT.ok : EXIT.usage; // commander printed it
-  const message = error instanceof Error ? error.message : String(error);
+  const message = isInterrupt(error)
+    ? 'interrupted (Ctrl-C)'
+    : error instanceof Error
+      ? error.message
+      : String(error);
   io.stderr.write(`error: ${message.replace(/\s*\n\s*/g, ' ')}\n`);
   if (io.env.DUALITY_DEBUG && error instanceof Error && error.stack) io.stderr.write(`${error.stack}\n`);
   return isInterrupt(error) ? EXIT.interrupted : isUsage(error) ? EXIT.usage : EXIT.failure;

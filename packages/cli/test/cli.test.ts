@@ -1,4 +1,7 @@
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { spawn } from 'node:child_process';
+import { once } from 'node:events';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createBackend } from '@duality/kernels';
@@ -28,13 +31,18 @@ interface Captured {
 }
 
 /** Runs `duality <args>` in-process with captured streams (stdout a TTY or not). */
-async function duality(args: string[], options: { tty?: boolean } = {}): Promise<Captured> {
+async function duality(
+  args: string[],
+  options: { tty?: boolean; ctrlCAfterWrites?: number } = {},
+): Promise<Captured> {
   let out = '';
   let err = '';
+  let writes = 0;
   const controller = new AbortController();
   const io: Io = {
     stdout: {
       write: (s: string) => {
+        if (++writes === options.ctrlCAfterWrites) controller.abort(new Error('Ctrl-C'));
         out += s;
         return true;
       },
@@ -324,6 +332,39 @@ describe('duality sample', () => {
     expect(a.timings.stepsPerSecond).toBeGreaterThan(0);
     const other = json(await duality([...args.slice(0, 1), '12', ...args.slice(2)]));
     expect(other.ids).not.toEqual(a.ids);
+  });
+
+  it('Ctrl-C stops between steps: exit 130, one line, the view left as it was', async () => {
+    const c = await duality(['sample', brown8Card, '--steps', '400'], { tty: true, ctrlCAfterWrites: 3 });
+    expectOneErrorLine(c, 130, /^error: interrupted \(Ctrl-C\)$/);
+    expect(c.out).not.toContain('done:');
+  });
+
+  it('a real Ctrl-C in a terminal (a pty through script(1)) stops the running bin with exit 130', async (ctx) => {
+    if (!existsSync('/usr/bin/script')) {
+      console.log('skipped: no /usr/bin/script (util-linux) to give the bin a terminal');
+      ctx.skip();
+    }
+    const tsx = createRequire(import.meta.url).resolve('tsx'); // tsx's loader, which `--import` takes
+    const bin = join(import.meta.dirname, '..', 'src', 'bin.ts');
+    const cmd = `stty cols 100 rows 30; ${process.execPath} --conditions=@duality/source --import ${tsx} ${bin} sample ${brown8Card} --steps 100000`;
+    const child = spawn('/usr/bin/script', ['-qfec', cmd, '/dev/null'], { stdio: ['pipe', 'pipe', 'pipe'] });
+    let out = '';
+    let sent = false;
+    child.stdout.on('data', (b: Buffer) => {
+      out += b.toString();
+      if (!sent && out.includes('step 3/')) {
+        sent = true;
+        child.stdin.write('\u0003'); // the terminal turns it into SIGINT for the foreground process
+      }
+    });
+    const timer = setTimeout(() => child.kill('SIGKILL'), 50_000);
+    const [code] = (await once(child, 'close')) as [number | null];
+    clearTimeout(timer);
+    expect(sent).toBe(true);
+    expect(code).toBe(130);
+    expect(out).toContain('error: interrupted (Ctrl-C)');
+    expect(out).not.toContain('done:');
   });
 
   it('samples beyond the context in semi-autoregressive windows with --stride', async () => {

@@ -151,6 +151,8 @@ async function stream(
     last = now;
     onState(state, now - t0);
     final = state;
+    // the cpu backend's steps resolve as microtasks: give the event loop a turn, so Ctrl-C (SIGINT) is seen
+    await new Promise((resolve) => setImmediate(resolve));
   }
   return { final: final as SamplerState, stepMs };
 }
