@@ -17,7 +17,7 @@ import {
 } from '@duality/models';
 import * as v from 'valibot';
 import { parseWith, readJsonFile } from './config-file';
-import { HF_CONFIG } from './convert/hf';
+import { HF_CONFIG, readHfConfig } from './convert/hf';
 import { isTorchFile, readReferenceCheckpoint } from './convert/index';
 import { referenceFromHyperParameters } from './convert/lightning';
 import {
@@ -26,6 +26,7 @@ import {
   findPrefix,
   guessTokenizer,
   outputMetadata,
+  referenceCard,
   tensorsToWrite,
   withAlgo,
 } from './convert/model';
@@ -238,14 +239,14 @@ async function describeHuggingFace(dir: string): Promise<Omit<Description, 'metr
     await reader.close();
     bytes += (await stat(join(dir, f))).size;
   }
-  const converted = await readReferenceCheckpoint(dir).catch(() => undefined);
+  const { config, reference } = await readHfConfig(dir);
   return {
     path: dir,
     kind: 'huggingface',
     bytes,
     files: ['config.json', ...files],
-    config: converted?.config ?? configFromReference(json),
-    reference: converted?.reference ?? null,
+    config,
+    reference: referenceCard(config, reference),
     ...summarize(facts),
     tokenizer: guessTokenizer(undefined, json.vocab_size) ?? null,
     metadata: { model_type: json.model_type ?? null },

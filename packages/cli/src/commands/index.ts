@@ -8,10 +8,11 @@ import { bench } from './bench';
 import { convert } from './convert';
 import { info } from './info';
 import { sample } from './sample';
+import { trainCommand } from './train';
 
 export interface CommandModule {
   /** Adds the command — name, arguments, options, help text and action — to the program. */
   register(program: Command, context: CommandContext): void;
 }
 
-export const COMMANDS: readonly CommandModule[] = [sample, info, convert, bench];
+export const COMMANDS: readonly CommandModule[] = [trainCommand, sample, info, convert, bench];

@@ -66,15 +66,20 @@ export interface HfReadOptions {
 }
 
 /** Reads a Hugging Face export folder. */
-export async function readHuggingFace(dir: string, options: HfReadOptions = {}): Promise<ConvertedModel> {
+/** An export's config.json as a reference config (with the algo group) and the DiTConfig it gives. */
+export async function readHfConfig(dir: string, algoName?: string) {
   const configPath = join(dir, 'config.json');
   const json = parseWith(HF_CONFIG, await readJsonFile(configPath), configPath);
   const algo = withAlgo(
     { algo: { time_conditioning: json.time_conditioning } },
-    options.algo ?? algoOf(json),
+    algoName ?? algoOf(json),
   ).algo;
   const reference = { ...json, algo };
-  const config = configFromReference(reference);
+  return { json, reference, config: configFromReference(reference) };
+}
+
+export async function readHuggingFace(dir: string, options: HfReadOptions = {}): Promise<ConvertedModel> {
+  const { json, reference, config } = await readHfConfig(dir, options.algo);
   const files = await weightFiles(dir);
   if (!files) {
     if (existsSync(join(dir, 'pytorch_model.bin'))) {
