@@ -62,7 +62,29 @@ interface Prepared {
   kappa: Float64Array;
 }
 
+function checkArgsObject(op: string, args: unknown): void {
+  if (args === null || typeof args !== 'object') {
+    throw new ArgumentError(op, `args ${String(args)}`, 'an object { x0Probs, xt, … }');
+  }
+}
+
+function checkProcess(op: string, process: unknown): asserts process is NoiseProcess {
+  const p = process as Partial<NoiseProcess> | null;
+  if (p === null || typeof p !== 'object' || typeof p.bridgeAt !== 'function' || !p.backend) {
+    throw new ArgumentError(
+      op,
+      `process ${p === null ? 'null' : typeof p}`,
+      'a NoiseProcess of @duality/noise',
+    );
+  }
+}
+
 function prepare(op: string, process: NoiseProcess, args: PsiArgs, options: PsiOptions): Prepared {
+  checkProcess(op, process);
+  checkArgsObject(op, args);
+  if (options === null || typeof options !== 'object') {
+    throw new ArgumentError(op, `options ${String(options)}`, 'an options object (or nothing)');
+  }
   const layout = checkStepTensors(op, process, args.x0Probs, args.xt);
   const { alphaS, alphaT } = resolveAlphas(op, process, args, layout.batch, options.allowEqualTimes ?? false);
   const kappa = checkKappa(op, args.kappa, layout.batch);
@@ -182,16 +204,24 @@ export async function psiPosterior(
 }
 
 /** q(x_s | x_t, x̂0) for s < t: exact for one-hot x̂0, the approximate posterior for a denoiser's x̂0 (Ψ at κ = 1). */
-export function posterior(process: NoiseProcess, args: StepArgs, options: PsiOptions = {}): Promise<Tensor> {
+export async function posterior(
+  process: NoiseProcess,
+  args: StepArgs,
+  options: PsiOptions = {},
+): Promise<Tensor> {
+  checkArgsObject('posterior', args);
   return psiPosterior(process, { ...args, kappa: 1 }, options);
 }
 
 /** q(x_0 | x_t, x̂0): the posterior with alpha_s = 1 (the "denoise" half of the predictor-corrector move). */
-export function posteriorToX0(
+export async function posteriorToX0(
   process: NoiseProcess,
   args: { x0Probs: Tensor; xt: Tensor; t?: Times; alphaT?: Times },
   options: PsiOptions = {},
 ): Promise<Tensor> {
+  // async: every refusal below (bad args, a schedule refusing t) is a rejected promise, never a synchronous throw
+  checkArgsObject('posteriorToX0', args);
+  checkProcess('posteriorToX0', process);
   const alphaT = args.alphaT ?? (args.t === undefined ? undefined : timesToAlphas(process, args.t));
   return psiPosterior(process, { x0Probs: args.x0Probs, xt: args.xt, alphaS: 1, alphaT, kappa: 1 }, options);
 }

@@ -44,6 +44,20 @@ export interface StepLayout {
 
 /** Shapes, dtypes and backends of (x0Probs, xt) against the process. */
 export function checkStepTensors(op: string, process: NoiseProcess, x0Probs: Tensor, xt: Tensor): StepLayout {
+  for (const [name, t] of [
+    ['x0Probs', x0Probs],
+    ['xt', xt],
+  ] as const) {
+    const ok = typeof t === 'object' && t !== null && Array.isArray(t.shape) && typeof t.dtype === 'string';
+    if (!ok) {
+      const got = t === null ? 'null' : ArrayBuffer.isView(t) ? `a ${t.constructor.name}` : typeof t;
+      throw new ArgumentError(
+        op,
+        `${name} ${got}`,
+        `a Tensor (${name === 'xt' ? 'ids [B, …]' : '[B, …, K]'})`,
+      );
+    }
+  }
   if (x0Probs.dtype !== 'f32' && x0Probs.dtype !== 'f64') {
     throw new DTypeError(op, `x0Probs of dtype ${x0Probs.dtype}`, 'f32 | f64');
   }

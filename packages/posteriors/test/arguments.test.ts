@@ -1,5 +1,5 @@
-import { ArgumentError, IndexOutOfRangeError, KernelError } from '@duality/kernels';
-import { logLinear } from '@duality/noise';
+import { ArgumentError, createBackend, IndexOutOfRangeError, KernelError } from '@duality/kernels';
+import { logLinear, uniform } from '@duality/noise';
 import { describe, expect, it } from 'vitest';
 import {
   duoIntegrand,
@@ -12,6 +12,9 @@ import {
   maskedPriorTerm,
   mdlmIntegrand,
   parseKappaMode,
+  posterior,
+  posteriorToX0,
+  psiPosterior,
   reconstructionTerm,
   remaskingSigma,
   samplingTimes,
@@ -107,5 +110,33 @@ describe('row-level NELBO helpers check alpha and ids', () => {
     expect(() => uniformPriorTerm(1, 0)).toThrow(ArgumentError);
     expect(() => uniformPriorTerm(2.5, 0)).toThrow(KernelError);
     expect(uniformPriorTerm(10, 0)).toBeCloseTo(0, 14);
+  });
+});
+
+describe('Promise-returning functions reject instead of throwing synchronously', () => {
+  it('posteriorToX0, posterior and psiPosterior on bad arguments', async () => {
+    const cpu = await createBackend('cpu', { threads: 0 });
+    const p = uniform(cpu, { vocabSize: 3 });
+    const x0Probs = cpu.tensor(Float64Array.from([0.2, 0.3, 0.5]), [1, 1, 3], 'f64');
+    const xt = cpu.tensor(Int32Array.from([1]), [1, 1], 'i32');
+    const calls: Array<() => Promise<unknown>> = [
+      () => posteriorToX0(p, { x0Probs, xt, t: 2 }), // the schedule refuses t = 2
+      () => posteriorToX0(p, null as never),
+      () => posteriorToX0(null as never, { x0Probs, xt, t: 0.5 }),
+      () => posteriorToX0(p, { x0Probs: null as never, xt, t: 0.5 }),
+      () => posterior(p, null as never),
+      () => psiPosterior(p, { x0Probs, xt: new Int32Array(1) as never, s: 0.2, t: 0.5, kappa: 1 }),
+      () => psiPosterior(p, { x0Probs, xt, s: 0.2, t: 0.5, kappa: 1 }, null as never),
+    ];
+    for (const call of calls) {
+      let result: Promise<unknown> | undefined;
+      expect(() => {
+        result = call();
+      }).not.toThrow();
+      await expect(result).rejects.toBeInstanceOf(KernelError);
+    }
+    const ok = await posteriorToX0(p, { x0Probs, xt, t: 0.5 });
+    expect(Array.from(await ok.read()).reduce((a, b) => a + b, 0)).toBeCloseTo(1, 12);
+    cpu.destroy();
   });
 });

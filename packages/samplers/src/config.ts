@@ -1,9 +1,11 @@
 import type { Backend } from '@duality/kernels';
 import type { NoiseProcess, Schedule } from '@duality/noise';
 import {
+  checkKappaMode,
   type KappaMode,
   type KappaPlan,
   kappaSchedule,
+  MAX_STEPS,
   samplingTimes,
   type TimeProfile,
 } from '@duality/posteriors';
@@ -85,8 +87,11 @@ function fail(op: string, got: string, expected: string): never {
 }
 
 function checkCommon(op: string, c: SamplerConfig): void {
+  if (c === null || typeof c !== 'object')
+    fail(op, `config ${String(c)}`, 'a config object { process, steps, … }');
   if (!c.process || typeof c.process.bridgeAt !== 'function') fail(op, 'no noise process', 'a NoiseProcess');
-  if (!Number.isInteger(c.steps) || c.steps < 1) fail(op, `steps ${c.steps}`, 'an integer ≥ 1');
+  if (!Number.isInteger(c.steps) || c.steps < 1 || c.steps > MAX_STEPS)
+    fail(op, `steps ${c.steps}`, `an integer in [1, ${MAX_STEPS}]`);
   if (c.eps !== undefined && !(c.eps > 0 && c.eps < 1)) fail(op, `eps ${c.eps}`, 'eps in (0, 1)');
   const removal = c.noiseRemoval ?? 'ancestral';
   if (!['ancestral', 'greedy', 'none'].includes(removal))
@@ -118,9 +123,17 @@ export function makePlan(kind: SamplerKind, config: SamplerConfig | PsiConfig): 
   let kappas: Float64Array;
   if (kind === 'psi') {
     const psi = config as PsiConfig;
-    if (!psi.kappa) fail(op, 'no kappa', 'a κ plan or mode');
+    if (psi.kappa === null || typeof psi.kappa !== 'object') {
+      fail(
+        op,
+        `kappa ${String(psi.kappa)}`,
+        'a κ plan { high, middle, low, highFrac, middleFrac } or mode { kind, eta? }',
+      );
+    }
+    const plan = toPlan(psi.kappa);
+    for (const mode of [plan.high, plan.middle, plan.low]) checkKappaMode(op, mode);
     times = samplingTimes(psi.timeProfile ?? { kind: 'linear' }, config.steps, eps, schedule);
-    kappas = kappaSchedule(toPlan(psi.kappa), times, schedule);
+    kappas = kappaSchedule(plan, times, schedule);
   } else {
     times = samplingTimes({ kind: 'linear' }, config.steps, eps);
     kappas = new Float64Array(times.length).fill(1);

@@ -41,6 +41,23 @@ export async function hostData(t: Tensor): Promise<ArrayLike<number>> {
   return t.read();
 }
 
+const kindOf = (v: unknown): string =>
+  v === null
+    ? 'null'
+    : ArrayBuffer.isView(v)
+      ? `a ${v.constructor.name}`
+      : typeof v === 'object'
+        ? 'an object that is not a Tensor'
+        : `a ${typeof v}`;
+
+/** A value with a tensor's shape, dtype and dispose (a denoiser might return anything). */
+export const isTensorLike = (v: unknown): v is Tensor =>
+  typeof v === 'object' &&
+  v !== null &&
+  Array.isArray((v as Tensor).shape) &&
+  typeof (v as Tensor).dtype === 'string' &&
+  typeof (v as Tensor).dispose === 'function';
+
 /** Shape and dtype of a denoiser output: float [B, L, V]. */
 export function checkOutputShape(
   op: string,
@@ -50,6 +67,13 @@ export function checkOutputShape(
   vocab: number,
 ): void {
   const want = [batch, length, vocab];
+  if (!isTensorLike(out)) {
+    throw new DenoiserOutputError(
+      op,
+      `denoiser output ${kindOf(out)}`,
+      `a Tensor ${shapeText(want)} of log-probabilities`,
+    );
+  }
   if (out.shape.length !== 3 || out.shape.some((d, i) => d !== want[i])) {
     throw new DenoiserOutputError(
       op,
@@ -59,6 +83,45 @@ export function checkOutputShape(
   }
   if (out.dtype !== 'f32' && out.dtype !== 'f64') {
     throw new DenoiserOutputError(op, `denoiser output of dtype ${out.dtype}`, 'f32 | f64 log-probabilities');
+  }
+}
+
+/**
+ * Every row of a denoiser output is normalised log-probabilities. On cpu every entry is scanned (no NaN or +∞,
+ * Σ exp = 1 within `tolerance`). Elsewhere the row sums Σ exp are reduced on the device and only those [B, L]
+ * numbers are read back: a NaN or +∞ anywhere in a row makes its sum NaN or +∞, which fails the same test.
+ */
+export async function checkLogProbs(
+  op: string,
+  out: Tensor,
+  vocab: number,
+  tolerance: number,
+): Promise<void> {
+  const backend = out.backend as Partial<CpuBackend>;
+  if (backend.name === 'cpu' && typeof backend.dataOf === 'function') {
+    checkLogProbRows(op, backend.dataOf(out), vocab, tolerance);
+    return;
+  }
+  const be = out.backend;
+  const probs = be.exp(out);
+  const sums = be.sum(probs);
+  probs.dispose();
+  let values: ArrayLike<number>;
+  try {
+    values = await sums.read();
+  } finally {
+    sums.dispose();
+  }
+  for (let r = 0; r < values.length; r++) {
+    const sum = values[r];
+    if (!(Math.abs(sum - 1) <= tolerance)) {
+      const why = Number.isFinite(sum) ? '' : ' (a NaN or +∞ log-probability in the row)';
+      throw new DenoiserOutputError(
+        op,
+        `row ${r} with Σ exp = ${sum}${why}`,
+        `normalised log-probabilities (Σ exp = 1 ± ${tolerance}, entries finite or −∞)`,
+      );
+    }
   }
 }
 

@@ -1,7 +1,7 @@
 import type { Backend, Tensor } from '@duality/kernels';
 import { psiPosterior, psiSample } from '@duality/posteriors';
 import { makePlan, type Plan, type PsiConfig, type SamplerConfig } from './config';
-import { checkLogProbRows, checkOutputShape, type Denoiser, hostData } from './denoiser';
+import { checkLogProbs, checkOutputShape, type Denoiser, hostData, isTensorLike } from './denoiser';
 import { ContextLengthError, SamplerConfigError, SamplingAbortedError } from './errors';
 import { drawStream } from './streams';
 
@@ -102,13 +102,21 @@ class DiffusionSampler implements Sampler {
 
   async *run(denoiser: Denoiser, request: RunRequest): AsyncGenerator<SamplerState, void, undefined> {
     const gen = engine(this.plan, denoiser, request, true);
-    for (;;) {
-      const next = await gen.next();
-      if (next.done) {
-        next.value.dispose();
-        return;
+    let finished = false;
+    try {
+      for (;;) {
+        const next = await gen.next();
+        if (next.done) {
+          finished = true;
+          next.value.dispose();
+          return;
+        }
+        yield next.value;
       }
-      yield next.value;
+    } finally {
+      // a consumer that breaks out (or calls return()) leaves the engine suspended at a yield: finish it so its
+      // cleanup disposes the tensors of the run
+      if (!finished) await gen.return(undefined as unknown as Tensor<'i32'>);
     }
   }
 }
@@ -131,13 +139,24 @@ export function psiSampler(config: PsiConfig): Sampler {
   return new DiffusionSampler(makePlan('psi', config));
 }
 
+/** Most ids one request may hold (batch·length of one i32 tensor). */
+const MAX_IDS = 2 ** 31 - 1;
+
 function checkRequest(plan: Plan, denoiser: Denoiser, request: SampleRequest): void {
   const op = 'sample';
+  if (request === null || typeof request !== 'object')
+    throw new SamplerConfigError(op, `request ${String(request)}`, 'a request { batch, length, seed }');
   const { batch, length, seed } = request;
   if (!Number.isInteger(batch) || batch < 1)
     throw new SamplerConfigError(op, `batch ${batch}`, 'an integer ≥ 1');
   if (!Number.isInteger(length) || length < 1)
     throw new SamplerConfigError(op, `length ${length}`, 'an integer ≥ 1');
+  if (batch * length > MAX_IDS)
+    throw new SamplerConfigError(
+      op,
+      `batch·length = ${batch * length} ids`,
+      `at most ${MAX_IDS} (one i32 tensor)`,
+    );
   const seedOk =
     typeof seed === 'bigint' ? seed >= 0n && seed < 1n << 64n : Number.isSafeInteger(seed) && seed >= 0;
   if (!seedOk)
@@ -207,21 +226,38 @@ function windowsFor(plan: Plan, denoiser: Denoiser, length: number): Window[] {
   return out;
 }
 
-/** Rejects when the signal aborts; never leaves the wait pending forever once aborted. */
-async function abortable<T>(op: string, work: Promise<T>, signal: AbortSignal | undefined): Promise<T> {
+/**
+ * Rejects when the signal aborts; never leaves the wait pending forever once aborted. What `work` resolves to
+ * after the abort won is handed to `discard` (a denoiser that answers late must not leak its tensor).
+ */
+async function abortable<T>(
+  op: string,
+  work: Promise<T>,
+  signal: AbortSignal | undefined,
+  discard: (late: T) => void,
+): Promise<T> {
   if (!signal) return work;
-  throwIfAborted(op, signal);
+  const pending = Promise.resolve(work);
   let onAbort: () => void = () => {};
   const aborted = new Promise<never>((_, reject) => {
     onAbort = () => reject(new SamplingAbortedError(op, 'an aborted signal', 'sampling to finish'));
-    signal.addEventListener('abort', onAbort, { once: true });
+    if (signal.aborted) onAbort();
+    else signal.addEventListener('abort', onAbort, { once: true });
   });
   try {
-    return await Promise.race([work, aborted]);
+    return await Promise.race([pending, aborted]);
+  } catch (e) {
+    if (e instanceof SamplingAbortedError) pending.then(discard, () => undefined);
+    throw e;
   } finally {
     signal.removeEventListener('abort', onAbort);
   }
 }
+
+/** Disposes a late or unwanted denoiser answer if it is a live tensor. */
+const discardTensor = (t: unknown): void => {
+  if (isTensorLike(t) && !t.disposed) t.dispose();
+};
 
 function throwIfAborted(op: string, signal: AbortSignal | undefined): void {
   if (signal?.aborted) throw new SamplingAbortedError(op, 'an aborted signal', 'sampling to finish');
@@ -242,13 +278,14 @@ async function predictProbs(
     'sample',
     denoiser.predict(xt, sigma, labels ? { labels } : {}),
     ctx.request.signal,
+    discardTensor,
   );
   const owned: Tensor[] = [out];
   try {
     checkOutputShape('sample', out, batch, xt.shape[1], plan.process.vocabSize);
     if (plan.validate) {
       const tol = plan.tolerance ?? (out.dtype === 'f64' ? 1e-9 : 1e-3);
-      checkLogProbRows('sample', await hostData(out), plan.process.vocabSize, tol);
+      await checkLogProbs('sample', out, plan.process.vocabSize, tol);
     }
     let logp = out;
     const apply = (f: (x: Tensor) => Tensor) => {
@@ -264,7 +301,7 @@ async function predictProbs(
     if (filterK || filterP) apply((x) => be.logSoftmax(x));
     return be.exp(logp);
   } finally {
-    for (const t of owned) t.dispose();
+    for (const t of owned) discardTensor(t); // also a wrongly shaped answer; nothing for null
   }
 }
 
@@ -433,6 +470,7 @@ async function* engine(
     throwIfAborted('sample', signal);
     let { x, given, isGiven } = windowPrior(ctx, w, result, length, seed);
     let cache: X0 | undefined;
+    let windowDone = false;
     try {
       for (let i = 0; i < plan.steps; i++) {
         throwIfAborted('sample', signal);
@@ -469,10 +507,10 @@ async function* engine(
       const final = await removeNoise(ctx, x, cache, w, seed);
       if (final !== x) x.dispose();
       x = final;
-    } catch (e) {
-      x.dispose();
-      throw e;
+      windowDone = true;
     } finally {
+      // an error, or a consumer leaving a streamed run at a yield (return()): the current ids go too
+      if (!windowDone) x.dispose();
       disposeX0(cache);
       given?.dispose();
       isGiven?.dispose();
@@ -488,17 +526,23 @@ async function* engine(
   }
   const out = lastX ?? plan.backend.tensor(result, [batch, length], 'i32');
   if (observe) {
-    const ids = Int32Array.from(await out.read());
-    yield {
-      done: total,
-      total,
-      window: windows.length - 1,
-      windows: windows.length,
-      t: 0,
-      phase: 'final',
-      step: plan.steps + 1,
-      xt: ids,
-    };
+    let left = true;
+    try {
+      const ids = Int32Array.from(await out.read());
+      yield {
+        done: total,
+        total,
+        window: windows.length - 1,
+        windows: windows.length,
+        t: 0,
+        phase: 'final',
+        step: plan.steps + 1,
+        xt: ids,
+      };
+      left = false;
+    } finally {
+      if (left) out.dispose(); // the consumer stopped at the final state: nobody will take `out`
+    }
   }
   return out;
 }

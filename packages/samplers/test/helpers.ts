@@ -58,3 +58,47 @@ export function chiSquare(
 }
 
 export const cpu = () => createBackend('cpu', { threads: 0 });
+
+/**
+ * Counts the tensors a backend hands out and how many are still live: every method of the backend object is
+ * wrapped in place (identity kept, so `tensor.backend === backend` checks still hold) and each tensor it returns
+ * is remembered. `restore()` puts the original methods back.
+ */
+export function trackTensors(backend: Backend): { live(): number; created(): number; restore(): void } {
+  const seen = new Set<{ disposed: boolean }>();
+  const originals = new Map<string, unknown>();
+  const target = backend as unknown as Record<string, unknown>;
+  const names = new Set<string>();
+  for (let o: object | null = backend; o && o !== Object.prototype; o = Object.getPrototypeOf(o)) {
+    for (const name of Object.getOwnPropertyNames(o)) names.add(name);
+  }
+  const record = (value: unknown) => {
+    if (value && typeof value === 'object' && 'disposed' in value && 'shape' in value) {
+      seen.add(value as { disposed: boolean });
+    }
+  };
+  for (const name of names) {
+    if (name === 'constructor') continue;
+    const descriptor = Object.getOwnPropertyDescriptor(target, name);
+    if (descriptor?.get) continue;
+    const fn = target[name];
+    if (typeof fn !== 'function') continue;
+    originals.set(name, Object.hasOwn(target, name) ? fn : undefined);
+    target[name] = function (this: unknown, ...args: unknown[]) {
+      const out = (fn as (...a: unknown[]) => unknown).apply(this, args);
+      if (out instanceof Promise) return out.then((v) => (record(v), v));
+      record(out);
+      return out;
+    };
+  }
+  return {
+    live: () => [...seen].filter((t) => !t.disposed).length,
+    created: () => seen.size,
+    restore() {
+      for (const [name, fn] of originals) {
+        if (fn === undefined) delete target[name];
+        else target[name] = fn;
+      }
+    },
+  };
+}
