@@ -6,6 +6,7 @@ import { ArgumentError } from '../errors';
 import type { Tensor } from '../types';
 import { checkDtype, checkRank, checkSameDtype, checkSameShape, FLOAT, shapeSize } from '../validate';
 import { defineOp, type WebGPUKernelContext } from './define';
+import { checkBindable } from './kernel-utils';
 
 const WG = 64;
 
@@ -52,6 +53,7 @@ function pointwiseGrad(name: string, loop: GradLoop, wgslBody: string) {
       return tensor;
     },
     webgpu(ctx, x: Tensor, gy: Tensor): Tensor {
+      checkBindable(name, ctx, x);
       const out = ctx.output(x.shape, 'f32');
       const [gx, gyy] = gridOf(ctx, x.size);
       ctx.run({
@@ -173,6 +175,7 @@ function rowGrad(name: string, rows: RowsLoop, wgslTerm: string, wgslGrad: strin
       return tensor;
     },
     webgpu(ctx, y: Tensor, gy: Tensor): Tensor {
+      checkBindable(name, ctx, y);
       const out = ctx.output(y.shape, 'f32');
       const n = y.shape[y.shape.length - 1];
       const count = n === 0 ? 0 : y.size / n;
@@ -315,6 +318,7 @@ export const layerNormGrad = defineOp({
     return [gx.tensor, gxh.tensor];
   },
   webgpu(ctx, x: Tensor, w: Tensor, gy: Tensor, eps: number): [Tensor, Tensor] {
+    checkBindable('layerNormGrad', ctx, x);
     const d = x.shape[x.shape.length - 1];
     const rows = d === 0 ? 0 : shapeSize(x.shape) / d;
     const gx = ctx.output(x.shape, 'f32');

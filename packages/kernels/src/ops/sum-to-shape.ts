@@ -7,7 +7,7 @@ import { describeShape, ShapeError } from '../errors';
 import type { Shape, Tensor } from '../types';
 import { broadcastShapes, broadcastStrides, checkDtype, checkShape, FLOAT, shapeSize } from '../validate';
 import { type DefinedOp, defineOp } from './define';
-import { gridOf, u32Table } from './kernel-utils';
+import { checkBindable, gridOf, u32Table } from './kernel-utils';
 
 const WG = 64;
 
@@ -121,6 +121,7 @@ export const sumToShape: DefinedOp<[Tensor, Shape], Tensor> = defineOp({
     return tensor;
   },
   webgpu(ctx, x: Tensor, shape: Shape): Tensor {
+    checkBindable('sumToShape', ctx, x);
     const out = ctx.output(shape, 'f32');
     const outSize = shapeSize(shape);
     if (outSize === 0) return out;
@@ -198,6 +199,12 @@ export const broadcastTo: DefinedOp<[Tensor, Shape], Tensor> = defineOp({
   },
   webgpu(ctx, x: Tensor, shape: Shape): Tensor {
     const out = ctx.output(shape, x.dtype);
+    try {
+      checkBindable('broadcastTo', ctx, out);
+    } catch (error) {
+      out.dispose();
+      throw error;
+    }
     const outSize = shapeSize(shape);
     if (outSize === 0) return out;
     const strides = broadcastStrides(x.shape, shape);
