@@ -33,7 +33,6 @@ import { mergeHeads, splitHeadsRotary } from './attention-ops';
 import { DIT_CONSTANTS, type DiTConfig, referenceStateDictShapes } from './config';
 import { gatedResidual, geluTanhFast, layerNormModulate, softmaxRowsFast } from './cpu-fast';
 import { dropout } from './dropout';
-import { checkFiniteValues, checkSigmaKind } from './input-checks';
 import {
   MissingTensorError,
   ModelConfigError,
@@ -41,6 +40,7 @@ import {
   TensorShapeMismatchError,
   TokenOutOfVocabularyError,
 } from './errors';
+import { checkFiniteValues, checkSigmaKind } from './input-checks';
 import { checkParameters, type DiTParameters, parameterShapes, ROTARY_BUFFER } from './params';
 import type { StoredTensor } from './safetensors';
 
