@@ -40,27 +40,6 @@ export {
   trainConfigJsonSchema,
 } from './config';
 export {
-  type DistillHooks,
-  type DistillProgress,
-  type DistillResult,
-  distill,
-  loadDistillTeacher,
-  resolveCheckpointDir,
-} from './distill';
-export {
-  DISTILL_OPTIMIZER_DEFAULTS,
-  DISTILLABLE,
-  type DistillConfig,
-  type DistillConfigInput,
-  type DistillSection,
-  deltaAt,
-  parseDistillConfig,
-  parseDistillInput,
-  roundOf,
-  WEIGHT_SOURCES,
-  type WeightSource,
-} from './distill-config';
-export {
   type BrownCorpus,
   detokenize,
   openBrownCorpus,

@@ -1,0 +1,317 @@
+/**
+ * An evaluation report as JSON, as a printable table, and as two SVG plots — gen-PPL against the number of
+ * sampling steps (log₂ axis, one line per sampler, 95% bootstrap whiskers) and gen-PPL against the samples'
+ * unigram entropy (one path per sampler through its step counts) — drawn with d3-scale / d3-shape like the
+ * training curves of metrics.ts.
+ */
+import type { DiTConfig } from '@duality/models';
+import { writeFileAtomic } from '@duality/models';
+import { scaleLinear, scaleLog } from 'd3-scale';
+import { line } from 'd3-shape';
+
+export interface ModelInfo {
+  source: string;
+  algorithm: string;
+  dataset?: string;
+  weights: 'ema' | 'weights' | 'given';
+  config: DiTConfig;
+}
+
+/** Validation NELBO (nats per token) → bits per character and perplexity per token. */
+export interface ValidationFigures {
+  nelbo: number;
+  bpc: number;
+  ppl: number;
+  /** Validation windows × length scored. */
+  tokens: number;
+}
+
+/** One (sampler, steps, seed) cell. */
+export interface EvaluationRow {
+  sampler: string;
+  steps: number;
+  seed: number;
+  /** exp(judge NLL per scored token); absent without a judge. */
+  genPpl?: number;
+  /** Judge NLL in nats per scored token. */
+  judgeNll?: number;
+  /** Mean over rows of each row's unigram entropy (bits). */
+  entropyBits: number;
+  /** Unigram entropy of all rows together (bits). */
+  pooledEntropyBits: number;
+  /** Sampling time (seconds) of the seed's batch. */
+  seconds: number;
+  /** The first row, decoded (when the tokenizer is known). */
+  example?: string;
+  /** The sampled ids [batch·length] (with `keepSamples`). */
+  samples?: number[];
+}
+
+/** One (sampler, steps) cell over the seeds. */
+export interface EvaluationSummary {
+  sampler: string;
+  steps: number;
+  seeds: number;
+  genPpl?: {
+    /** Mean and standard deviation over seeds of each seed's gen-PPL. */
+    mean: number;
+    sd: number;
+    /** gen-PPL of all seeds' rows together, and its percentile bootstrap 95% interval over rows. */
+    pooled: number;
+    ci95: [number, number];
+  };
+  entropyBits: { mean: number; sd: number };
+  secondsPerSeed: number;
+}
+
+export interface EvaluationReport {
+  model: ModelInfo;
+  judge?: ModelInfo;
+  settings: {
+    batch: number;
+    length: number;
+    seeds: number[];
+    steps: number[];
+    samplers: string[];
+    bootstrapResamples: number;
+  };
+  validation?: { model?: ValidationFigures; judge?: ValidationFigures };
+  rows: EvaluationRow[];
+  summary: EvaluationSummary[];
+}
+
+const fmt = (x: number, digits = 4) =>
+  Number.isFinite(x) ? Number(x.toPrecision(digits)).toString() : String(x);
+
+/** The report as a fixed-width text table (validation figures first, then one line per sampler × steps). */
+export function evaluationTable(report: EvaluationReport): string {
+  const out: string[] = [];
+  const v = report.validation;
+  const valLine = (who: string, f: ValidationFigures) =>
+    `${who}: validation NELBO ${fmt(f.nelbo)} nats/token, ${fmt(f.bpc)} BPC, perplexity ${fmt(f.ppl)} (${f.tokens} tokens)`;
+  out.push(`model: ${report.model.algorithm} ${report.model.source} (${report.model.weights})`);
+  if (report.judge)
+    out.push(`judge: ${report.judge.algorithm} ${report.judge.source} (${report.judge.weights})`);
+  if (v?.model) out.push(valLine('model', v.model));
+  if (v?.judge) out.push(valLine('judge', v.judge));
+  out.push(
+    `samples: ${report.settings.batch} × ${report.settings.length} ids per seed, seeds ${report.settings.seeds.join(', ')}`,
+  );
+  const header = [
+    'sampler',
+    'steps',
+    'seeds',
+    'gen-PPL (mean ± sd)',
+    'pooled [95% CI]',
+    'entropy bits',
+    's/seed',
+  ];
+  const rows = report.summary.map((s) => [
+    s.sampler,
+    String(s.steps),
+    String(s.seeds),
+    s.genPpl ? `${fmt(s.genPpl.mean)} ± ${fmt(s.genPpl.sd, 2)}` : '—',
+    s.genPpl ? `${fmt(s.genPpl.pooled)} [${fmt(s.genPpl.ci95[0])}, ${fmt(s.genPpl.ci95[1])}]` : '—',
+    `${fmt(s.entropyBits.mean)} ± ${fmt(s.entropyBits.sd, 2)}`,
+    fmt(s.secondsPerSeed, 3),
+  ]);
+  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i].length)));
+  const cells = (r: string[]) =>
+    r.map((c, i) => (i === 0 ? c.padEnd(widths[i]) : c.padStart(widths[i]))).join('  ');
+  out.push('', cells(header), widths.map((w) => '-'.repeat(w)).join('  '), ...rows.map(cells));
+  return `${out.join('\n')}\n`;
+}
+
+// ------------------------------------------------------------------------------------------------- plots
+
+const BOX = { width: 720, height: 440, left: 70, right: 24, top: 48, bottom: 100 };
+const PALETTE = [
+  '#1f77b4',
+  '#d62728',
+  '#2ca02c',
+  '#ff7f0e',
+  '#9467bd',
+  '#8c564b',
+  '#e377c2',
+  '#7f7f7f',
+  '#bcbd22',
+  '#17becf',
+];
+const esc = (s: string) => s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;');
+
+interface Point {
+  x: number;
+  y: number;
+  lo?: number;
+  hi?: number;
+  label?: string;
+}
+interface Series {
+  label: string;
+  color: string;
+  points: Point[];
+}
+
+/** Summary points of each sampler, ordered by steps. */
+function seriesBy(
+  report: EvaluationReport,
+  x: (s: EvaluationSummary) => number,
+  withWhiskers: boolean,
+): Series[] {
+  return report.settings.samplers.map((label, i) => ({
+    label,
+    color: PALETTE[i % PALETTE.length],
+    points: report.summary
+      .filter((s) => s.sampler === label && s.genPpl)
+      .sort((a, b) => a.steps - b.steps)
+      .map((s) => {
+        const g = s.genPpl as NonNullable<EvaluationSummary['genPpl']>;
+        return {
+          x: x(s),
+          y: g.pooled,
+          ...(withWhiskers ? { lo: g.ci95[0], hi: g.ci95[1] } : {}),
+          label: String(s.steps),
+        };
+      }),
+  }));
+}
+
+type Scale = ((v: number) => number) & { ticks(n?: number): number[]; range(): number[] };
+
+function frame(
+  title: string,
+  xLabel: string,
+  yLabel: string,
+  x: Scale,
+  y: Scale,
+  xTicks: number[],
+  series: Series[],
+): string {
+  const [left, right] = x.range();
+  const [bottom, top] = y.range();
+  const parts: string[] = [];
+  for (const t of y.ticks(6)) {
+    parts.push(`<line x1="${left}" x2="${right}" y1="${y(t)}" y2="${y(t)}" stroke="#e5e5e5"/>`);
+    parts.push(`<text x="${left - 6}" y="${y(t) + 4}" text-anchor="end" font-size="11">${fmt(t)}</text>`);
+  }
+  for (const t of xTicks) {
+    parts.push(`<line x1="${x(t)}" x2="${x(t)}" y1="${bottom}" y2="${bottom + 5}" stroke="#333"/>`);
+    parts.push(`<text x="${x(t)}" y="${bottom + 18}" text-anchor="middle" font-size="11">${fmt(t)}</text>`);
+  }
+  parts.push(`<line x1="${left}" x2="${right}" y1="${bottom}" y2="${bottom}" stroke="#333"/>`);
+  parts.push(`<line x1="${left}" x2="${left}" y1="${bottom}" y2="${top}" stroke="#333"/>`);
+  parts.push(
+    `<text x="${(left + right) / 2}" y="${bottom + 38}" text-anchor="middle" font-size="12">${esc(xLabel)}</text>`,
+  );
+  parts.push(
+    `<text transform="translate(18,${(top + bottom) / 2}) rotate(-90)" text-anchor="middle" font-size="12">${esc(yLabel)}</text>`,
+  );
+  for (const s of series) {
+    if (s.points.length === 0) continue;
+    const d = line<Point>()
+      .x((p) => x(p.x))
+      .y((p) => y(p.y))(s.points);
+    parts.push(`<path d="${d}" fill="none" stroke="${s.color}" stroke-width="2"/>`);
+    for (const p of s.points) {
+      if (p.lo !== undefined && p.hi !== undefined)
+        parts.push(
+          `<line x1="${x(p.x)}" x2="${x(p.x)}" y1="${y(p.lo)}" y2="${y(p.hi)}" stroke="${s.color}" stroke-width="1.2"/>`,
+        );
+      parts.push(`<circle cx="${x(p.x)}" cy="${y(p.y)}" r="3" fill="${s.color}"/>`);
+    }
+  }
+  const legend = series.map((s, i) => {
+    const lx = BOX.left + (i % 2) * 330;
+    const ly = BOX.height - 40 + 20 * Math.floor(i / 2);
+    return `<line x1="${lx}" x2="${lx + 26}" y1="${ly}" y2="${ly}" stroke="${s.color}" stroke-width="3"/><text x="${lx + 34}" y="${ly + 4}" font-size="12">${esc(s.label)}</text>`;
+  });
+  const height = BOX.height + 20 * Math.max(0, Math.ceil(legend.length / 2) - 2);
+  return [
+    `<svg xmlns="http://www.w3.org/2000/svg" width="${BOX.width}" height="${height}" viewBox="0 0 ${BOX.width} ${height}" font-family="DejaVu Sans, Helvetica, Arial, sans-serif">`,
+    `<title>${esc(title)}</title>`,
+    `<rect width="100%" height="100%" fill="white"/>`,
+    `<text x="${BOX.width / 2}" y="26" text-anchor="middle" font-size="15" font-weight="bold">${esc(title)}</text>`,
+    ...parts,
+    ...legend,
+    '</svg>',
+    '',
+  ].join('\n');
+}
+
+function yScale(series: Series[]): Scale {
+  const ys = series.flatMap((s) => s.points.flatMap((p) => [p.y, p.lo ?? p.y, p.hi ?? p.y]));
+  const [y0, y1] = ys.length ? [Math.min(...ys), Math.max(...ys)] : [0, 1];
+  const pad = (y1 - y0) * 0.05 || 0.5;
+  return scaleLinear()
+    .domain([y0 - pad, y1 + pad])
+    .range([BOX.height - BOX.bottom, BOX.top])
+    .nice() as unknown as Scale;
+}
+
+/** gen-PPL (pooled over seeds, 95% bootstrap whiskers) against sampling steps on a log₂ axis; undefined without a judge. */
+export function genPplVsStepsSvg(
+  report: EvaluationReport,
+  title = 'Generative perplexity against sampling steps',
+): string | undefined {
+  const series = seriesBy(report, (s) => s.steps, true);
+  if (series.every((s) => s.points.length === 0)) return undefined;
+  const steps = report.settings.steps;
+  const lo = Math.min(...steps);
+  const hi = Math.max(...steps);
+  const x = scaleLog()
+    .base(2)
+    .domain(lo === hi ? [lo / 2, hi * 2] : [lo, hi])
+    .range([BOX.left + 10, BOX.width - BOX.right - 10]) as unknown as Scale;
+  return frame(
+    title,
+    'sampling steps',
+    'gen-PPL (judge)',
+    x,
+    yScale(series),
+    [...new Set(steps)].sort((a, b) => a - b),
+    series,
+  );
+}
+
+/** gen-PPL against the samples' mean unigram entropy (bits), one path per sampler through its step counts. */
+export function genPplVsEntropySvg(
+  report: EvaluationReport,
+  title = 'Generative perplexity against sample entropy',
+): string | undefined {
+  const series = seriesBy(report, (s) => s.entropyBits.mean, false);
+  if (series.every((s) => s.points.length === 0)) return undefined;
+  const xs = series.flatMap((s) => s.points.map((p) => p.x));
+  const pad = (Math.max(...xs) - Math.min(...xs)) * 0.05 || 0.1;
+  const x = scaleLinear()
+    .domain([Math.min(...xs) - pad, Math.max(...xs) + pad])
+    .range([BOX.left, BOX.width - BOX.right])
+    .nice() as unknown as Scale;
+  return frame(
+    title,
+    'unigram entropy of the samples (bits)',
+    'gen-PPL (judge)',
+    x,
+    yScale(series),
+    x.ticks(8),
+    series,
+  );
+}
+
+/** Writes evaluation.json, evaluation.txt and the two plots into `dir` (atomically); returns the paths written. */
+export async function writeEvaluation(report: EvaluationReport, dir: string): Promise<string[]> {
+  const { mkdir } = await import('node:fs/promises');
+  await mkdir(dir, { recursive: true });
+  const files: Array<[string, string | undefined]> = [
+    ['evaluation.json', `${JSON.stringify(report, null, 2)}\n`],
+    ['evaluation.txt', evaluationTable(report)],
+    ['gen-ppl-vs-steps.svg', genPplVsStepsSvg(report)],
+    ['gen-ppl-vs-entropy.svg', genPplVsEntropySvg(report)],
+  ];
+  const written: string[] = [];
+  for (const [name, text] of files) {
+    if (text === undefined) continue;
+    await writeFileAtomic(`${dir}/${name}`, text);
+    written.push(`${dir}/${name}`);
+  }
+  return written;
+}
