@@ -15,7 +15,14 @@ import {
   SamplerConfigError,
   stringSetOracle,
 } from '../src/index';
-import { chiSquare, chiSquareCritical, factorRows, makeProcess, type ProcessName } from './helpers';
+import {
+  chiSquare,
+  chiSquareCritical,
+  factorRows,
+  makeProcess,
+  type ProcessName,
+  trackTensors,
+} from './helpers';
 
 let gpu: Backend;
 let cpu: Backend;
@@ -112,4 +119,60 @@ it('float64 sampling is refused on webgpu with a typed error', () => {
   expect(() => ancestralSampler({ process: makeProcess(gpu, 'masked'), steps: 2, float64: true })).toThrow(
     SamplerConfigError,
   );
+});
+
+describe('webgpu: denoiser outputs are checked on the device', () => {
+  it('the [B, L, V] output is never read back; a NaN row is still a DenoiserOutputError', async () => {
+    const process = makeProcess(gpu, 'uniform');
+    const oracle = factorizedOracle(gpu, process, factorRows('uniform'));
+    let reads = 0;
+    const watched = {
+      vocabSize: oracle.vocabSize,
+      async predict(xt: Parameters<typeof oracle.predict>[0], sigma: Float64Array) {
+        const out = await oracle.predict(xt, sigma);
+        const read = out.read.bind(out);
+        out.read = () => {
+          reads++;
+          return read();
+        };
+        return out;
+      },
+    };
+    const ids = await ancestralSampler({ process, steps: 3 }).sample(watched, {
+      batch: 2,
+      length: 3,
+      seed: 1,
+    });
+    expect(Array.from(await ids.read()).every((x) => x >= 0 && x < 3)).toBe(true);
+    expect(reads).toBe(0);
+    const nan = { vocabSize: 3, predict: async () => gpu.full([2, 3, 3], Number.NaN, 'f32') };
+    await expect(
+      ancestralSampler({ process, steps: 2 }).sample(nan, { batch: 2, length: 3, seed: 1 }),
+    ).rejects.toThrow(/row 0 with Σ exp = (NaN|Infinity)/); // WGSL may turn exp(NaN) into +∞
+    const unnormalised = { vocabSize: 3, predict: async () => gpu.full([2, 3, 3], 0, 'f32') };
+    await expect(
+      ancestralSampler({ process, steps: 2 }).sample(unnormalised, { batch: 2, length: 3, seed: 1 }),
+    ).rejects.toThrow(/Σ exp = 3/);
+  });
+});
+
+describe('webgpu: leaving a run early frees its buffers', () => {
+  it('break after the second state and return() leave no live tensor', async () => {
+    const tracker = trackTensors(gpu);
+    try {
+      const process = makeProcess(gpu, 'masked');
+      const oracle = factorizedOracle(gpu, process, factorRows('masked'));
+      const sampler = psiSampler({ process, steps: 5, kappa: { kind: 'constant', eta: 0.5 } });
+      let n = 0;
+      for await (const _ of sampler.run(oracle, { batch: 2, length: 3, seed: 7 })) if (++n === 2) break;
+      expect(tracker.live()).toBe(0);
+      const it = sampler.run(oracle, { batch: 2, length: 3, seed: 8 });
+      await it.next();
+      await it.return();
+      expect(tracker.live()).toBe(0);
+      expect(tracker.created()).toBeGreaterThan(10);
+    } finally {
+      tracker.restore();
+    }
+  });
 });
