@@ -28,11 +28,17 @@ export const trainCommand: CommandModule = {
   register(program: Command, context: CommandContext) {
     program
       .command('train')
-      .description('train a diffusion (mdlm, udlm, duo, duo-efficient) or autoregressive model on brown8 / brown-char')
+      .description(
+        'train a diffusion (mdlm, udlm, duo, duo-efficient) or autoregressive model on brown8 / brown-char',
+      )
       .requiredOption('-c, --config <file>', 'training config (JSON; see @duality/train README for the keys)')
       .requiredOption('-o, --out <dir>', 'run directory: checkpoints/, metrics.jsonl, metrics.svg')
-      .option('--fresh', 'start over even if <dir> holds checkpoints (default: resume from the newest)', false)
-      .option('--steps <n>', 'override the config’s total steps', integer('--steps', 1))
+      .option(
+        '--fresh',
+        'start over even if <dir> holds checkpoints (default: resume from the newest)',
+        false,
+      )
+      .option('--steps <n>', 'override the config’s total steps', integer(1))
       .addHelpText(
         'after',
         '\nExamples:\n  duality train -c models/duo-brown8/config.json -o models/duo-brown8/run\n  duality train --json -c cfg.json -o run   # one JSON line per progress event',
@@ -41,13 +47,11 @@ export const trainCommand: CommandModule = {
         const raw = (await readJsonFile(options.config)) as Record<string, unknown>;
         const input = options.steps === undefined ? raw : { ...raw, steps: options.steps };
         const config = parseTrainConfig(input);
-        if (context.globals.backend !== 'auto') Object.assign(config, { backend: context.globals.backend });
         const bar = progressBar(context, 'train', config.steps, ['loss', 'bpc', 'tok_s']);
         const result = await train(input, {
           outDir: options.out,
           resume: !options.fresh,
           signal: context.io.interrupt(),
-          ...(context.globals.backend === 'auto' ? {} : {}),
           onProgress: (p) => {
             bar.update(p.step, {
               loss: Number.isFinite(p.loss) ? p.loss.toFixed(4) : '-',
@@ -56,7 +60,10 @@ export const trainCommand: CommandModule = {
               stage: p.phase,
             });
             if (context.globals.json) context.print(JSON.stringify(p));
-            else if (!(context.io.stderr as { isTTY?: boolean }).isTTY && (p.valBpc !== undefined || p.phase === 'checkpoint'))
+            else if (
+              !(context.io.stderr as { isTTY?: boolean }).isTTY &&
+              (p.valBpc !== undefined || p.phase === 'checkpoint')
+            )
               context.note(progressLine(p));
           },
         });
