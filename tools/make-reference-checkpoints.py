@@ -4,6 +4,7 @@
 Run with Debian's python3-torch (and python3-omegaconf for a realistic `hyper_parameters`):
 
     /usr/bin/python3 tools/make-reference-checkpoints.py packages/cli/test/fixtures
+    /usr/bin/python3 tools/make-reference-checkpoints.py /tmp/big --small   # a 1.4 GB `small` one, for timing
 
 Outputs (all small, seeded, deterministic up to torch's zip timestamps):
 
@@ -346,5 +347,30 @@ def main(out):
   print(f'wrote {out}: lightning.ckpt, hf/, malicious.ckpt, expected.json')
 
 
+def small(out):
+  """A Lightning checkpoint at the reference's `small` size (GPT-2 vocabulary + mask, 768 wide, 12 blocks; about
+  1.4 GB: state_dict + EMA) for timing `duality convert` on a real-sized file. Not a test fixture."""
+  global CONFIG
+  CONFIG = dict(vocab_size=50258, hidden_size=768, cond_dim=128, n_heads=12, n_blocks=12, length=1024)
+  os.makedirs(out, exist_ok=True)
+  gen = torch.Generator().manual_seed(SEED)
+  model = TinyDiT(**CONFIG)
+  with torch.no_grad():
+    for p in model.parameters():
+      p.normal_(0, 0.02, generator=gen)
+  ema = [(p.detach() + 1e-3).clone() for p in model.parameters()]
+  ckpt = {'state_dict': collections.OrderedDict(('backbone.' + k, v) for k, v in model.state_dict().items()),
+          'ema': {'decay': 0.9999, 'num_updates': 1, 'shadow_params': ema},
+          'hyper_parameters': {'config': hydra_config(True, 'duo', 'mean'), 'vocab_size': CONFIG['vocab_size']},
+          'global_step': 1}
+  ckpt['hyper_parameters']['config']['model'].update(hidden_size=768, cond_dim=128, length=1024, n_blocks=12, n_heads=12)
+  ckpt['hyper_parameters']['config']['data']['tokenizer_name_or_path'] = 'gpt2'
+  torch.save(ckpt, os.path.join(out, 'small.ckpt'))
+  print(f'wrote {out}/small.ckpt ({sum(p.numel() for p in model.parameters())} parameters)')
+
+
 if __name__ == '__main__':
-  main(sys.argv[1] if len(sys.argv) > 1 else 'packages/cli/test/fixtures')
+  if len(sys.argv) > 2 and sys.argv[2] == '--small':
+    small(sys.argv[1])
+  else:
+    main(sys.argv[1] if len(sys.argv) > 1 else 'packages/cli/test/fixtures')

@@ -97,6 +97,8 @@ export const convert: CommandModule = {
         });
         bar.tick('read');
         const path = await writeConverted(model, input, target, options.dtype);
+        const tensors = model.tensors.size;
+        model.tensors.clear(); // the written copy is all that is needed now: free it before the check loads one
         bar.tick('written');
         if (options.verify) await verify(path);
         bar.tick(options.verify ? 'verified' : 'done');
@@ -109,7 +111,7 @@ export const convert: CommandModule = {
           dtype: options.dtype,
           config: model.config,
           reference: model.reference,
-          tensors: model.tensors.size,
+          tensors,
           ignored: model.ignored,
           tokenizer: model.tokenizer ?? null,
           bytes: (await stat(path)).size,

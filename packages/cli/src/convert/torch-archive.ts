@@ -88,6 +88,7 @@ export interface DecodedTensor {
 }
 
 const OP = 'readTorchCheckpoint';
+const LITTLE_ENDIAN_HOST = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
 const MAX_PICKLE_BYTES = 1 << 30;
 
 const isIntList = (v: unknown): v is number[] =>
@@ -332,6 +333,11 @@ function decode(bytes: Uint8Array, dtype: TorchDType): Float32Array | Float64Arr
     const out = new Float64Array(n);
     for (let i = 0; i < n; i++) out[i] = view.getFloat64(8 * i, true);
     return out;
+  }
+  if (dtype === 'float32' && LITTLE_ENDIAN_HOST) {
+    const aligned = new Uint8Array(bytes.byteLength); // a copy of its own (a Buffer may be a view of a pool)
+    aligned.set(bytes);
+    return new Float32Array(aligned.buffer);
   }
   const out = new Float32Array(n);
   if (dtype === 'float32') for (let i = 0; i < n; i++) out[i] = view.getFloat32(4 * i, true);
