@@ -4,7 +4,7 @@
  * llvmpipe here, compatibility feature level), a few ops compared with the cpu backend, and a short table.
  * A smoke run, not a test: Dawn on llvmpipe may crash at random on heavy kernels on a small VM.
  *
- *   pnpm --filter @duality/kernels smoke:webgpu-node        (or: node packages/kernels/scripts/webgpu-node-smoke.mjs)
+ *   pnpm smoke:webgpu-node        (from the repository root; or: node packages/kernels/scripts/webgpu-node-smoke.mjs)
  *
  * The TypeScript sources are bundled on the fly with esbuild (tsup's own copy) into node_modules/.cache, so no
  * build is needed; `--dist` uses the built package (dist/index.js) instead.

@@ -18,6 +18,20 @@ export type Shape = readonly number[];
 export type BackendName = 'cpu' | 'webgpu';
 
 /**
+ * A WebGPU interface as the compiling program declares it (TypeScript ≥ 6's DOM lib, or @webgpu/types), else an
+ * opaque object: the published declarations name no WebGPU typings, so they compile with or without them (and
+ * never clash with a DOM lib that has its own).
+ */
+type WebGPUGlobal<K extends string> =
+  typeof globalThis extends Record<K, { prototype: infer T }> ? T : object;
+/** `GPUDevice` where the program has WebGPU types. */
+export type WebGPUDevice = WebGPUGlobal<'GPUDevice'>;
+/** `GPUBuffer` where the program has WebGPU types. */
+export type WebGPUBuffer = WebGPUGlobal<'GPUBuffer'>;
+/** `GPU` (navigator.gpu) where the program has WebGPU types. */
+export type WebGPUEntry = WebGPUGlobal<'GPU'>;
+
+/**
  * An n-dimensional array owned by one backend. Data lives where the backend keeps it (a typed array on cpu,
  * a GPUBuffer on webgpu); `read()` copies it out. After `dispose()` every use throws `DisposedTensorError`.
  */
@@ -162,11 +176,11 @@ export interface CpuBackend extends Backend {
 /** The webgpu backend exposes its device and buffers, for packages that write their own WGSL kernels. */
 export interface WebGPUBackend extends Backend {
   readonly name: 'webgpu';
-  readonly device: GPUDevice;
+  readonly device: WebGPUDevice;
   /** The GPUBuffer holding the tensor (storage usage, row-major, f32/i32/u32, 4 bytes per element). */
-  bufferOf(t: Tensor): GPUBuffer;
+  bufferOf(t: Tensor): WebGPUBuffer;
   /** Wraps a storage buffer the caller hands over (ownership passes to the tensor). */
-  fromBuffer<D extends DType>(buffer: GPUBuffer, shape: Shape, dtype: D): Tensor<D>;
+  fromBuffer<D extends DType>(buffer: WebGPUBuffer, shape: Shape, dtype: D): Tensor<D>;
   /**
    * Runs a compute shader over tensors: `wgsl` declares bindings @group(0) @binding(i) in the order of
    * `bindings` (read-only storage, read-write storage or uniform), entry point `main`. Validation errors
@@ -187,9 +201,9 @@ export interface CustomKernel {
 
 export interface CreateBackendOptions {
   /** webgpu: use this device instead of requesting one. */
-  device?: GPUDevice;
+  device?: WebGPUDevice;
   /** webgpu: the navigator.gpu-like entry point (in Node: the `webgpu` package's `create([...])`). */
-  gpu?: GPU;
+  gpu?: WebGPUEntry;
   /** cpu: number of worker threads for the heavy kernels (default: available cores). 0 = run inline. */
   threads?: number;
   /** auto: where to report which backend was picked (default: console.error). */
