@@ -100,8 +100,9 @@ function streamAt(rng: RandomStream, extra: number): RandomStream {
 }
 
 function checkShapeArg(op: string, shape: Shape): void {
-  if (shape.length !== 2 || !shape.every((d) => Number.isInteger(d) && d >= 0)) {
-    throw new ArgumentError(op, `shape [${shape.join(', ')}]`, '[B, L] with non-negative integer sizes');
+  if (!Array.isArray(shape) || shape.length !== 2 || !shape.every((d) => Number.isInteger(d) && d >= 0)) {
+    const got = Array.isArray(shape) ? `shape [${shape.join(', ')}]` : `shape ${String(shape)}`;
+    throw new ArgumentError(op, got, '[B, L] with non-negative integer sizes');
   }
 }
 

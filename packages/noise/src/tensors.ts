@@ -102,6 +102,10 @@ export function checkIds(
 /** One value per batch row: a scalar is repeated, an array must have length B. */
 export function perRow(op: string, name: string, times: Times, batch: number): Float64Array {
   if (typeof times === 'number') return new Float64Array(batch).fill(times);
+  const arrayLike = typeof times === 'object' && times !== null && typeof times.length === 'number';
+  if (!arrayLike) {
+    throw new ArgumentError(op, `${name} ${kindOf(times)}`, `a number or ${batch} numbers (one per batch row)`);
+  }
   if (times.length !== batch) {
     throw new ShapeError(
       op,
@@ -141,12 +145,20 @@ export async function readData(t: Tensor): Promise<ArrayLike<number>> {
 }
 
 const TWO_POW_M53 = 2 ** -53;
+/** Most uniforms drawn in one call (2 words each): 2^27, a 1 GiB Float64Array, far beyond any [B, L]. */
+const MAX_UNIFORMS = 2 ** 27;
 
 /**
  * n uniforms in (0, 1) with 53-bit resolution: uniform i takes words offset + 2i and offset + 2i + 1 of the Philox
  * stream (26 + 27 high bits, plus half an ulp so 0 never occurs). Same numbers on every backend.
  */
 export function uniforms53(stream: RandomStream, count: number): Float64Array {
+  if (stream === null || typeof stream !== 'object') {
+    throw new ArgumentError('uniforms53', `stream ${kindOf(stream)}`, 'a random stream { seed, offset? }');
+  }
+  if (!(Number.isInteger(count) && count >= 0 && count <= MAX_UNIFORMS)) {
+    throw new ArgumentError('uniforms53', `count = ${String(count)}`, `an integer in [0, ${MAX_UNIFORMS}]`);
+  }
   const words = philoxWords(philoxKey(stream.seed), stream.offset ?? 0, 2 * count);
   const out = new Float64Array(count);
   for (let i = 0; i < count; i++) {
@@ -159,6 +171,9 @@ export function uniforms53(stream: RandomStream, count: number): Float64Array {
 
 /** Uniform ids in [0, n): floor(u·n) from 53-bit uniforms (bias ≤ n·2^-53). */
 export function uniformIds(stream: RandomStream, count: number, n: number): Int32Array {
+  if (!(Number.isInteger(n) && n >= 1 && n <= 2 ** 31)) {
+    throw new ArgumentError('uniformIds', `n = ${String(n)}`, 'an integer id range n in [1, 2^31]');
+  }
   const u = uniforms53(stream, count);
   const ids = new Int32Array(count);
   for (let i = 0; i < count; i++) ids[i] = Math.min(Math.floor(u[i] * n), n - 1);
