@@ -31,7 +31,19 @@ interface Loaded {
 }
 
 async function load(op: string, args: NelboArgs): Promise<Loaded> {
+  if (args === null || typeof args !== 'object') {
+    throw new ArgumentError(op, `args ${String(args)}`, 'an object { logXTheta, xt, x0, alphaT, dalphaT }');
+  }
   const { logXTheta, xt, x0 } = args;
+  for (const [name, t] of [
+    ['logXTheta', logXTheta],
+    ['xt', xt],
+    ['x0', x0],
+  ] as const) {
+    if (typeof t !== 'object' || t === null || !Array.isArray(t.shape) || typeof t.read !== 'function') {
+      throw new ArgumentError(op, `${name} ${t === null ? 'null' : typeof t}`, 'a Tensor');
+    }
+  }
   if (logXTheta.dtype !== 'f32' && logXTheta.dtype !== 'f64') {
     throw new DTypeError(op, `logXTheta of dtype ${logXTheta.dtype}`, 'f32 | f64');
   }

@@ -95,6 +95,10 @@ export function checkStepTensors(op: string, process: NoiseProcess, x0Probs: Ten
 /** Expands a scalar-or-per-batch argument to one finite number per batch row. */
 export function perBatch(op: string, name: string, value: Times, batch: number): Float64Array {
   if (typeof value === 'number') return new Float64Array(batch).fill(value);
+  if (value === null || typeof value !== 'object' || typeof value.length !== 'number') {
+    const got = value === null ? 'null' : typeof value;
+    throw new ArgumentError(op, `${name} ${got}`, `a number or ${batch} numbers (one per batch row)`);
+  }
   if (value.length !== batch) {
     throw new ShapeError(
       op,

@@ -67,7 +67,8 @@ export function mdlmIntegrandUnchecked(
   dalphaT: number,
   maskId: number,
 ): number {
-  if (xt !== maskId) return 0;
+  // a zero weight is 0 even where log x_θ[x0] = −∞ (else 0·∞ = NaN); a non-zero one gives +∞ there, as it should
+  if (xt !== maskId || dalphaT === 0) return 0;
   return (dalphaT / (1 - alphaT)) * logXTheta[x0];
 }
 
@@ -142,7 +143,7 @@ export function duoIntegrandUnchecked(
     const den = xbarJ * xbarThetaI;
     total += (xbarJ / xbarI) * dMinusLog1p(numerator / den, (xbarThetaJ * xbarI) / den);
   }
-  return (-dalphaT / kAlpha) * total;
+  return -dalphaT * (total / kAlpha); // total/kAlpha first: dalphaT/kAlpha overflows for a denormal alpha
 }
 
 /** Reconstruction term −log p_θ(x0 | x_{t0}) from the denoiser's log-probabilities at the smallest time. */
