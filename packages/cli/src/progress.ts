@@ -11,10 +11,12 @@ export interface Progress {
   update(value: number, fields?: Record<string, string | number>): void;
   /** One unit more, with an optional stage label. */
   tick(stage?: string): void;
+  /** Changes the total (when it is known only once the work has started). */
+  setTotal(total: number): void;
   stop(): void;
 }
 
-const NONE: Progress = { update() {}, tick() {}, stop() {} };
+const NONE: Progress = { update() {}, tick() {}, setTotal() {}, stop() {} };
 
 export function progressBar(
   context: CommandContext,
@@ -45,6 +47,9 @@ export function progressBar(
     tick(stage) {
       value++;
       bar.update(value, stage === undefined ? {} : { stage });
+    },
+    setTotal(n) {
+      bar.setTotal(n);
     },
     stop() {
       bar.stop();

@@ -87,21 +87,26 @@ export const convert: CommandModule = {
         const config = options.config
           ? await readConfigFile(options.config, v.record(v.string(), v.unknown()))
           : undefined;
-        const bar = progressBar(context, 'convert', 3);
+        const bar = progressBar(context, 'convert', 1);
         const t0 = performance.now();
+        let total = 0;
         const model = await readReferenceCheckpoint(input, {
           weights: options.weights,
           config,
           length: options.length,
           algo: options.algo,
+          onTensor: (done, n) => {
+            if (n + 2 !== total) bar.setTotal((total = n + 2)); // + writing + the check
+            bar.update(done, { stage: 'reading tensors' });
+          },
         });
-        bar.tick('read');
+        bar.update(model.tensors.size, { stage: 'writing' });
         const path = await writeConverted(model, input, target, options.dtype);
         const tensors = model.tensors.size;
         model.tensors.clear(); // the written copy is all that is needed now: free it before the check loads one
-        bar.tick('written');
+        bar.update(tensors + 1, { stage: options.verify ? 'loading it back' : 'done' });
         if (options.verify) await verify(path);
-        bar.tick(options.verify ? 'verified' : 'done');
+        bar.update(tensors + 2, { stage: 'done' });
         bar.stop();
         const summary = {
           input,

@@ -63,6 +63,8 @@ async function weightFiles(dir: string): Promise<Map<string, string> | undefined
 export interface HfReadOptions {
   /** The reference algo (mdlm, duo, …) when config.json does not tell. */
   algo?: string;
+  /** Called after each tensor read, with the count read and the count to read. */
+  onTensor?: (done: number, total: number) => void;
 }
 
 /** Reads a Hugging Face export folder. */
@@ -99,7 +101,8 @@ export async function readHuggingFace(dir: string, options: HfReadOptions = {}):
   const readers = new Map<string, SafetensorsReader>();
   try {
     const tensors = new Map<string, DecodedTensor>();
-    for (const [name] of referenceStateDictShapes(config)) {
+    const shapes = referenceStateDictShapes(config);
+    for (const [name] of shapes) {
       const file = files.get(prefix + name);
       if (!file) continue; // reported as missing by the writer's check
       let reader = readers.get(file);
@@ -120,6 +123,7 @@ export async function readHuggingFace(dir: string, options: HfReadOptions = {}):
       const data =
         dtype === 'F64' ? await reader.read(prefix + name, 'f64') : await reader.read(prefix + name, 'f32');
       tensors.set(name, { dtype, shape: info.shape, data });
+      options.onTensor?.(tensors.size, shapes.length);
     }
     const needed = new Set(referenceStateDictShapes(config).map(([n]) => prefix + n));
     return {

@@ -12,7 +12,7 @@ export async function readReferenceCheckpoint(
   options: ReadCheckpointOptions = {},
 ): Promise<ConvertedModel> {
   const s = await stat(input);
-  if (s.isDirectory()) return readHuggingFace(input, { algo: options.algo });
+  if (s.isDirectory()) return readHuggingFace(input, { algo: options.algo, onTensor: options.onTensor });
   return (await isTorchFile(input))
     ? readTorchCheckpoint(input, options)
     : readSafetensorsModel(input, options);

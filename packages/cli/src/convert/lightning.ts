@@ -27,6 +27,8 @@ export interface TorchReadOptions {
   length?: number;
   /** The reference's algo name (mdlm, duo, …): sets parameterization and time conditioning. */
   algo?: string;
+  /** Called after each tensor read, with the count read and the count to read. */
+  onTensor?: (done: number, total: number) => void;
 }
 
 type Named = Array<[string, TorchTensor]>;
@@ -138,7 +140,11 @@ export async function readTorchCheckpoint(
     const { config, reference } = resolveConfig(options.config ?? hp, shapes, options);
     const needed = new Set(referenceStateDictShapes(config).map(([n]) => n));
     const tensors = new Map<string, DecodedTensor>();
-    for (const [name, t] of chosen) if (needed.has(name)) tensors.set(name, await archive.read(t));
+    const todo = [...chosen].filter(([name]) => needed.has(name));
+    for (const [name, t] of todo) {
+      tensors.set(name, await archive.read(t));
+      options.onTensor?.(tensors.size, todo.length);
+    }
     const data = asObject(reference.data as Plain);
     return {
       source: lightning ? 'lightning' : 'torch',

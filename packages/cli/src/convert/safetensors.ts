@@ -51,6 +51,7 @@ export async function readSafetensorsModel(
       const data =
         dtype === 'F64' ? await reader.read(prefix + name, 'f64') : await reader.read(prefix + name, 'f32');
       tensors.set(name, { dtype, shape: info.shape, data });
+      options.onTensor?.(tensors.size, needed.length);
     }
     const { config: _config, format: _format, converted_from: _from, ...info } = reader.metadata;
     const wanted = new Set(needed.map((n) => prefix + n));
