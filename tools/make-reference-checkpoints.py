@@ -6,7 +6,7 @@ Run with Debian's python3-torch (and python3-omegaconf for a realistic `hyper_pa
     /usr/bin/python3 tools/make-reference-checkpoints.py packages/cli/test/fixtures
     /usr/bin/python3 tools/make-reference-checkpoints.py /tmp/big --small   # a 1.4 GB `small` one, for timing
 
-Outputs (all small, seeded, deterministic up to torch's zip timestamps):
+Outputs (all small, seeded, byte-for-byte reproducible with the same torch):
 
   lightning.ckpt   a Lightning checkpoint as `trainer.save_checkpoint` writes it (torch.save zip): `state_dict`
                    with the `backbone.` prefix, `ema.shadow_params` (the raw weights plus noise, so EMA != raw) in
