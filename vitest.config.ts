@@ -15,7 +15,12 @@ export default defineConfig({
         ssr: { resolve: { conditions: ['@duality/source', 'node', 'import', 'default'] } },
         test: {
           name: 'node',
-          include: ['packages/*/src/**/*.test.ts', 'packages/*/test/**/*.test.ts', 'examples/**/*.test.ts'],
+          include: [
+            'packages/*/src/**/*.test.ts',
+            'packages/*/test/**/*.test.ts',
+            'examples/**/*.test.ts',
+            'bench/lib/**/*.test.ts',
+          ],
           exclude: ['**/*.browser.test.ts', '**/node_modules/**', '**/dist/**'],
           testTimeout: 60_000,
           pool: 'forks',

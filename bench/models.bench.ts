@@ -18,6 +18,7 @@ import { spawnSync } from 'node:child_process';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { type Backend, createBackend, type WebGPUBackend } from '@duality/kernels';
 import { DiT, type DiTConfig, initStateDict, SMALL_CONFIG, TINY_CONFIG } from '@duality/models';
+import { oneOf, parseBenchArgs } from './lib/args.mjs';
 import { fmt, machineInfo, measure, printTable, quick, runAnchor, writeResults } from './lib/harness';
 
 const CONFIGS: Record<string, { config: DiTConfig; batch: number }> = {
@@ -143,10 +144,12 @@ function runCaseInChild(name: string, backend: string, reps: number, budgetS: nu
 }
 
 async function main(argv: string[]): Promise<void> {
-  const arg = (flag: string) => (argv.includes(flag) ? argv[argv.indexOf(flag) + 1] : undefined);
-  const configs = arg('--config') ? [arg('--config') as string] : Object.keys(CONFIGS);
-  const backends = arg('--backend') ? [arg('--backend') as string] : ['cpu', 'webgpu'];
-  const budget = Number(arg('--budget') ?? 300);
+  const opts = parseBenchArgs('bench models', argv);
+  const configs = opts.config
+    ? [oneOf('bench models', 'config', opts.config, Object.keys(CONFIGS))]
+    : Object.keys(CONFIGS);
+  const backends = opts.backend ? [opts.backend] : ['cpu', 'webgpu'];
+  const budget = opts.budget ?? 300;
   const info = machineInfo();
   const rows: Array<{
     config: string;
@@ -158,7 +161,7 @@ async function main(argv: string[]): Promise<void> {
   let torchInfo: unknown;
   for (const name of configs) {
     let torch: Outcome<TorchCase> | undefined;
-    if (!argv.includes('--no-anchor')) {
+    if (!opts.noAnchor) {
       const anchor = runAnchor<{ info: unknown; forward: Record<string, TorchCase> }>('models.py', [
         '--config',
         name,

@@ -25,6 +25,7 @@ import {
   temperedSoftmaxRelaxation,
   topKRelaxation,
 } from '@duality/noise';
+import { parseBenchArgs } from './lib/args.mjs';
 import { machineInfo, printTable, runAnchor as runPythonAnchor, writeResults } from './lib/harness';
 
 const K = 50257;
@@ -206,10 +207,8 @@ const fmt = (x: unknown, d = 1) =>
   typeof x === 'number' ? (Math.abs(x) > 0 && Math.abs(x) < 0.1 ? x.toExponential(1) : x.toFixed(d)) : '—';
 
 export async function main(argv: string[]): Promise<void> {
-  const quick = argv.includes('--quick');
-  const noAnchor = argv.includes('--no-anchor');
-  const arg = (flag: string) => (argv.includes(flag) ? argv[argv.indexOf(flag) + 1] : undefined);
-  const backends = arg('--backend') ? [arg('--backend') as string] : ['cpu', 'webgpu'];
+  const { quick, noAnchor, json, backend } = parseBenchArgs('bench noise', argv);
+  const backends = backend ? [backend] : ['cpu', 'webgpu'];
   const n = 100_000;
   const operator = operatorBench(n, quick);
   const operatorAnchor = noAnchor ? undefined : runAnchor(['--case', 'operator']);
@@ -238,7 +237,7 @@ export async function main(argv: string[]): Promise<void> {
     operatorAnchor,
     relax,
   });
-  if (argv.includes('--json')) {
+  if (json) {
     console.log(JSON.stringify({ suite: 'noise', operator, operatorAnchor, relax }));
     return;
   }

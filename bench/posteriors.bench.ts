@@ -13,6 +13,7 @@ import { fileURLToPath, pathToFileURL } from 'node:url';
 import { type Backend, createBackend } from '@duality/kernels';
 import { masked, uniform } from '@duality/noise';
 import { psiSample } from '@duality/posteriors';
+import { oneOf, parseBenchArgs } from './lib/args.mjs';
 import { fmt, machineInfo, measure, printTable, quick, runAnchor, writeResults } from './lib/harness';
 
 const CASES = { large: [1, 1024, 50257], small: [64, 256, 27] } as const;
@@ -122,13 +123,14 @@ function runChild(name: CaseName, processName: ProcessName, backend: string): Ou
 }
 
 export async function main(argv: string[]): Promise<void> {
-  const arg = (flag: string) => (argv.includes(flag) ? argv[argv.indexOf(flag) + 1] : undefined);
-  const cases = (arg('--case') ? [arg('--case')] : Object.keys(CASES)) as CaseName[];
-  const backends = arg('--backend') ? [arg('--backend') as string] : ['cpu', 'webgpu'];
+  const opts = parseBenchArgs('bench posteriors', argv);
+  const allCases = Object.keys(CASES) as CaseName[];
+  const cases = opts.case ? [oneOf('bench posteriors', 'case', opts.case, allCases)] : allCases;
+  const backends = opts.backend ? [opts.backend] : ['cpu', 'webgpu'];
   const machine = machineInfo();
-  const torch = argv.includes('--no-anchor')
+  const torch = opts.noAnchor
     ? undefined
-    : runAnchor<TorchResult>('posteriors.py', arg('--case') ? ['--case', arg('--case') as string] : []);
+    : runAnchor<TorchResult>('posteriors.py', opts.case ? ['--case', opts.case] : []);
   const rows: string[][] = [['case', 'process', 'backend', 'ours ms', 'peak MB', 'pytorch ms', 'speed-up']];
   const results: Array<Record<string, unknown>> = [];
   for (const name of cases) {

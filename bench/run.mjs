@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 /**
- * `pnpm bench [suite...] [--quick]` — runs the TypeScript bench suites (bench/suites/<name>.ts, bench/<name>.bench.ts) against the packages'
+ * `pnpm bench [suite...] [--quick] [--rounds N] [--case C] [--config C] [--backend cpu|webgpu] [--budget S]
+ * [--no-anchor] [--json]` — runs the TypeScript bench suites (bench/suites/<name>.ts, bench/<name>.bench.ts) against the packages'
  * sources (tsx, export condition @duality/source), one child process per suite. No suite name = all suites.
  * Each suite prints a table and writes bench/results/<suite>.json.
  */
@@ -8,6 +9,7 @@ import { spawnSync } from 'node:child_process';
 import { readdirSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { parseBenchArgs, usageError } from './lib/args.mjs';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const suitesDir = join(here, 'suites');
@@ -21,14 +23,11 @@ for (const f of readdirSync(here)) {
 }
 const known = [...scripts.keys()].sort();
 
-const args = process.argv.slice(2);
-const flags = args.filter((a) => a.startsWith('--'));
-const wanted = args.filter((a) => !a.startsWith('--'));
+// options are checked here once (one line and exit code 2 when malformed), then forwarded to every suite
+const { positionals: wanted, flags } = parseBenchArgs('bench');
 const unknown = wanted.filter((s) => !known.includes(s));
-if (unknown.length > 0) {
-  console.error(`bench: unknown suite(s) ${unknown.join(', ')}; known: ${known.join(', ')}`);
-  process.exit(2);
-}
+if (unknown.length > 0)
+  usageError('bench', `unknown suite(s) ${unknown.join(', ')}; known: ${known.join(', ')}`);
 
 const tsx = import.meta.resolve('tsx');
 let failed = 0;

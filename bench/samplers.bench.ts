@@ -17,6 +17,7 @@ import { fileURLToPath, pathToFileURL } from 'node:url';
 import { type Backend, createBackend, type Tensor } from '@duality/kernels';
 import { masked, uniform } from '@duality/noise';
 import { ancestralSampler, type Denoiser, psiSampler } from '@duality/samplers';
+import { oneOf, parseBenchArgs } from './lib/args.mjs';
 import { fmt, machineInfo, median, printTable, quick, runAnchor, writeResults } from './lib/harness';
 
 const CASES = { small: [8, 256, 27], large: [1, 1024, 50257] } as const;
@@ -194,11 +195,12 @@ function runChild(
 }
 
 export async function main(argv: string[]): Promise<void> {
-  const arg = (flag: string) => (argv.includes(flag) ? argv[argv.indexOf(flag) + 1] : undefined);
-  const cases = (arg('--case') ? [arg('--case')] : Object.keys(CASES)) as CaseName[];
-  const backends = arg('--backend') ? [arg('--backend') as string] : ['cpu', 'webgpu'];
+  const opts = parseBenchArgs('bench samplers', argv);
+  const allCases = Object.keys(CASES) as CaseName[];
+  const cases = opts.case ? [oneOf('bench samplers', 'case', opts.case, allCases)] : allCases;
+  const backends = opts.backend ? [opts.backend] : ['cpu', 'webgpu'];
   const machine = machineInfo();
-  const torch = argv.includes('--no-anchor') ? undefined : runAnchor<TorchResult>('samplers.py');
+  const torch = opts.noAnchor ? undefined : runAnchor<TorchResult>('samplers.py');
   const rows: string[][] = [
     [
       'case',

@@ -6,11 +6,16 @@
 import { spawnSync } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg, totalmem } from 'node:os';
-import { dirname, join } from 'node:path';
+import { basename, dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { parseBenchArgs } from './args.mjs';
 
 export const benchDir = join(dirname(fileURLToPath(import.meta.url)), '..');
-export const quick = process.argv.includes('--quick');
+/** This process's bench options (parsed and checked once: a bad command line exits with one line, code 2). */
+export const benchArgs = parseBenchArgs(
+  `bench ${basename(process.argv[1] ?? 'suite').replace(/(\.bench)?\.ts$/, '')}`,
+);
+export const quick = benchArgs.quick;
 
 export interface Timing {
   median_ms: number;

@@ -9,6 +9,7 @@
 import { availableParallelism, loadavg } from 'node:os';
 import { createBackend, philoxKey, philoxWords, wordToUniform } from '@duality/kernels';
 import {
+  benchArgs,
   fmt,
   machineInfo,
   measure,
@@ -175,7 +176,7 @@ console.log(
 // Several rounds, each engine once per round in turn, and the median over rounds: other work on a shared machine
 // then weighs on every engine alike instead of on whichever ran during a busy spell. Dawn on llvmpipe is slow
 // and runs once.
-const rounds = Number(process.argv.find((a) => a.startsWith('--rounds='))?.split('=')[1] ?? (quick ? 1 : 3));
+const rounds = benchArgs.rounds ?? (quick ? 1 : 3);
 const perRound: Array<{
   cpu: EngineResult;
   cpu1: EngineResult;

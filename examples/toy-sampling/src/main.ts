@@ -12,14 +12,18 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { createBackend } from '@duality/kernels';
 import logUpdate from 'log-update';
+import { parseCommandLine } from './command-line';
 import { type Cell, exactFloor, runToy, SAMPLERS } from './experiment';
 import { qualityPlot } from './plot';
 import { LENGTH, makeToy, type ProcessName, render } from './toy';
 
-const args = process.argv.slice(2);
-const quick = args.includes('--quick');
-const batchArg = args.indexOf('--batch');
-const BATCH = batchArg >= 0 ? Number(args[batchArg + 1]) : quick ? 300 : 2000;
+const parsed = parseCommandLine(process.argv.slice(2));
+if ('error' in parsed) {
+  console.error(`toy-sampling: ${parsed.error} (usage: [--quick] [--batch N])`);
+  process.exit(2);
+}
+const { quick, batch } = parsed;
+const BATCH = batch ?? (quick ? 300 : 2000);
 const STEPS = quick ? [4, 16, 64] : [4, 8, 16, 32, 64, 128, 256];
 const SEED = 2026;
 const SHOWN_ROWS = 4;
