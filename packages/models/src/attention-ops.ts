@@ -11,6 +11,7 @@
  * (GPT-NeoX / flash-attn `apply_rotary_emb_torch(interleaved=False)`, RoFormer §3.4.2).
  */
 import {
+  ArgumentError,
   type Backend,
   type CpuKernelContext,
   type DefinedOp,
@@ -75,7 +76,7 @@ function checkRotary(op: string, cos: Tensor, sin: Tensor, { length, headDim }: 
 }
 
 function checkScale(op: string, qScale: number): void {
-  if (!Number.isFinite(qScale)) throw new ShapeError(op, `qScale ${qScale}`, 'a finite number');
+  if (!Number.isFinite(qScale)) throw new ArgumentError(op, `qScale ${qScale}`, 'a finite number');
 }
 
 function sameBackend(op: string, backend: Backend, t: Tensor): void {

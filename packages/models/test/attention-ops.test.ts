@@ -189,6 +189,7 @@ describe('attention layout ops', () => {
     expect(() => splitHeadsRotaryOp(b.tensor(new Int32Array(36), [2, 3, 6]), ok, ok, 1, 1)).toThrow(
       DTypeError,
     );
+    expect(() => splitHeadsRotaryOp(qkv2, ok, ok, 1, Number.NaN)).toThrow(ArgumentError);
     expect(() => mergeHeadsOp(qkv, 0)).toThrow(ShapeError);
     expect(() => splitHeadsOp(qkv, 5)).toThrow(ShapeError);
   });
