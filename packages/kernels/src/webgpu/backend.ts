@@ -7,12 +7,9 @@
 
 import { instrumentBackend } from '../autograd/backend-gradients';
 import {
-  AllocationError,
   ArgumentError,
-  DisposedTensorError,
   DTypeError,
   describeShape,
-  IndexOutOfRangeError,
   ShapeError,
 } from '../errors';
 import { philoxKey } from '../rng/philox';
@@ -32,7 +29,6 @@ import type {
   WebGPUBackend,
 } from '../types';
 import {
-  allMinusInfinity,
   broadcastShapes,
   checkData,
   checkDtype,
@@ -45,7 +41,6 @@ import {
   checkShape,
   checkStreamRange,
   checkTemperature,
-  checkTensor,
   checkTopK,
   checkTopP,
   lastAxis,
@@ -54,6 +49,7 @@ import {
   shapeSize,
   streamOffset,
 } from '../validate';
+import { GpuContext, groupsOf, split64 } from './context';
 import { acquireDevice } from './device';
 import {
   type BinaryOp,
@@ -72,11 +68,6 @@ import {
   embeddingBagSpec,
   embeddingSpec,
   embeddingWindowSpec,
-  FAULT_EMPTY,
-  FAULT_NAN,
-  FAULT_OPS,
-  type FaultOp,
-  faultCode,
   gatherLastSpec,
   oneHotSpec,
   scatterAddSpec,
@@ -97,7 +88,8 @@ import {
   topPSpec,
 } from './kernels/rows';
 import { GpuRuntime, type KernelSpec, type Scalar } from './runtime';
-import { GpuStorage, GpuTensor } from './tensor';
+import type { GpuTensor } from './tensor';
+import { broadcastWindows, elementWindows, rowWindows, windowed } from './windows';
 
 /** The dtypes a WebGPU tensor can hold (WGSL has no f64). */
 export const GPU_DTYPES: readonly DType[] = ['f32', 'i32', 'u32'];
@@ -156,92 +148,39 @@ export async function createWebGPUBackend(
 class WebGPUBackendImpl implements WebGPUBackend {
   readonly name = 'webgpu' as const;
   readonly supportsF64 = false;
-  private readonly live = new Set<GpuStorage>();
-  private readonly fault: GPUBuffer;
-  /** A one-element buffer bound where a kernel's optional input is absent. */
-  private readonly placeholder: GPUBuffer;
-  private faultPending = false;
-  private destroyed = false;
+  private readonly g: GpuContext;
 
   constructor(
-    private readonly rt: GpuRuntime,
+    rt: GpuRuntime,
     private readonly ownsDevice: boolean,
     /** Keeps Dawn-for-Node alive while the backend is (see AcquiredDevice.gpu). */
     private gpu?: GPU,
-    /** Largest storage binding in bytes: bigger operands are processed in windows of whole rows or elements. */
-    private readonly bindLimit = Number.POSITIVE_INFINITY,
+    /** Largest storage binding in bytes: bigger operands are processed in windows (see windows.ts). */
+    bindLimit = Number.POSITIVE_INFINITY,
   ) {
-    this.fault = rt.createStorage('u32', 4);
-    this.placeholder = rt.createStorage('f32', 1);
+    this.g = new GpuContext(this, rt, bindLimit);
   }
 
   get device(): GPUDevice {
-    return this.rt.device;
+    return this.g.device;
   }
 
-  // --- tensors ---------------------------------------------------------------------------------------------
+  private get rt(): GpuRuntime {
+    return this.g.rt;
+  }
 
   private alive(op: string): void {
-    if (this.destroyed) throw new DisposedTensorError(op, 'a destroyed backend', 'a live webgpu backend');
-    if (this.rt.lostReason)
-      throw new DisposedTensorError(op, `a lost device (${this.rt.lostReason})`, 'a live device');
+    this.g.alive(op);
   }
 
   private use(op: string, name: string, t: Tensor, allowed: readonly DType[] = GPU_DTYPES): GpuTensor {
-    this.alive(op);
-    checkTensor(op, name, t, this);
-    checkDtype(op, name, t, allowed);
-    return t as GpuTensor;
-  }
-
-  private wrap<D extends DType>(buffer: GPUBuffer, shape: Shape, dtype: D): GpuTensor<D> {
-    const storage = new GpuStorage(buffer, (s) => this.live.delete(s));
-    this.live.add(storage);
-    return new GpuTensor(this, storage, Object.freeze([...shape]), dtype, (op, b, n) =>
-      this.readBack(op, b, n),
-    );
+    const gt = this.g.use(op, name, t);
+    checkDtype(op, name, gt, allowed);
+    return gt;
   }
 
   private output<D extends DType>(shape: Shape, dtype: D): GpuTensor<D> {
-    const size = shapeSize(shape);
-    const limit = this.device.limits.maxBufferSize;
-    if (size * 4 > limit) {
-      throw new AllocationError(
-        'allocate',
-        `a tensor of dtype ${dtype} and shape ${describeShape(shape)} (${size * 4} bytes)`,
-        `at most maxBufferSize = ${limit} bytes on this device`,
-      );
-    }
-    return this.wrap(this.rt.createStorage(dtype as Scalar, size), shape, dtype);
-  }
-
-  private async readBack(op: string, buffer: GPUBuffer, bytes: number): Promise<ArrayBuffer> {
-    this.alive(op);
-    const data = await this.rt.readBytes(op, buffer, bytes);
-    await this.checkFaults();
-    return data;
-  }
-
-  /** Turns a fault recorded by a gather/scatter kernel into IndexOutOfRangeError (and clears it). */
-  private async checkFaults(): Promise<void> {
-    if (!this.faultPending) return;
-    this.faultPending = false;
-    const words = new Uint32Array(await this.rt.readBytes('fault', this.fault, 16));
-    if (words[0] === 0) return;
-    this.device.queue.writeBuffer(this.fault, 0, new Uint32Array(4));
-    const op = FAULT_OPS[words[1]] ?? 'gather';
-    if (words[0] === FAULT_NAN) {
-      throw new ArgumentError(op, `NaN logit at row ${words[2]}, index ${words[3]}`, 'logits without NaN');
-    }
-    if (words[0] === FAULT_EMPTY) {
-      throw allMinusInfinity(op, words[2]);
-    }
-    throw new IndexOutOfRangeError(
-      op,
-      `id ${words[2] | 0}`,
-      `ids in [0, ${words[3]})`,
-      'found on the device',
-    );
+    return this.g.output(shape, dtype);
   }
 
   private run(
@@ -252,8 +191,7 @@ class WebGPUBackendImpl implements WebGPUBackend {
     params: Record<string, unknown>,
     groups: number,
   ): void {
-    const kernel = this.rt.kernel(() => ({ ...spec(), key }), key);
-    this.rt.dispatch(op, kernel, buffers, params, groups);
+    this.g.run(op, spec, key, buffers, params, groups);
   }
 
   tensor<D extends DType>(data: ArrayLike<number>, shape: Shape, dtype: D): Tensor<D>;
@@ -318,7 +256,7 @@ class WebGPUBackendImpl implements WebGPUBackend {
     checkDtypeArg(op, dtype, GPU_DTYPES);
     const out = this.output(src.shape, dtype);
     if (src.dtype === dtype) {
-      this.copy(op, src.buffer, out.buffer, src.size);
+      this.g.copy(op, src.buffer, out.buffer, src.size);
     } else {
       const key = `cast_${src.dtype}_${dtype}`;
       const spec = () => castSpec(src.dtype as Scalar, dtype as Scalar);
@@ -334,111 +272,15 @@ class WebGPUBackendImpl implements WebGPUBackend {
     return out;
   }
 
-  /** Buffer-to-buffer copy (raw WebGPU: TypeGPU has no copy between untyped storage buffers). */
-  private copy(op: string, from: GPUBuffer, to: GPUBuffer, count: number, fromAt = 0, toAt = 0): void {
-    if (count === 0) return;
-    this.rt.scoped(op, () => {
-      const encoder = this.device.createCommandEncoder();
-      encoder.copyBufferToBuffer(from, fromAt * 4, to, toAt * 4, count * 4);
-      this.device.queue.submit([encoder.finish()]);
-    });
-  }
-
-  /** Whether `elements` 4-byte values exceed one storage binding. */
-  private tooBig(elements: number): boolean {
-    return elements * 4 > this.bindLimit;
-  }
-
-  /**
-   * Runs `dispatch` over windows of whole rows when some operand exceeds one storage binding. Each window's rows of
-   * the `sliced` operands (`rowSize` elements per row each) are copied into window buffers, `dispatch(window rows,
-   * first row, buffers)` runs the kernel on them, and its outputs (`outRowSize` elements per row each) are copied
-   * back at the window's place. Copies have no binding limit, so no offset alignment is needed. Returns false
-   * (nothing done) when everything fits one binding, or when one row alone does not fit.
-   */
-  private windowed(
-    op: string,
-    rows: number,
-    sliced: Array<{ name: string; buffer: GPUBuffer; rowSize: number; dtype: Scalar }>,
-    outputs: Array<{ name: string; buffer: GPUBuffer; rowSize: number; dtype: Scalar }>,
-    dispatch: (count: number, first: number, buffers: Record<string, GPUBuffer>) => void,
-  ): boolean {
-    const all = [...sliced, ...outputs];
-    if (!all.some((x) => this.tooBig(rows * x.rowSize))) return false;
-    const widest = Math.max(1, ...all.map((x) => x.rowSize));
-    const per = Math.min(rows, Math.floor(this.bindLimit / 4 / widest));
-    if (per < 1) return false;
-    const temps = all.map((x) => this.rt.createStorage(x.dtype, per * x.rowSize));
-    try {
-      for (let first = 0; first < rows; first += per) {
-        const count = Math.min(per, rows - first);
-        const buffers: Record<string, GPUBuffer> = {};
-        all.forEach((x, i) => {
-          buffers[x.name] = temps[i];
-        });
-        sliced.forEach((x, i) => {
-          this.copy(op, x.buffer, temps[i], count * x.rowSize, first * x.rowSize, 0);
-        });
-        dispatch(count, first, buffers);
-        outputs.forEach((x, i) => {
-          this.copy(op, temps[sliced.length + i], x.buffer, count * x.rowSize, 0, first * x.rowSize);
-        });
-      }
-    } finally {
-      // Destroying after submission is valid: the queued copies and dispatches still complete.
-      for (const t of temps) t.destroy();
-    }
-    return true;
-  }
-
   /** An alias: the new tensor shares the buffer (it stays alive until every alias is disposed). */
   reshape<D extends DType>(x: Tensor<D>, shape: Shape): Tensor<D> {
     const op = 'reshape';
     const src = this.use(op, 'x', x) as GpuTensor<D>;
     const resolved = resolveReshape(op, src.shape, shape);
-    return new GpuTensor(this, src.storage.retain(), Object.freeze(resolved), src.dtype, (o, b, n) =>
-      this.readBack(o, b, n),
-    );
+    return this.g.alias(src, resolved);
   }
 
   // --- elementwise -----------------------------------------------------------------------------------------
-
-  /**
-   * A broadcast map over windows of the output when some operand exceeds one binding: operands of the output's
-   * size are sliced with it, operands varying only along the last axis (or of one element) stay bound whole.
-   * Windows are whole last-axis rows, or single elements when every whole operand has one element. `dispatch`
-   * gets the window's broadcast params and buffers. Returns false (nothing done) when no windows are needed or
-   * the operands do not fit this scheme.
-   */
-  private broadcastWindowed(
-    op: string,
-    out: GpuTensor,
-    operands: Array<{ name: string; t: GpuTensor }>,
-    dispatch: (params: ReturnType<typeof broadcastParams>, buffers: Record<string, GPUBuffer>) => void,
-  ): boolean {
-    const shape = out.shape;
-    const n = shape.length > 0 ? shape[shape.length - 1] : 1;
-    const full = operands.filter((o) => o.t.size === out.size);
-    const kept = operands.filter((o) => o.t.size !== out.size);
-    const alongLast = (s: Shape) => s.slice(0, -1).every((d) => d === 1);
-    if (kept.some((o) => !alongLast(o.t.shape))) return false;
-    const inner = kept.every((o) => o.t.size === 1) ? 1 : n;
-    if (inner === 0) return false;
-    const whole: Record<string, GPUBuffer> = {};
-    for (const o of kept) whole[o.name] = o.t.buffer;
-    const sliced = full.map((o) => ({
-      name: o.name,
-      buffer: o.t.buffer,
-      rowSize: inner,
-      dtype: o.t.dtype as Scalar,
-    }));
-    const outputs = [{ name: 'out', buffer: out.buffer, rowSize: inner, dtype: out.dtype as Scalar }];
-    return this.windowed(op, out.size / inner, sliced, outputs, (count, _first, buffers) => {
-      const windowShape = [count, inner];
-      const shapes = operands.map((o) => (o.t.size === out.size ? windowShape : o.t.shape.slice(-1)));
-      dispatch(broadcastParams(planBroadcast(op, windowShape, shapes)), { ...whole, ...buffers });
-    });
-  }
 
   private binary(op: BinaryOp, a: Tensor, b: Tensor): Tensor {
     const ta = this.use(op, 'a', a);
@@ -453,7 +295,7 @@ class WebGPUBackendImpl implements WebGPUBackend {
       { name: 'a', t: ta },
       { name: 'b', t: tb },
     ];
-    if (this.broadcastWindowed(op, out, operands, run)) return out;
+    if (broadcastWindows(this.g, op, out, operands, run)) return out;
     const plan = planBroadcast(op, shape, [ta.shape, tb.shape]);
     run(broadcastParams(plan), { a: ta.buffer, b: tb.buffer, out: out.buffer });
     return out;
@@ -477,9 +319,7 @@ class WebGPUBackendImpl implements WebGPUBackend {
     const out = this.output(ta.shape, 'f32');
     const run = (size: number, buffers: Record<string, GPUBuffer>) =>
       this.run(op, () => unarySpec(op), `unary_${op}`, buffers, { size, s, shift }, groupsOf(size, EW_WG));
-    const sliced = [{ name: 'a', buffer: ta.buffer, rowSize: 1, dtype: 'f32' as const }];
-    const outputs = [{ name: 'out', buffer: out.buffer, rowSize: 1, dtype: 'f32' as const }];
-    if (!this.windowed(op, ta.size, sliced, outputs, (count, _first, buffers) => run(count, buffers))) {
+    if (!elementWindows(this.g, op, ta, out, (count, _first, buffers) => run(count, buffers))) {
       run(ta.size, { a: ta.buffer, out: out.buffer });
     }
     return out;
@@ -527,7 +367,7 @@ class WebGPUBackendImpl implements WebGPUBackend {
       { name: 'a', t: ta },
       { name: 'b', t: tb },
     ];
-    if (this.broadcastWindowed(op, out, operands, run)) return out;
+    if (broadcastWindows(this.g, op, out, operands, run)) return out;
     const plan = planBroadcast(op, shape, [ta.shape, tb.shape]);
     run(broadcastParams(plan), { a: ta.buffer, b: tb.buffer, out: out.buffer });
     return out;
@@ -549,7 +389,7 @@ class WebGPUBackendImpl implements WebGPUBackend {
       { name: 'b', t: tb },
       { name: 'c', t: tc },
     ];
-    if (this.broadcastWindowed(op, out, operands, run)) return out;
+    if (broadcastWindows(this.g, op, out, operands, run)) return out;
     const plan = planBroadcast(op, shape, [ta.shape, tb.shape, tc.shape]);
     run(broadcastParams(plan), { a: ta.buffer, b: tb.buffer, c: tc.buffer, out: out.buffer });
     return out;
@@ -568,12 +408,12 @@ class WebGPUBackendImpl implements WebGPUBackend {
     const out = this.output(plan.outShape, 'f32');
     if (out.size === 0) return out;
     if (plan.k === 0) return bias ? this.broadcastRows(op, bias, out) : out;
-    const weightTooBig = this.tooBig(tb.size) || this.tooBig(out.size);
-    if (transposeB && tb.shape.length === 2 && weightTooBig && !this.tooBig(ta.size)) {
+    const weightTooBig = this.g.tooBig(tb.size) || this.g.tooBig(out.size);
+    if (transposeB && tb.shape.length === 2 && weightTooBig && !this.g.tooBig(ta.size)) {
       if (this.matmulByColumns(ta, tb, bias, out, transposeA)) return out;
     }
-    const inputTooBig = this.tooBig(ta.size) || this.tooBig(out.size);
-    if (!transposeA && tb.shape.length === 2 && inputTooBig && !this.tooBig(tb.size)) {
+    const inputTooBig = this.g.tooBig(ta.size) || this.g.tooBig(out.size);
+    if (!transposeA && tb.shape.length === 2 && inputTooBig && !this.g.tooBig(tb.size)) {
       if (this.matmulByRows(ta, tb, bias, out, transposeB)) return out;
     }
     const offsets = new Uint32Array(2 * plan.batch);
@@ -590,7 +430,7 @@ class WebGPUBackendImpl implements WebGPUBackend {
       b: tb.buffer,
       offsets: offsetBuffer,
       out: out.buffer,
-      bias: bias ? bias.buffer : this.placeholder, // bound but never read when hasBias = 0
+      bias: bias ? bias.buffer : this.g.placeholder, // bound but never read when hasBias = 0
     };
     const params = {
       m: plan.m,
@@ -623,14 +463,14 @@ class WebGPUBackendImpl implements WebGPUBackend {
     const op = 'matmul';
     const [n, k] = tb.shape;
     const outRows = out.size / n;
-    const per = Math.min(n, Math.floor(this.bindLimit / 4 / Math.max(k, outRows)));
+    const per = Math.min(n, Math.floor(this.g.bindLimit / 4 / Math.max(k, outRows)));
     if (per < 1) return false;
     for (let first = 0; first < n; first += per) {
       const count = Math.min(per, n - first);
       const w = this.output([count, k], 'f32');
-      this.copy(op, tb.buffer, w.buffer, count * k, first * k, 0);
+      this.g.copy(op, tb.buffer, w.buffer, count * k, first * k, 0);
       const wBias = bias ? this.output([count], 'f32') : undefined;
-      if (bias && wBias) this.copy(op, bias.buffer, wBias.buffer, count, first, 0);
+      if (bias && wBias) this.g.copy(op, bias.buffer, wBias.buffer, count, first, 0);
       const part = this.matmul(ta, w, { transposeA, transposeB: true, bias: wBias }) as GpuTensor;
       this.rt.scoped(op, () => {
         const encoder = this.device.createCommandEncoder();
@@ -659,14 +499,14 @@ class WebGPUBackendImpl implements WebGPUBackend {
     const k = ta.shape[ta.shape.length - 1];
     const n = out.shape[out.shape.length - 1];
     const rows = ta.size / k;
-    const per = Math.min(rows, Math.floor(this.bindLimit / 4 / Math.max(k, n)));
+    const per = Math.min(rows, Math.floor(this.g.bindLimit / 4 / Math.max(k, n)));
     if (per < 1) return false;
     for (let first = 0; first < rows; first += per) {
       const count = Math.min(per, rows - first);
       const x = this.output([count, k], 'f32');
-      this.copy(op, ta.buffer, x.buffer, count * k, first * k, 0);
+      this.g.copy(op, ta.buffer, x.buffer, count * k, first * k, 0);
       const part = this.matmul(x, tb, { transposeB, bias }) as GpuTensor;
-      this.copy(op, part.buffer, out.buffer, count * n, 0, first * n);
+      this.g.copy(op, part.buffer, out.buffer, count * n, 0, first * n);
       x.dispose();
       part.dispose();
     }
@@ -709,10 +549,8 @@ class WebGPUBackendImpl implements WebGPUBackend {
       const params = { rows: count, n, a: extra.a ?? 0, b: extra.b ?? 0 };
       this.run(op, () => spec(mode), `${key}_${mode}`, buffers, params, rowGroups(mode, count));
     };
-    const sliced = [{ name: 'x', buffer: a.buffer, rowSize: n, dtype: a.dtype as Scalar }];
     const outRow = out.size === a.size ? n : 1;
-    const outputs = [{ name: 'out', buffer: out.buffer, rowSize: outRow, dtype: outType as Scalar }];
-    const windows = this.windowed(op, rows, sliced, outputs, (count, _first, buffers) =>
+    const windows = rowWindows(this.g, op, a, n, out, outRow, (count, _first, buffers) =>
       run(count, { ...more, ...buffers }),
     );
     if (!windows) run(rows, { x: a.buffer, out: out.buffer, ...more });
@@ -769,19 +607,6 @@ class WebGPUBackendImpl implements WebGPUBackend {
 
   // --- gathers and scatters --------------------------------------------------------------------------------
 
-  private gather(
-    op: FaultOp,
-    key: string,
-    spec: () => Omit<KernelSpec, 'key'>,
-    buffers: Record<string, GPUBuffer>,
-    p: { size: number; rows?: number; n?: number; k?: number; limit: number },
-    groups: number,
-  ): void {
-    this.faultPending = true;
-    const params = { rows: 0, n: 0, k: 0, ...p, code: faultCode(op) };
-    this.run(op, spec, key, { ...buffers, fault: this.fault }, params, groups);
-  }
-
   embedding(table: Tensor, ids: Tensor): Tensor {
     const op = 'embedding';
     const tt = this.use(op, 'table', table, FLOAT_IN);
@@ -790,10 +615,10 @@ class WebGPUBackendImpl implements WebGPUBackend {
     const [v, dim] = tt.shape;
     const out = this.output([...ti.shape, dim], tt.dtype);
     const it = ti.dtype as Scalar;
-    const sliced = [{ name: 'table', buffer: tt.buffer, rowSize: dim, dtype: 'f32' as const }];
+    const sliced = [{ name: 'table', buffer: tt.buffer, unit: dim, dtype: 'f32' as const }];
     // A table bigger than one binding: one dispatch per window of vocab rows, each copying the ids inside it.
-    const windows = this.windowed(op, v, sliced, [], (count, first, buffers) =>
-      this.gather(
+    const windows = windowed(this.g, op, v, sliced, [], (count, first, buffers) =>
+      this.g.gather(
         op,
         `embeddingWindow_${it}`,
         () => embeddingWindowSpec('f32', it),
@@ -803,7 +628,7 @@ class WebGPUBackendImpl implements WebGPUBackend {
       ),
     );
     if (windows) return out;
-    this.gather(
+    this.g.gather(
       op,
       `embedding_${it}`,
       () => embeddingSpec('f32', it),
@@ -827,7 +652,7 @@ class WebGPUBackendImpl implements WebGPUBackend {
     const k = ti.shape[ti.shape.length - 1];
     const out = this.output([...ti.shape.slice(0, -1), dim], 'f32');
     const it = ti.dtype as Scalar;
-    this.gather(
+    this.g.gather(
       op,
       `embeddingBag_${it}`,
       () => embeddingBagSpec(it),
@@ -846,7 +671,7 @@ class WebGPUBackendImpl implements WebGPUBackend {
     checkSameShape(op, 'x without its last axis and ids', outer, ti.shape);
     const out = this.output(outer, tx.dtype);
     const [t, it] = [tx.dtype as Scalar, ti.dtype as Scalar];
-    this.gather(
+    this.g.gather(
       op,
       `gatherLast_${t}_${it}`,
       () => gatherLastSpec(t, it),
@@ -866,7 +691,7 @@ class WebGPUBackendImpl implements WebGPUBackend {
     }
     const out = this.output([...ti.shape, depth], dtype);
     const it = ti.dtype as Scalar;
-    this.gather(
+    this.g.gather(
       op,
       `oneHot_${it}`,
       () => oneHotSpec(it),
@@ -891,10 +716,10 @@ class WebGPUBackendImpl implements WebGPUBackend {
       throw new ShapeError(op, `src of shape ${describeShape(ts.shape)}`, `src of shape [${n}, ${dim}]`);
     }
     const out = this.output(tt.shape, tt.dtype);
-    this.copy(op, tt.buffer, out.buffer, tt.size);
+    this.g.copy(op, tt.buffer, out.buffer, tt.size);
     const it = ti.dtype as Scalar;
     if (n > 0) {
-      this.gather(
+      this.g.gather(
         op,
         `scatterAdd_${it}`,
         () => scatterAddSpec('f32', it),
@@ -918,17 +743,14 @@ class WebGPUBackendImpl implements WebGPUBackend {
     checkTemperature(op, temperature);
     const out = this.output(outer, 'i32');
     const { k0, k1 } = philoxKey(options.seed);
-    this.faultPending = true;
     const mode = rowMode(n, rows);
     const run = (count: number, first: number, buffers: Record<string, GPUBuffer>) => {
       // Row r draws from stream positions offset + r·n onward, wherever its window starts.
       const params = { rows: count, n, k0, k1, start: split64(offset + first * n), invT: 1 / temperature };
-      const all = { ...buffers, fault: this.fault };
-      this.run(op, () => sampleSpec(mode), `sampleCategorical_${mode}`, all, params, rowGroups(mode, count));
+      const key = `sampleCategorical_${mode}`;
+      this.g.runFaulting(op, () => sampleSpec(mode), key, buffers, params, rowGroups(mode, count));
     };
-    const sliced = [{ name: 'x', buffer: tl.buffer, rowSize: n, dtype: 'f32' as const }];
-    const outputs = [{ name: 'out', buffer: out.buffer, rowSize: 1, dtype: 'i32' as const }];
-    if (!this.windowed(op, rows, sliced, outputs, run)) run(rows, 0, { x: tl.buffer, out: out.buffer });
+    if (!rowWindows(this.g, op, tl, n, out, 1, run)) run(rows, 0, { x: tl.buffer, out: out.buffer });
     return out;
   }
 
@@ -937,7 +759,6 @@ class WebGPUBackendImpl implements WebGPUBackend {
     const tl = this.use(op, 'logits', logits, FLOAT_IN);
     const { n } = lastAxis(op, 'logits', tl);
     checkTopK(op, k, n);
-    this.faultPending = true;
     return this.rows(
       op,
       tl,
@@ -946,7 +767,7 @@ class WebGPUBackendImpl implements WebGPUBackend {
       'topK',
       topKSpec,
       { a: k, mode: 'group' },
-      { fault: this.fault },
+      { fault: this.g.faultBuffer() },
     );
   }
 
@@ -955,7 +776,6 @@ class WebGPUBackendImpl implements WebGPUBackend {
     const tl = this.use(op, 'logits', logits, FLOAT_IN);
     lastAxis(op, 'logits', tl);
     checkTopP(op, p);
-    this.faultPending = true;
     return this.rows(
       op,
       tl,
@@ -964,7 +784,7 @@ class WebGPUBackendImpl implements WebGPUBackend {
       'topP',
       topPSpec,
       { a: p, mode: 'group' },
-      { fault: this.fault },
+      { fault: this.g.faultBuffer() },
     );
   }
 
@@ -1048,7 +868,7 @@ class WebGPUBackendImpl implements WebGPUBackend {
     if (!(buffer.usage & GPUBufferUsage.STORAGE) || !(buffer.usage & GPUBufferUsage.COPY_SRC)) {
       throw new ArgumentError(op, `buffer usage ${buffer.usage}`, 'STORAGE | COPY_SRC usage');
     }
-    return this.wrap(buffer, shape, dtype);
+    return this.g.wrap(buffer, shape, dtype);
   }
 
   runKernel(kernel: CustomKernel): Promise<void> {
@@ -1077,30 +897,16 @@ class WebGPUBackendImpl implements WebGPUBackend {
     return run;
   }
 
-  async sync(): Promise<void> {
-    this.alive('sync');
-    await this.rt.sync();
-    await this.checkFaults();
+  sync(): Promise<void> {
+    return this.g.sync();
   }
 
   destroy(): void {
-    if (this.destroyed) return;
-    this.destroyed = true;
-    for (const s of [...this.live]) s.buffer.destroy();
-    this.live.clear();
-    this.fault.destroy();
-    this.placeholder.destroy();
-    this.rt.destroy();
+    if (this.g.destroyed) return;
+    this.g.destroy();
     if (this.ownsDevice) this.device.destroy();
     this.gpu = undefined;
   }
-}
-
-const groupsOf = (count: number, per: number) => Math.ceil(count / per);
-
-/** A safe integer as (lo, hi) u32 words. */
-function split64(v: number): [number, number] {
-  return [v % 4294967296, Math.floor(v / 4294967296)];
 }
 
 function checkIntegers(op: string, data: ArrayLike<number>, dtype: 'i32' | 'u32'): void {
