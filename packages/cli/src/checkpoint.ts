@@ -5,7 +5,7 @@
  */
 import { existsSync } from 'node:fs';
 import { readdir, readFile, stat } from 'node:fs/promises';
-import { basename, dirname, join } from 'node:path';
+import { basename, dirname, join, resolve } from 'node:path';
 import type { Backend, FloatDType } from '@duality/kernels';
 import {
   configFromReference,
@@ -57,14 +57,34 @@ async function latestStep(path: string, files: string[]): Promise<string | undef
   return steps.length > 0 ? join(path, steps.sort().at(-1) as string) : undefined;
 }
 
-/** Resolves a path to the model it holds (`weights: 'raw'` prefers a directory's raw weights to its EMA). */
-export async function locate(path: string, weights: 'ema' | 'raw' = 'ema'): Promise<Located> {
+/** A Hugging Face export: its config.json has the export's flat names (a training config beside a model does not). */
+async function isHfExport(dir: string): Promise<boolean> {
+  if (existsSync(join(dir, 'model.safetensors.index.json'))) return true;
+  const file = join(dir, 'config.json');
+  if (!existsSync(file)) return false;
+  try {
+    const json = JSON.parse(await readFile(file, 'utf8'));
+    return json !== null && typeof json === 'object' && ('hidden_dim' in json || 'model_length' in json);
+  } catch {
+    return false;
+  }
+}
+
+/** Where a run keeps its checkpoints, relative to the folder given (@duality/train: <model>/run/checkpoints). */
+const RUN_FOLDERS = ['checkpoints', 'run', join('run', 'checkpoints')];
+
+/**
+ * Resolves a path to the model it holds: a file as it is; a folder's model file (`weights: 'raw'` prefers raw
+ * weights to the EMA), its single torch file, its newest committed `step-<n>/`, or the same inside `checkpoints/`,
+ * `run/` or `run/checkpoints/`.
+ */
+export async function locate(path: string, weights: 'ema' | 'raw' = 'ema', depth = 0): Promise<Located> {
   const s = await stat(path).catch(() => undefined);
   if (!s)
     throw new UsageError('duality', `${path} (no such file or directory)`, 'a checkpoint file or directory');
   if (!s.isDirectory())
     return { kind: (await isTorchFile(path)) ? 'torch' : 'safetensors', path, dir: dirname(path) };
-  if (existsSync(join(path, 'config.json'))) return { kind: 'huggingface', path, dir: path };
+  if (await isHfExport(path)) return { kind: 'huggingface', path, dir: path };
   const files = (await readdir(path)).sort();
   const models = files.filter((f) => f.endsWith('.safetensors') && f !== 'optimizer.safetensors');
   const order = weights === 'raw' ? PREFERRED_RAW : PREFERRED;
@@ -74,7 +94,14 @@ export async function locate(path: string, weights: 'ema' | 'raw' = 'ema'): Prom
   if (models.length === 0 && ckpts.length === 1)
     return { kind: 'torch', path: join(path, ckpts[0]), dir: path };
   const step = models.length === 0 ? await latestStep(path, files) : undefined;
-  if (step) return locate(step, weights);
+  if (step) return locate(step, weights, depth + 1);
+  if (models.length === 0 && depth === 0)
+    for (const sub of RUN_FOLDERS) {
+      const inner = join(path, sub);
+      if (!existsSync(inner)) continue;
+      const found = await locate(inner, weights, depth + 1).catch(() => undefined);
+      if (found) return found;
+    }
   throw new UsageError(
     'duality',
     `${path} with ${models.length > 0 ? models.join(', ') : 'no model file'}`,
@@ -297,15 +324,31 @@ async function describeTorch(file: string): Promise<Omit<Description, 'metrics'>
   }
 }
 
-/** state.json, metrics.json and metrics.jsonl (its last record and count) in `dir`. */
-export async function readMetrics(dir: string): Promise<Record<string, unknown> | null> {
+/** The folder of the model and its parents up to the folder the user named (a run keeps metrics.jsonl there). */
+function metricFolders(at: Located, given: string): string[] {
+  const top = resolve(given);
+  const out = [at.dir];
+  for (let d = resolve(at.dir); d.startsWith(top) && d !== top; ) {
+    d = dirname(d);
+    out.push(d);
+  }
+  return out;
+}
+
+/**
+ * state.json, metrics.json and metrics.jsonl (its last record and count), each from the first of `dirs` that has
+ * it (nearest first).
+ */
+export async function readMetrics(dirs: string | readonly string[]): Promise<Record<string, unknown> | null> {
+  const list = typeof dirs === 'string' ? [dirs] : dirs;
+  const find = (name: string) => list.map((d) => join(d, name)).find((p) => existsSync(p));
   const out: Record<string, unknown> = {};
   for (const name of ['state.json', 'metrics.json']) {
-    const p = join(dir, name);
-    if (existsSync(p)) out[name] = await readJsonFile(p);
+    const p = find(name);
+    if (p) out[name] = await readJsonFile(p);
   }
-  const lines = join(dir, 'metrics.jsonl');
-  if (existsSync(lines)) {
+  const lines = find('metrics.jsonl');
+  if (lines) {
     const records = (await readFile(lines, 'utf8')).split('\n').filter((l) => l.trim() !== '');
     let last: unknown = null;
     try {
@@ -333,7 +376,7 @@ export async function describe(path: string): Promise<Description> {
     ...base,
     reference,
     tokenizer: base.tokenizer ?? side.tokenizer ?? null,
-    metrics: await readMetrics(at.dir),
+    metrics: await readMetrics(metricFolders(at, path)),
   };
 }
 

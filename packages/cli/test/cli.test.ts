@@ -421,8 +421,9 @@ describe('duality sample', () => {
 });
 
 describe("@duality/train's checkpoint layout", () => {
-  it('picks the newest committed step, its EMA (weights.safetensors with --weights raw), algo and tokenizer from state.json', async () => {
-    const root = join(dir, 'run', 'checkpoints');
+  it('finds <model>/run/checkpoints, picks the newest committed step, its EMA (weights.safetensors with --weights raw), algo and tokenizer from state.json', async () => {
+    const model = join(dir, 'trained'); // a bundled model's folder: config.json (training), run/checkpoints/step-N
+    const root = join(model, 'run', 'checkpoints');
     const backend = await createBackend('cpu', { threads: 0 });
     for (const [step, committed] of [
       [10, true],
@@ -451,15 +452,23 @@ describe("@duality/train's checkpoint layout", () => {
         );
     }
     backend.destroy();
+    writeFileSync(join(model, 'config.json'), JSON.stringify({ algorithm: 'mdlm', steps: 20 }));
+    writeFileSync(join(model, 'run', 'metrics.jsonl'), '{"step":20,"loss":2}\n');
+    const top = json(await duality(['--json', 'sample', model, '--steps', '3']));
+    expect(top.modelFile).toBe(join(root, 'step-000000020', 'ema.safetensors'));
     const ema = json(await duality(['--json', 'sample', root, '--steps', '3']));
+    expect(ema.ids).toEqual(top.ids);
     expect(ema.modelFile).toBe(join(root, 'step-000000020', 'ema.safetensors'));
     expect(ema).toMatchObject({ process: 'masked', tokenizer: 'brown8' });
     const raw = json(await duality(['--json', 'sample', root, '--steps', '3', '--weights', 'raw']));
     expect(raw.modelFile).toBe(join(root, 'step-000000020', 'weights.safetensors'));
     expect(raw.ids).not.toEqual(ema.ids);
-    const d = json(await duality(['info', '--json', join(root, 'step-000000020')]));
+    const d = json(await duality(['info', '--json', model]));
     expect(d.reference.algo).toMatchObject({ name: 'mdlm', parameterization: 'subs' });
     expect(d.metrics['state.json'].step).toBe(20);
+    expect(d.metrics['metrics.jsonl']).toEqual({ records: 1, last: { step: 20, loss: 2 } }); // from run/
+    const text = await duality(['info', model]);
+    expect(text.out).toMatch(/state\.json\s+\{"step":20\}/);
   });
 });
 

@@ -43,6 +43,16 @@ const group = (d: Description, key: string): Record<string, unknown> | undefined
 
 const scalar = (v: unknown): string => (typeof v === 'object' && v !== null ? JSON.stringify(v) : String(v));
 
+/** A long value cut for the terminal (--json has it whole). */
+const short = (text: string, max = 160): string => (text.length > max ? `${text.slice(0, max - 1)}…` : text);
+
+/** state.json of a training run: its step and metrics, not its RNG offsets, cursor and file hashes. */
+function summary(file: string, content: unknown): string {
+  if (file !== 'state.json' || content === null || typeof content !== 'object') return scalar(content);
+  const { step, metrics } = content as { step?: unknown; metrics?: unknown };
+  return scalar(metrics === undefined ? { step } : { step, metrics });
+}
+
 /** The human-readable report (label column, then value). */
 export function formatDescription(d: Description): string[] {
   const rows: Array<[string, string]> = [];
@@ -82,7 +92,8 @@ export function formatDescription(d: Description): string[] {
   rows.push(['tokenizer', d.tokenizer ?? 'unknown (ids are shown as numbers; sample --tokenizer names one)']);
   for (const [k, v] of Object.entries(d.metadata))
     if (v !== null && k !== 'format') rows.push([k, scalar(v)]);
-  if (d.metrics) for (const [file, content] of Object.entries(d.metrics)) rows.push([file, scalar(content)]);
+  if (d.metrics)
+    for (const [file, content] of Object.entries(d.metrics)) rows.push([file, short(summary(file, content))]);
   else rows.push(['metrics', 'none beside it (state.json, metrics.json, metrics.jsonl)']);
   const width = Math.max(...rows.map(([k]) => k.length));
   return [
