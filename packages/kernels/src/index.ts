@@ -8,7 +8,13 @@ export {
   type ValueAndGrad,
   valueAndGrad,
 } from './autograd/grad';
-export { type GradientContext, type GradientRule, GradientRuleError, isRecording, untaped } from './autograd/tape';
+export {
+  type GradientContext,
+  type GradientRule,
+  GradientRuleError,
+  isRecording,
+  untaped,
+} from './autograd/tape';
 export { createCpuBackend } from './cpu/backend';
 export { createBackend } from './create-backend';
 export {
@@ -16,6 +22,7 @@ export {
   ArgumentError,
   DisposedTensorError,
   DTypeError,
+  describeShape,
   GPUValidationError,
   IndexOutOfRangeError,
   KernelError,
@@ -33,16 +40,27 @@ export {
   type OpDefinition,
   type WebGPUKernelContext,
 } from './ops/define';
+export { checkBindable, gridOf } from './ops/kernel-utils';
 export { concat, padSlice, slice, transpose } from './ops/layout';
 export { type SoftmaxCrossEntropyOptions, softmaxCrossEntropy } from './ops/loss';
 export { layerNormStats } from './ops/norm';
 export { type AdamWHyper, type AdamWState, adamwUpdate, globalNorm } from './ops/optim';
 export { randint } from './ops/random-int';
 export { type Axes, maxAxes, meanAxes, sumAxes } from './ops/reduce-axes';
+export { forRowWindows, type RowWindowOperand, type RowWindowSpec } from './ops/row-windows';
 export { broadcastTo, reduceToShape, sumToShape } from './ops/sum-to-shape';
 export { abs, clamp, neg, rsqrt, sigmoid, sqrt, square, tanh } from './ops/unary';
-export { mulhi32, type PhiloxKey, philox4x32, philoxKey, philoxWords, wordToUniform } from './rng/philox';
-export { PHILOX_WGSL } from './rng/philox-wgsl';
+export {
+  mulhi32,
+  type PhiloxKey,
+  philox4x32,
+  philoxKey,
+  philoxWords,
+  streamUniform,
+  streamWordAt,
+  wordToUniform,
+} from './rng/philox';
+export { PHILOX_WGSL, STREAM_WGSL } from './rng/philox-wgsl';
 export type {
   ArrayFor,
   Backend,

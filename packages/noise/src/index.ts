@@ -13,6 +13,7 @@ export {
   type TableOptions,
 } from './approx';
 export { NonFiniteError, NotADistributionError } from './errors';
+export { type FusedPsi, fusedPsiOf } from './fused-psi';
 export { gaussianLatents, latentScales, latentsFromNormals } from './latents';
 export { binaryTransformClosedForm, diffusionTransform, type OperatorValue } from './operator';
 export {

@@ -13,6 +13,7 @@ import {
 } from '@duality/kernels';
 import type { OperatorApprox } from './approx';
 import { assertAlpha, assertVocabSize } from './errors';
+import { markFusedPsi } from './fused-psi';
 import { gaussianLatents } from './latents';
 import {
   type RelaxationOptions,
@@ -223,6 +224,8 @@ export class UniformProcess extends UniformStateBase {
     assertVocabSize('uniform', options.vocabSize);
     super(backend, options.vocabSize);
     this.schedule = options.schedule ?? logLinear();
+    // the uniform closed form of Ψ, for this class itself only (a subclass may override the maths)
+    if (new.target === UniformProcess) markFusedPsi(this, { kind: 'uniform' });
   }
 
   /**
@@ -266,6 +269,8 @@ export class MaskedProcess implements NoiseProcess {
       throw new ArgumentError('masked', `maskId = ${this.maskId}`, `an id in [0, ${this.vocabSize})`);
     }
     this.schedule = options.schedule ?? logLinear();
+    // the masked closed form of Ψ, for this class itself only (a subclass may override the maths)
+    if (new.target === MaskedProcess) markFusedPsi(this, { kind: 'masked', maskId: this.maskId });
   }
 
   /** The one-hot row of the mask, [K]. */

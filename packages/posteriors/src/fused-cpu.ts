@@ -1,11 +1,11 @@
-import { philox4x32, philoxKey, wordToUniform } from '@duality/kernels';
+import { philox4x32, philoxKey, streamWordAt, wordToUniform } from '@duality/kernels';
 import { rowPasses } from '@duality/noise';
 import { type AffineRow, emptyAffine, maskedAffine, uniformAffine } from './affine';
 import { idError, rowError } from './validate';
 
 type FloatArray = Float32Array | Float64Array;
 
-/** One fused step over rows of x̂0 on typed arrays (the cpu backend's storage, no copies). */
+/** One fused step over rows of x̂0 on typed arrays (the cpu kernel context's storage views, no copies). */
 export interface FusedStep {
   op: string;
   kind: 'masked' | 'uniform';
@@ -194,13 +194,6 @@ function rowTotal(plan: AffineRow, x: FloatArray, start: number, k: number, sum:
   return total;
 }
 
-/** The uniform of element e of the stream (Philox layout of @duality/kernels). */
-function uniformAt(k0: number, k1: number, e: number, block: Uint32Array): number {
-  const b = Math.floor(e / 4);
-  philox4x32(b % 4294967296, Math.floor(b / 4294967296), 0, 0, k0, k1, block);
-  return wordToUniform(block[e % 4]);
-}
-
 /**
  * One categorical draw per row by inverse CDF on the fly: row r uses the single uniform at stream element
  * offset + r·K (the first element of the block a Gumbel-max draw of that row would use).
@@ -212,7 +205,7 @@ export function fusedSampleInverseCdf(
   out: Int32Array,
 ): void {
   const { k, x } = step;
-  const { k0, k1 } = philoxKey(seed);
+  const key = philoxKey(seed);
   const block = new Uint32Array(4);
   const plan = emptyAffine();
   const blocks = new Float64Array(Math.ceil(k / BLOCK));
@@ -221,7 +214,7 @@ export function fusedSampleInverseCdf(
     const start = r * k;
     const { sum, min } = blockSums(x, start, k, blocks);
     checkSums(step, r, sum, min);
-    const u = uniformAt(k0, k1, offset + r * k, block);
+    const u = wordToUniform(streamWordAt(key, offset + r * k, block));
     out[r] = walkRow(plan, x, start, k, u * rowTotal(plan, x, start, k, sum), blocks);
   }
 }

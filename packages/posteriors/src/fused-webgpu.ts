@@ -1,41 +1,30 @@
-import type { Backend, RandomStream, Tensor, WebGPUBackend } from '@duality/kernels';
-import { PHILOX_WGSL, philoxKey } from '@duality/kernels';
+/**
+ * The WGSL kernel of the fused Ψ step (`psiStep` in fused.ts): one workgroup per row (or one invocation per row
+ * for small vocabularies) computes the affine Ψ row, writes Ψ or draws one id by inverse CDF, and records the
+ * row's Σ x̂0, min x̂0 and id validity for the host's input checks. x̂0 larger than one storage binding runs in row
+ * windows (`forRowWindows` of @duality/kernels).
+ */
+import {
+  checkBindable,
+  forRowWindows,
+  gridOf,
+  philoxKey,
+  STREAM_WGSL,
+  type Tensor,
+  type WebGPUKernelContext,
+} from '@duality/kernels';
 import { rowPasses } from '@duality/noise';
-import { idError, rowError, type StepLayout } from './validate';
-
-/** What the WGSL kernel needs for one fused step (alphas and κ per batch row). */
-export interface WebGPUStep {
-  kind: 'masked' | 'uniform';
-  mask: number;
-  layout: StepLayout;
-  alphaS: Float64Array;
-  alphaT: Float64Array;
-  kappa: Float64Array;
-  x0Probs: Tensor;
-  xt: Tensor;
-  stream?: RandomStream;
-  /** Bytes of x̂0 bound per dispatch (default: the device's maxStorageBufferBindingSize). */
-  maxBindingBytes?: number;
-  /** Refuse rows whose Σ x̂0 is off by more than this, negative entries, NaN and ids out of range. */
-  check?: { op: string; tolerance: number };
-}
+import type { PsiStepParams, PsiStepResult } from './fused';
+import { idError, rowError } from './validate';
 
 // 128 fits the compatibility-mode limits (maxComputeWorkgroupSizeX and invocations per workgroup) too.
 const WORKGROUP = 128;
-const MAX_GRID = 65535;
 
-export function supportsWebGPUFused(backend: Backend, x0Probs: Tensor): backend is WebGPUBackend {
-  return backend.name === 'webgpu' && 'runKernel' in backend && x0Probs.dtype === 'f32';
-}
-
-/** The kernels' WGSL Philox plus the stream uniform of this file's kernels. */
-const STREAM_WGSL = /* wgsl */ `
-${PHILOX_WGSL}
-// Uniform of stream element (lo, hi) = offset + e, as wordToUniform: ((w >> 9) + 0.5)·2^-23.
+/** The kernels' WGSL stream plus the uniform of stream element (lo, hi) = offset + e of this file's kernels. */
+const STREAM_UNIFORM_WGSL = /* wgsl */ `
+${STREAM_WGSL}
 fn streamUniform(lo: u32, hi: u32) -> f32 {
-  let block = philox(vec4<u32>((lo >> 2u) | (hi << 30u), hi >> 2u, 0u, 0u), vec2<u32>(params.key0, params.key1));
-  let w = block[lo & 3u];
-  return (f32(w >> 9u) + 0.5) * 1.1920928955078125e-7;
+  return wordToUniform(streamWord(lo, hi, vec2<u32>(params.key0, params.key1)));
 }
 `;
 
@@ -152,7 +141,7 @@ fn walk(o: Affine, start: u32, lo: u32, hi: u32, threshold: f32, cum: ptr<functi
 const SAMPLE_WGSL = /* wgsl */ `
 ${AFFINE_WGSL}
 ${STATS_WGSL}
-${STREAM_WGSL}
+${STREAM_UNIFORM_WGSL}
 ${WALK_WGSL}
 @group(0) @binding(3) var<storage, read_write> outp: array<i32>;
 var<workgroup> partial: array<f32, ${WORKGROUP}>;
@@ -214,7 +203,7 @@ const NARROW_K = 256;
 // One row per invocation, for small vocabularies: checks, Ψ and (sample mode) the inverse-CDF draw.
 const narrowWgsl = (mode: 'probs' | 'sample') => /* wgsl */ `
 ${AFFINE_WGSL}
-${mode === 'sample' ? STREAM_WGSL + WALK_WGSL : ''}
+${mode === 'sample' ? STREAM_UNIFORM_WGSL + WALK_WGSL : ''}
 @group(0) @binding(3) var<storage, read_write> outp: array<${mode === 'probs' ? 'f32' : 'i32'}>;
 @compute @workgroup_size(${WORKGROUP})
 fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) t: u32) {
@@ -250,131 +239,93 @@ const NARROW_PROBS_WGSL = narrowWgsl('probs');
 const NARROW_SAMPLE_WGSL = narrowWgsl('sample');
 
 /**
- * Runs the fused WGSL kernel: 'probs' writes Ψ [B, …, K] (f32); 'sample' draws one id per row by inverse CDF
- * with the uniform at stream element offset + r·K, the same layout as the cpu kernel. The kernel also writes
- * Σ x̂0, min x̂0 and id validity per row; with `check`, those [rows, 3] numbers are read back and a bad row
- * throws the same typed errors as the cpu path (the output is disposed, never returned).
+ * The webgpu kernel of `psiStep`: 'probs' writes Ψ [B, …, K] (f32); 'inverse-cdf' draws one id per row with the
+ * uniform at stream element offset + r·K, the same layout as the cpu kernel. The kernel also writes Σ x̂0,
+ * min x̂0 and id validity per row into `stats` [rows, 3], which `checkStepStats` reads back.
  */
-export async function fusedWebGPU(
-  backend: WebGPUBackend,
-  step: WebGPUStep,
-  mode: 'probs' | 'sample',
-): Promise<Tensor> {
-  const { rows, k, rowsPerBatch, batch } = step.layout;
+export function psiStepWebGPU(
+  ctx: WebGPUKernelContext,
+  x0Probs: Tensor,
+  xt: Tensor,
+  p: PsiStepParams,
+): PsiStepResult {
+  const k = x0Probs.shape[x0Probs.shape.length - 1];
+  const rows = xt.size;
+  const batch = xt.shape[0];
+  const rowsPerBatch = batch === 0 ? 0 : rows / batch;
+  const probs = p.mode === 'probs';
+  const out = probs ? ctx.output(x0Probs.shape, 'f32') : ctx.output(xt.shape, 'i32');
+  const stats = ctx.output([Math.max(1, rows) * 3], 'f32');
+  if (rows === 0) return { out, stats };
   const coefData = new Float32Array(batch * 3);
-  for (let b = 0; b < batch; b++) coefData.set([step.alphaS[b], step.alphaT[b], step.kappa[b]], b * 3);
-  const coef = backend.tensor(coefData, [batch * 3], 'f32');
-  const stats = backend.zeros([Math.max(1, rows) * 3], 'f32');
-  const out =
-    mode === 'probs' ? backend.zeros(step.x0Probs.shape, 'f32') : backend.zeros(step.xt.shape, 'i32');
-  const params = new Uint32Array(12);
-  const offset = step.stream?.offset ?? 0;
-  const key = philoxKey(step.stream?.seed ?? 0);
-  params.set([0, k, rowsPerBatch, 0, step.kind === 'uniform' ? 0 : 1, 0, key.k0, key.k1]);
-  new Int32Array(params.buffer)[3] = step.mask;
-  params[8] = offset % 4294967296;
-  params[9] = Math.floor(offset / 4294967296);
-  const narrow = k <= NARROW_K;
-  const wgsl = narrow
-    ? mode === 'probs'
-      ? NARROW_PROBS_WGSL
-      : NARROW_SAMPLE_WGSL
-    : mode === 'probs'
-      ? PROBS_WGSL
-      : SAMPLE_WGSL;
-  const dispatch = (x: Tensor, target: Tensor, rowBase: number, count: number) => {
-    const groups = narrow ? Math.ceil(count / WORKGROUP) : count;
-    const gridX = Math.min(groups, MAX_GRID);
-    params[0] = rowBase + count;
-    params[5] = gridX;
-    params[10] = rowBase;
-    backend.runKernel({
-      name: `duality-posteriors-${mode}${narrow ? '-narrow' : ''}`,
-      wgsl,
-      bindings: [
-        { tensor: x, access: 'read' },
-        { tensor: step.xt, access: 'read' },
-        { tensor: coef, access: 'read' },
-        { tensor: target, access: 'read_write' },
-        { uniform: params.buffer.slice(0) },
-        { tensor: stats, access: 'read_write' },
-      ],
-      workgroups: [gridX, Math.ceil(groups / gridX)],
-    });
-  };
-  const rowBytes = k * 4;
-  const bindable = Math.min(
-    step.maxBindingBytes ?? Number.POSITIVE_INFINITY,
-    backend.device.limits.maxStorageBufferBindingSize,
-  );
-  const chunkRows = Math.max(1, Math.floor(bindable / rowBytes));
-  if (rows > 0 && rows <= chunkRows) dispatch(step.x0Probs, out, 0, rows);
-  else if (rows > 0) dispatchInChunks(backend, step.x0Probs, out, mode, rows, chunkRows, rowBytes, dispatch);
-  coef.dispose();
+  for (let b = 0; b < batch; b++) coefData.set([p.alphaS[b], p.alphaT[b], p.kappa[b]], b * 3);
+  const coef = ctx.backend.tensor(coefData, [batch * 3], 'f32');
   try {
-    if (step.check && rows > 0) await checkStats(step.check, await stats.read(), step.xt, rows, k);
+    checkBindable(p.op, ctx, xt, coef, stats, ...(probs ? [] : [out]));
+    const params = new Uint32Array(12);
+    const offset = p.stream?.offset ?? 0;
+    const key = philoxKey(p.stream?.seed ?? 0);
+    params.set([0, k, rowsPerBatch, 0, p.closedForm.kind === 'uniform' ? 0 : 1, 0, key.k0, key.k1]);
+    new Int32Array(params.buffer)[3] = p.closedForm.kind === 'masked' ? p.closedForm.maskId : -1;
+    params[8] = offset % 4294967296;
+    params[9] = Math.floor(offset / 4294967296);
+    const narrow = k <= NARROW_K;
+    const wgsl = narrow ? (probs ? NARROW_PROBS_WGSL : NARROW_SAMPLE_WGSL) : probs ? PROBS_WGSL : SAMPLE_WGSL;
+    const spec = {
+      op: p.op,
+      rows,
+      inputs: [{ tensor: x0Probs, rowSize: k }],
+      outputs: probs ? [{ tensor: out, rowSize: k }] : [],
+      maxBindingBytes: p.maxBindingBytes,
+    };
+    forRowWindows(ctx, spec, (rowBase, count, [x, target = out]) => {
+      // narrow: one row per invocation; wide: one workgroup per row
+      const [gridX, gridY] = gridOf(ctx, count, narrow ? WORKGROUP : 1);
+      params[0] = rowBase + count;
+      params[5] = gridX;
+      params[10] = rowBase;
+      ctx.run({
+        name: `duality-posteriors-${probs ? 'probs' : 'sample'}${narrow ? '-narrow' : ''}`,
+        wgsl,
+        bindings: [
+          { tensor: x, access: 'read' },
+          { tensor: xt, access: 'read' },
+          { tensor: coef, access: 'read' },
+          { tensor: target, access: 'read_write' },
+          { uniform: params.buffer.slice(0) },
+          { tensor: stats, access: 'read_write' },
+        ],
+        workgroups: [gridX, gridY],
+      });
+    });
   } catch (error) {
     out.dispose();
+    stats.dispose();
     throw error;
   } finally {
-    stats.dispose();
+    coef.dispose();
   }
-  return out;
-}
-
-/** The first bad row (id out of range, bad sum, negative entry or NaN) as its typed error. */
-async function checkStats(
-  check: { op: string; tolerance: number },
-  stats: ArrayLike<number>,
-  xt: Tensor,
-  rows: number,
-  k: number,
-): Promise<void> {
-  const tol = check.tolerance;
-  for (let r = 0; r < rows; r++) {
-    if (stats[r * 3 + 2] !== 1) throw idError(check.op, r, (await xt.read())[r], k);
-    const sum = stats[r * 3];
-    const min = stats[r * 3 + 1];
-    if (!rowPasses(sum, min, tol)) throw rowError(check.op, r, sum, min, tol);
-  }
+  return { out, stats };
 }
 
 /**
- * x̂0 larger than one storage binding (maxStorageBufferBindingSize, 128 MiB on compatibility adapters): rows are
- * copied chunk by chunk into one reused buffer and the kernel runs on it; in 'probs' mode its output goes through
- * a chunk buffer copied back into place. Each dispatch is submitted at once, so the copies stay in order.
+ * The input checks of the WGSL path: reads the [rows, 3] stats back and throws the first bad row (id out of
+ * range, bad sum, negative entry or NaN) as the same typed error as the cpu kernel.
  */
-function dispatchInChunks(
-  backend: WebGPUBackend,
-  x0Probs: Tensor,
-  out: Tensor,
-  mode: 'probs' | 'sample',
-  rows: number,
-  chunkRows: number,
-  rowBytes: number,
-  dispatch: (x: Tensor, target: Tensor, rowBase: number, count: number) => void,
-): void {
-  const device = backend.device;
-  const usage = GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC | GPUBufferUsage.COPY_DST;
-  const chunkTensor = () =>
-    backend.fromBuffer(
-      device.createBuffer({ size: chunkRows * rowBytes, usage }),
-      [(chunkRows * rowBytes) / 4],
-      'f32',
-    );
-  const xChunk = chunkTensor();
-  const outChunk = mode === 'probs' ? chunkTensor() : undefined;
-  const copy = (from: Tensor, fromOffset: number, to: Tensor, toOffset: number, bytes: number) => {
-    const encoder = device.createCommandEncoder();
-    encoder.copyBufferToBuffer(backend.bufferOf(from), fromOffset, backend.bufferOf(to), toOffset, bytes);
-    device.queue.submit([encoder.finish()]);
-  };
-  for (let base = 0; base < rows; base += chunkRows) {
-    const count = Math.min(chunkRows, rows - base);
-    copy(x0Probs, base * rowBytes, xChunk, 0, count * rowBytes);
-    dispatch(xChunk, outChunk ?? out, base, count);
-    if (outChunk) copy(outChunk, 0, out, base * rowBytes, count * rowBytes);
+export async function checkStepStats(
+  check: { op: string; tolerance: number },
+  stats: Tensor,
+  xt: Tensor,
+  k: number,
+): Promise<void> {
+  const rows = xt.size;
+  if (rows === 0) return;
+  const values = await stats.read();
+  const tol = check.tolerance;
+  for (let r = 0; r < rows; r++) {
+    if (values[r * 3 + 2] !== 1) throw idError(check.op, r, (await xt.read())[r], k);
+    const sum = values[r * 3];
+    const min = values[r * 3 + 1];
+    if (!rowPasses(sum, min, tol)) throw rowError(check.op, r, sum, min, tol);
   }
-  xChunk.dispose();
-  outChunk?.dispose();
 }

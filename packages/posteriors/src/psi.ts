@@ -1,13 +1,7 @@
-import {
-  ArgumentError,
-  type Backend,
-  type CpuBackend,
-  type RandomStream,
-  type Tensor,
-} from '@duality/kernels';
-import type { NoiseProcess, Times } from '@duality/noise';
-import { type FusedStep, fusedProbs, fusedSampleGumbel, fusedSampleInverseCdf } from './fused-cpu';
-import { fusedWebGPU, supportsWebGPUFused } from './fused-webgpu';
+import { ArgumentError, dispose, isCpuBackend, type RandomStream, type Tensor, tidy } from '@duality/kernels';
+import { type FusedPsi, fusedPsiOf, type NoiseProcess, type Times } from '@duality/noise';
+import { type PsiStepParams, type PsiStepResult, psiStep } from './fused';
+import { checkStepStats } from './fused-webgpu';
 import { sampleInverseCdfRows } from './sample';
 import {
   type CheckOptions,
@@ -91,43 +85,52 @@ function prepare(op: string, process: NoiseProcess, args: PsiArgs, options: PsiO
   return { layout, alphaS, alphaT, kappa };
 }
 
-/** The fused kernels know the masked and uniform closed forms (keyed on `kind`, as @duality/noise names them). */
-function fusedKind(process: NoiseProcess): 'masked' | 'uniform' | undefined {
-  if (process.kind === 'uniform') return 'uniform';
-  if (process.kind === 'masked' && process.maskId !== undefined) return 'masked';
-  return undefined;
+/**
+ * The closed form a fused kernel may use: only a process carrying the fused-Ψ capability of @duality/noise
+ * (the built-in masked and uniform processes), never one chosen by its `kind`; undefined with `fused: false`.
+ */
+function closedFormOf(process: NoiseProcess, options: PsiOptions): FusedPsi | undefined {
+  return options.fused === false ? undefined : fusedPsiOf(process);
 }
 
-const isCpu = (backend: Backend): backend is CpuBackend => backend.name === 'cpu' && 'dataOf' in backend;
+/** Whether the fused op runs for this backend, dtype and mode (webgpu: f32, no Gumbel draw). */
+function fusedRuns(process: NoiseProcess, x0Probs: Tensor, mode: PsiStepParams['mode']): boolean {
+  if (isCpuBackend(process.backend)) return true;
+  return process.backend.name === 'webgpu' && x0Probs.dtype === 'f32' && mode !== 'gumbel';
+}
 
-function cpuStep(
+/**
+ * Runs the fused op, then (webgpu) the host side of its input checks: a bad row frees the output and throws the
+ * same typed error as the cpu kernel.
+ */
+async function runFused(
   op: string,
-  process: NoiseProcess,
+  closedForm: FusedPsi,
   args: PsiArgs,
   prep: Prepared,
   options: PsiOptions,
-): FusedStep {
-  const backend = process.backend as CpuBackend;
-  return {
-    op,
-    kind: fusedKind(process) as 'masked' | 'uniform',
-    x: backend.dataOf(args.x0Probs) as Float32Array | Float64Array,
-    ids: backend.dataOf(args.xt) as Int32Array | Uint32Array,
-    rows: prep.layout.rows,
-    k: prep.layout.k,
-    rowsPerBatch: prep.layout.rowsPerBatch,
-    alphaS: prep.alphaS,
-    alphaT: prep.alphaT,
-    kappa: prep.kappa,
-    mask: process.maskId ?? -1,
-    validate: options.validate !== false,
-    tolerance: toleranceFor(args.x0Probs, options),
-  };
+  mode: PsiStepParams['mode'],
+  stream?: RandomStream,
+): Promise<Tensor> {
+  const validate = options.validate !== false;
+  const tolerance = toleranceFor(args.x0Probs, options);
+  const { alphaS, alphaT, kappa } = prep;
+  const params = { op, mode, closedForm, alphaS, alphaT, kappa, stream, validate, tolerance };
+  const result: PsiStepResult = psiStep(args.x0Probs, args.xt, {
+    ...params,
+    maxBindingBytes: options.maxBindingBytes,
+  });
+  try {
+    if (result.stats && validate)
+      await checkStepStats({ op, tolerance }, result.stats, args.xt, prep.layout.k);
+  } catch (error) {
+    result.out.dispose();
+    throw error;
+  } finally {
+    result.stats?.dispose();
+  }
+  return result.out;
 }
-
-/** The in-kernel input checks of the WGSL path (skipped with validate: false). */
-const gpuCheck = (op: string, x0Probs: Tensor, options: PsiOptions) =>
-  options.validate === false ? undefined : { op, tolerance: toleranceFor(x0Probs, options) };
 
 /** A scalar when every batch row shares the value, else the per-row array. */
 const compact = (values: Float64Array): Times => (values.every((v) => v === values[0]) ? values[0] : values);
@@ -140,19 +143,12 @@ function genericPsi(process: NoiseProcess, args: PsiArgs, prep: Prepared): Tenso
   const backend = process.backend;
   const aS = compact(prep.alphaS);
   const aT = compact(prep.alphaT);
-  const post = process.bridgeAt(args.x0Probs, args.xt, aS, aT);
-  const toX0 = process.bridgeAt(args.x0Probs, args.xt, 1, aT);
-  const renoised = process.marginalAt(toX0, aS);
-  toX0.dispose();
-  const kappa = compact(prep.kappa);
-  let out: Tensor;
-  if (typeof kappa === 'number') {
-    const a = backend.scale(post, kappa);
-    const b = backend.scale(renoised, 1 - kappa);
-    out = backend.add(a, b);
-    a.dispose();
-    b.dispose();
-  } else {
+  return tidy(() => {
+    const post = process.bridgeAt(args.x0Probs, args.xt, aS, aT);
+    const renoised = process.marginalAt(process.bridgeAt(args.x0Probs, args.xt, 1, aT), aS);
+    const kappa = compact(prep.kappa);
+    if (typeof kappa === 'number')
+      return backend.add(backend.scale(post, kappa), backend.scale(renoised, 1 - kappa));
     const shape = [prep.layout.batch, ...post.shape.slice(1).map(() => 1)];
     const k = backend.tensor(kappa, shape, post.dtype);
     const oneMinus = backend.tensor(
@@ -160,20 +156,15 @@ function genericPsi(process: NoiseProcess, args: PsiArgs, prep: Prepared): Tenso
       shape,
       post.dtype,
     );
-    const a = backend.mul(post, k);
-    const b = backend.mul(renoised, oneMinus);
-    out = backend.add(a, b);
-    for (const t of [k, oneMinus, a, b]) t.dispose();
-  }
-  post.dispose();
-  renoised.dispose();
-  return out;
+    return backend.add(backend.mul(post, k), backend.mul(renoised, oneMinus));
+  });
 }
 
 /**
  * Ψ-posterior (Chapter II): κ·q(x_s | x_t, x̂0) + (1 − κ)·q_s(· | q(x_0 | x_t, x̂0)), as probabilities
- * [B, …, K] in the dtype of x0Probs. Fused for the masked and uniform processes on cpu and webgpu, generic over
- * the NoiseProcess contract otherwise. Checks its inputs first (typed errors; see CheckOptions).
+ * [B, …, K] in the dtype of x0Probs. Fused on cpu and webgpu for the built-in masked and uniform processes (their
+ * fused-Ψ capability, not their `kind`), generic over the NoiseProcess contract otherwise. Checks its inputs
+ * first (typed errors; see CheckOptions).
  */
 export async function psiPosterior(
   process: NoiseProcess,
@@ -182,24 +173,10 @@ export async function psiPosterior(
 ): Promise<Tensor> {
   const op = 'psiPosterior';
   const prep = prepare(op, process, args, options);
-  const backend = process.backend;
-  const kind = options.fused === false ? undefined : fusedKind(process);
-  if (kind && isCpu(backend)) {
-    const step = cpuStep(op, process, args, prep, options);
-    const out =
-      args.x0Probs.dtype === 'f64' ? new Float64Array(step.x.length) : new Float32Array(step.x.length);
-    fusedProbs(step, out);
-    return backend.fromArray(out, args.x0Probs.shape);
-  }
-  if (kind && supportsWebGPUFused(backend, args.x0Probs)) {
-    const step = { kind, mask: process.maskId ?? -1, ...prep, x0Probs: args.x0Probs, xt: args.xt };
-    return fusedWebGPU(
-      backend,
-      { ...step, check: gpuCheck(op, args.x0Probs, options), maxBindingBytes: options.maxBindingBytes },
-      'probs',
-    );
-  }
-  await checkContents(op, backend, args.x0Probs, args.xt, prep.layout, options);
+  const closedForm = closedFormOf(process, options);
+  if (closedForm && fusedRuns(process, args.x0Probs, 'probs'))
+    return runFused(op, closedForm, args, prep, options, 'probs');
+  await checkContents(op, process.backend, args.x0Probs, args.xt, prep.layout, options);
   return genericPsi(process, args, prep);
 }
 
@@ -250,34 +227,14 @@ export async function psiSample(
   }
   const backend = process.backend;
   const method = args.method ?? 'inverse-cdf';
-  const offset = args.stream.offset ?? 0;
-  const kind = options.fused === false ? undefined : fusedKind(process);
-  if (kind && isCpu(backend)) {
-    const step = cpuStep(op, process, args, prep, options);
-    const out = new Int32Array(prep.layout.rows);
-    if (method === 'gumbel') fusedSampleGumbel(step, args.stream.seed, offset, out);
-    else fusedSampleInverseCdf(step, args.stream.seed, offset, out);
-    return backend.fromArray(out, args.xt.shape);
-  }
-  if (kind && supportsWebGPUFused(backend, args.x0Probs) && method === 'inverse-cdf') {
-    const step = { kind, mask: process.maskId ?? -1, ...prep, x0Probs: args.x0Probs, xt: args.xt };
-    const check = gpuCheck(op, args.x0Probs, options);
-    return (await fusedWebGPU(
-      backend,
-      { ...step, stream: args.stream, check, maxBindingBytes: options.maxBindingBytes },
-      'sample',
-    )) as Tensor<'i32'>;
-  }
+  const closedForm = closedFormOf(process, options);
+  if (closedForm && fusedRuns(process, args.x0Probs, method))
+    return (await runFused(op, closedForm, args, prep, options, method, args.stream)) as Tensor<'i32'>;
   const probs = await psiPosterior(process, args, options);
   try {
-    if (method === 'gumbel') {
-      const logits = backend.log(probs);
-      const ids = backend.sampleCategorical(logits, args.stream);
-      logits.dispose();
-      return ids;
-    }
+    if (method === 'gumbel') return tidy(() => backend.sampleCategorical(backend.log(probs), args.stream));
     return await sampleInverseCdfRows(backend, probs, args.stream);
   } finally {
-    probs.dispose();
+    dispose(probs);
   }
 }

@@ -1,4 +1,5 @@
 import { type Backend, createBackend, IndexOutOfRangeError, type Tensor } from '@duality/kernels';
+import { masked, uniform } from '@duality/noise';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   KappaRangeError,
@@ -7,7 +8,7 @@ import {
   psiPosterior,
   psiSample,
 } from '../src/index';
-import { hybridPrior, interpolatingProcess, uniformPrior } from './processes';
+import { linearSchedule } from './processes';
 
 let gpu: Backend;
 let cpu: Backend;
@@ -40,12 +41,11 @@ function data(rows: number, k: number, kind: 'uniform' | 'masked', seed: number)
   return { x, ids };
 }
 
+/** The built-in processes (they carry the fused-Ψ capability, so these tests run the fused kernels). */
 const processOn = (backend: Backend, kind: 'uniform' | 'masked', k: number) =>
-  interpolatingProcess(backend, {
-    kind,
-    prior: kind === 'uniform' ? uniformPrior(k) : hybridPrior(k, 1),
-    maskId: kind === 'masked' ? k - 1 : undefined,
-  });
+  kind === 'uniform'
+    ? uniform(backend, { vocabSize: k, schedule: linearSchedule })
+    : masked(backend, { vocabSize: k, schedule: linearSchedule });
 
 const tensors = (backend: Backend, x: Float32Array, ids: Int32Array, b: number, l: number, k: number) => ({
   x0Probs: backend.tensor(x, [b, l, k], 'f32') as Tensor,

@@ -5,6 +5,7 @@ import {
   IndexOutOfRangeError,
   type Tensor,
 } from '@duality/kernels';
+import { masked, uniform } from '@duality/noise';
 import fc from 'fast-check';
 import { beforeAll, describe, expect, it } from 'vitest';
 import {
@@ -24,7 +25,7 @@ import {
 import type { RowProcess } from '../src/maths/rows';
 import { probVector, withoutEntry } from './arbitraries';
 import { loadFixture, maxRelErr, type PosteriorCase } from './fixtures';
-import { hybridPrior, interpolatingProcess, uniformPrior } from './processes';
+import { hybridPrior, interpolatingProcess, linearSchedule, uniformPrior } from './processes';
 
 let backend: CpuBackend;
 beforeAll(async () => {
@@ -33,12 +34,21 @@ beforeAll(async () => {
 
 const fixture = loadFixture<{ uniform: PosteriorCase[]; masked: PosteriorCase[] }>('posterior.json');
 
-const makeProcess = (kind: 'uniform' | 'masked' | 'hybrid', k: number) =>
+/** The same process written by a researcher from backend ops (no fused-Ψ capability: the generic path). */
+const researcherProcess = (kind: 'uniform' | 'masked' | 'hybrid', k: number) =>
   interpolatingProcess(backend, {
     kind,
     prior: kind === 'uniform' ? uniformPrior(k) : kind === 'masked' ? hybridPrior(k, 1) : hybridPrior(k, 0.3),
     maskId: kind === 'uniform' ? undefined : k - 1,
   });
+
+/** The built-in processes of @duality/noise (they carry the fused-Ψ capability); hybrid: the researcher's. */
+const makeProcess = (kind: 'uniform' | 'masked' | 'hybrid', k: number) =>
+  kind === 'uniform'
+    ? uniform(backend, { vocabSize: k, schedule: linearSchedule })
+    : kind === 'masked'
+      ? masked(backend, { vocabSize: k, schedule: linearSchedule })
+      : researcherProcess(kind, k);
 
 /** Batch of rows [B, L, K] in f64 from plain rows. */
 function batchOf(rows: Float64Array[], b: number, dtype: 'f32' | 'f64' = 'f64') {
@@ -59,7 +69,7 @@ describe('psiPosterior on tensors matches the fixtures (float64, 1e-12)', () => 
       it(`${kind}, ${fused ? 'fused cpu kernel' : 'generic over the process contract'}`, async () => {
         for (const c of fixture[kind]) {
           if (!fused && kind === 'masked' && c.xt !== c.vocab_size - 1 && c.x0hat[c.xt] === 0) continue; // Bayes 0/0
-          const process = makeProcess(kind, c.vocab_size);
+          const process = fused ? makeProcess(kind, c.vocab_size) : researcherProcess(kind, c.vocab_size);
           const x0Probs = batchOf([Float64Array.from(c.x0hat)], 1);
           const xt = backend.tensor([c.xt], [1, 1], 'i32');
           const times = { alphaS: c.alpha_s, alphaT: c.alpha_t };

@@ -22,3 +22,20 @@ fn philox(c: vec4<u32>, k: vec2<u32>) -> vec4<u32> {
   return x;
 }
 `;
+
+/**
+ * PHILOX_WGSL plus the stream of a kernel: `streamWord(lo, hi, key)` is word e = hi·2^32 + lo of the stream with
+ * key (k0, k1) (block e >> 2, word e & 3, as `streamWordAt`), `wordToUniform(w)` the f32 uniform of a word, as
+ * the host's ((w >> 9) + 0.5)·2^-23, and `add64(lo, hi, n)` the 64-bit element (lo, hi) + n as vec2(lo, hi).
+ */
+export const STREAM_WGSL = /* wgsl */ `${PHILOX_WGSL}
+fn streamWord(lo: u32, hi: u32, key: vec2<u32>) -> u32 {
+  let block = philox(vec4<u32>((lo >> 2u) | (hi << 30u), hi >> 2u, 0u, 0u), key);
+  return block[lo & 3u];
+}
+fn wordToUniform(w: u32) -> f32 { return (f32(w >> 9u) + 0.5) * 1.1920928955078125e-7; }
+fn add64(lo: u32, hi: u32, n: u32) -> vec2<u32> {
+  let sum = lo + n;
+  return vec2<u32>(sum, hi + select(0u, 1u, sum < lo));
+}
+`;

@@ -107,3 +107,19 @@ function checkKey(op: string, key: PhiloxKey): void {
 export function wordToUniform(x: number): number {
   return ((x >>> 9) + 0.5) * 1.1920928955078125e-7;
 }
+
+/**
+ * Word e of the stream with this key (block floor(e/4), word e mod 4), for loops that draw single elements at
+ * scattered positions; `scratch` (4 words) is reused between calls. Unchecked: e must be a safe integer ≥ 0.
+ */
+export function streamWordAt(key: PhiloxKey, e: number, scratch: Uint32Array): number {
+  const b = Math.floor(e / 4);
+  philox4x32(b % 4294967296, Math.floor(b / 4294967296), 0, 0, key.k0, key.k1, scratch);
+  return scratch[e % 4];
+}
+
+/** The uniform at element e of the stream of `seed`: wordToUniform of word e (what `backend.uniform` gives there). */
+export function streamUniform(seed: number | bigint, e: number): number {
+  checkSeed('streamUniform', 0, e);
+  return wordToUniform(streamWordAt(philoxKey(seed), e, new Uint32Array(4)));
+}
