@@ -6,21 +6,23 @@
  *     statistics of the K − 1 zero-mean Gaussians plus the true token's Gaussian, approximate the tempered softmax
  *     over the k kept entries with an analytic tail (truncated-normal mean), never materialising [B, L, K].
  *     Unlike the reference (which sets x_t = x0 whenever x0 lands in the top k), x_t here is the true argmax, so
- *     P(x_t = x0) = (1 + (K − 1)·T(gamma))/K exactly, for every k. cpu: float64 host loop; webgpu: the WGSL kernel
- *     of topk-webgpu.ts on the same random words.
+ *     P(x_t = x0) = (1 + (K − 1)·T(gamma))/K exactly, for every k. One op (`topKRelax`, topk-op.ts):
+ *     cpu kernel the float64 host loop, webgpu kernel the WGSL of topk-webgpu.ts on the same random words.
  */
 import {
   ArgumentError,
   type Backend,
   type FloatDType,
+  isCpuBackend,
   type RandomStream,
   type Tensor,
 } from '@duality/kernels';
 import { assertFinite, assertIdsInRange, assertPositiveInteger, assertVocabSize } from './errors';
 import { gaussianLatents, latentScales } from './latents';
 import { logNdtr, ndtri } from './special';
-import { checkIds, isCpuBackend, isWebGPUBackend, perRow, readData, uniforms53 } from './tensors';
-import { topKRelaxationWebGPU, WGSL_MAX_K } from './topk-webgpu';
+import { checkIds, perRow, uniforms53 } from './tensors';
+import { topKRelax } from './topk-op';
+import { WGSL_MAX_K } from './topk-webgpu';
 import type { Times } from './types';
 
 /** Default temperature of the papers' runs (gumbel_tau_log10 = −3). */
@@ -311,11 +313,11 @@ export interface TopKRelaxation {
 }
 
 /**
- * The memory-efficient relaxation on a backend (no [B, L, K] buffer anywhere). On cpu the float64 host loop
- * (`topKRelaxationRows`) runs over the tensor data. On webgpu a WGSL kernel (one invocation per position, f32)
- * reads the same Philox words: same ids, latents equal up to f32 rounding, outputs [B, L, k] on the device; x0 is
- * read back once to validate its ids. With `hostLoop: true`, or k > 128, webgpu runs the host loop on read-back
- * x0 and uploads the results instead (bit-identical to cpu).
+ * The memory-efficient relaxation on a backend (no [B, L, K] buffer anywhere), as the `topKRelax` op. On cpu its
+ * kernel runs the float64 host loop (`topKRelaxationRows`) over the tensor data. On webgpu its WGSL kernel (one
+ * invocation per position, f32) reads the same Philox words: same ids, latents equal up to f32 rounding, outputs
+ * [B, L, k] on the device; x0 is read back once to validate its ids. With `hostLoop: true`, or k > 128, webgpu
+ * runs the host loop on read-back x0 and uploads the results instead (bit-identical to cpu).
  */
 export async function topKRelaxation(
   backend: Backend,
@@ -331,27 +333,24 @@ export async function topKRelaxation(
     throw new ArgumentError(op, `k = ${options.k}`, `1 ≤ k ≤ K − 1 = ${vocabSize - 1}`);
   checkTau(op, options.tau ?? DEFAULT_TAU);
   const [batch, length] = checkIds(op, 'x0', x0, vocabSize);
+  if (x0.backend !== backend)
+    throw new ArgumentError(
+      op,
+      `x0 on another ${x0.backend.name} backend`,
+      `x0 on the given ${backend.name} backend`,
+    );
   const gammas = perRow(op, 'gamma', gamma, batch);
   for (let b = 0; b < batch; b++) assertFinite(op, `gamma[${b}]`, gammas[b]);
-  const ids = await readData(x0);
-  if (!isCpuBackend(backend)) assertIdsInRange(op, ids, vocabSize);
   const k = options.k;
-  const wordsFit = batch * length * topKWordsPerPosition(k) < 2 ** 32;
-  if (isWebGPUBackend(backend) && !options.hostLoop && k <= WGSL_MAX_K && wordsFit) {
-    const { alphaTilde, sigmaTilde } = latentScales(gammas);
-    return topKRelaxationWebGPU(
-      backend,
-      x0,
-      alphaTilde,
-      sigmaTilde,
-      vocabSize,
-      k,
-      options.tau ?? DEFAULT_TAU,
-      options.rng,
-    );
-  }
-  const rows = topKRelaxationRows(ids, batch, length, gammas, vocabSize, options);
   const dtype = options.dtype ?? (backend.supportsF64 ? 'f64' : 'f32');
+  const opArgs = { gammas, vocabSize, k, tau: options.tau ?? DEFAULT_TAU, rng: options.rng, dtype };
+  if (isCpuBackend(backend)) return topKRelax(x0, opArgs); // ids checked by checkIds on cpu
+  const ids = await x0.read();
+  assertIdsInRange(op, ids, vocabSize);
+  const wordsFit = batch * length * topKWordsPerPosition(k) < 2 ** 32;
+  if (backend.name === 'webgpu' && !options.hostLoop && k <= WGSL_MAX_K && wordsFit)
+    return topKRelax(x0, opArgs);
+  const rows = topKRelaxationRows(ids, batch, length, gammas, vocabSize, options);
   return {
     indices: backend.tensor(rows.indices, [batch, length, k], 'i32'),
     weights: backend.tensor(

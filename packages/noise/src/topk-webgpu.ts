@@ -1,20 +1,29 @@
 /**
- * The memory-efficient top-k relaxation (Chapter II, arXiv 2602.21185) as one WGSL kernel: one invocation per
- * position, f32 arithmetic, the same Philox words as the host loop in relax.ts (position n reads words
- * offset + n·W … with W = topKWordsPerPosition(k); uniform j of the host is words 2j, 2j + 1 there, here the f32
- * uniform of word 2j, and ids come from mulhi(word, range), which equals the host's floor(u·range) except with
- * probability ~range·2^-32). So the GPU draws the same ids and, up to f32 rounding, the same latents as the host.
+ * The memory-efficient top-k relaxation (Chapter II, arXiv 2602.21185) as one WGSL kernel — the webgpu kernel of
+ * the `topKRelax` op (topk-op.ts): one invocation per position, f32 arithmetic, the same Philox words as the host
+ * loop in relax.ts (position n reads words offset + n·W … with W = topKWordsPerPosition(k); uniform j of the host
+ * is words 2j, 2j + 1 there, here the f32 uniform of word 2j, and ids come from mulhi(word, range), which equals
+ * the host's floor(u·range) except with probability ~range·2^-32). So the GPU draws the same ids and, up to f32
+ * rounding, the same latents as the host. Outputs beyond one storage binding run in windows of positions.
  */
-import { PHILOX_WGSL, philoxKey, type RandomStream, type Tensor, type WebGPUBackend } from '@duality/kernels';
+import {
+  checkBindable,
+  forRowWindows,
+  gridOf,
+  philoxKey,
+  type RandomStream,
+  STREAM_WGSL,
+  type Tensor,
+  type WebGPUKernelContext,
+} from '@duality/kernels';
 
 /** Largest k the kernel's private arrays hold. */
 export const WGSL_MAX_K = 128;
 const WORKGROUP = 64;
-const MAX_GRID = 65535;
 
 const TOPK_WGSL = /* wgsl */ `
 struct Params { positions: u32, length: u32, vocab: u32, k: u32, key0: u32, key1: u32, offLo: u32, offHi: u32,
-                beta: f32, gridX: u32, wordsPer: u32, pad: u32 }
+                beta: f32, gridX: u32, wordsPer: u32, base: u32 }
 @group(0) @binding(0) var<storage, read> x0: array<i32>;
 @group(0) @binding(1) var<storage, read> scales: array<f32>;
 @group(0) @binding(2) var<storage, read_write> outIdx: array<i32>;
@@ -22,14 +31,12 @@ struct Params { positions: u32, length: u32, vocab: u32, k: u32, key0: u32, key1
 @group(0) @binding(4) var<storage, read_write> outXt: array<i32>;
 @group(0) @binding(5) var<uniform> params: Params;
 
-${PHILOX_WGSL}// Word e of the stream (e = offset + local, 64-bit as lo/hi).
+${STREAM_WGSL}// Word e of the stream (e = offset + local, 64-bit as lo/hi).
 fn word(local: u32) -> u32 {
-  let lo = params.offLo + local;
-  let hi = params.offHi + select(0u, 1u, lo < params.offLo);
-  let block = philox(vec4<u32>((lo >> 2u) | (hi << 30u), hi >> 2u, 0u, 0u), vec2<u32>(params.key0, params.key1));
-  return block[lo & 3u];
+  let e = add64(params.offLo, params.offHi, local);
+  return streamWord(e.x, e.y, vec2<u32>(params.key0, params.key1));
 }
-fn uniformOf(w: u32) -> f32 { return (f32(w >> 9u) + 0.5) * 1.1920928955078125e-7; }
+fn uniformOf(w: u32) -> f32 { return wordToUniform(w); }
 fn expm1f(x: f32) -> f32 {
   if (abs(x) < 1e-2) { return x * (1.0 + x * 0.5 * (1.0 + x / 3.0 * (1.0 + x * 0.25))); }
   return exp(x) - 1.0;
@@ -82,15 +89,17 @@ fn logMeanExpTrunc(c: f32, sigma: f32, beta: f32) -> f32 {
 
 @compute @workgroup_size(${WORKGROUP})
 fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
-  let n = gid.x + gid.y * params.gridX * ${WORKGROUP}u;
-  if (n >= params.positions) { return; }
+  // position n of the whole tensor; the window's outputs hold positions base … base + positions − 1
+  let local = gid.x + gid.y * params.gridX * ${WORKGROUP}u;
+  if (local >= params.positions) { return; }
+  let n = params.base + local;
   let k = params.k;
   let b = n / params.length;
   let alphaT = scales[2u * b];
   let sigma = scales[2u * b + 1u];
   let others = params.vocab - 1u;
   let base = n * params.wordsPer;
-  let truth = x0[n];
+  let truth = x0[local];
   var g: array<f32, ${WGSL_MAX_K}>;
   var ids: array<i32, ${WGSL_MAX_K}>;
   var swapKey: array<u32, ${WGSL_MAX_K}>;
@@ -127,15 +136,15 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
   for (var w = 0u; w < k; w++) {
     if (!extraPlaced && (jj >= othersKept || extra > g[jj])) {
       keptV[w] = extra;
-      outIdx[n * k + w] = truth;
+      outIdx[local * k + w] = truth;
       extraPlaced = true;
     } else {
       keptV[w] = g[jj];
-      outIdx[n * k + w] = ids[jj];
+      outIdx[local * k + w] = ids[jj];
       jj++;
     }
   }
-  outXt[n] = outIdx[n * k];
+  outXt[local] = outIdx[local * k];
   let beta = params.beta;
   let dropped = select(extra, g[k - 1u], extraKept);
   let tailCount = others - k;
@@ -148,66 +157,84 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
   var kept = 0.0;
   for (var j = 0u; j < k; j++) {
     let wj = exp(beta * keptV[j] - logDenom);
-    outW[n * k + j] = wj;
+    outW[local * k + j] = wj;
     kept += wj;
   }
-  if (kept == 0.0) { outW[n * k] = 1.0; }
+  if (kept == 0.0) { outW[local * k] = 1.0; }
 }
 `;
 
-/** Runs the kernel: x0 i32 [B, L] on the device → indices i32 [B, L, k], weights f32 [B, L, k], x_t i32 [B, L]. */
+/** What the kernel needs besides x0: per-row latent scales (Duo Eq. 10) and the relaxation's settings. */
+export interface TopKKernelArgs {
+  alphaTilde: Float64Array;
+  sigmaTilde: Float64Array;
+  vocabSize: number;
+  k: number;
+  tau: number;
+  rng: RandomStream;
+  /** webgpu: at most this many bytes per binding (windows of positions beyond). */
+  maxBindingBytes?: number;
+}
+
+/** The webgpu kernel: x0 i32 [B, L] → indices i32 [B, L, k], weights f32 [B, L, k], x_t i32 [B, L]. */
 export function topKRelaxationWebGPU(
-  backend: WebGPUBackend,
+  ctx: WebGPUKernelContext,
   x0: Tensor,
-  alphaTilde: Float64Array,
-  sigmaTilde: Float64Array,
-  vocabSize: number,
-  k: number,
-  tau: number,
-  rng: RandomStream,
+  a: TopKKernelArgs,
 ): { indices: Tensor; weights: Tensor; xt: Tensor } {
   const [batch, length] = x0.shape;
+  const { k } = a;
   const positions = batch * length;
+  const indices = ctx.output([batch, length, k], 'i32');
+  const weights = ctx.output([batch, length, k], 'f32');
+  const xt = ctx.output([batch, length], 'i32');
+  if (positions === 0) return { indices, weights, xt };
   const scales = new Float32Array(2 * batch);
-  for (let b = 0; b < batch; b++) scales.set([alphaTilde[b], sigmaTilde[b]], 2 * b);
-  const scalesT = backend.tensor(scales, [2 * batch], 'f32');
-  const indices = backend.zeros([batch, length, k], 'i32');
-  const weights = backend.zeros([batch, length, k], 'f32');
-  const xt = backend.zeros([batch, length], 'i32');
-  const groups = Math.ceil(positions / WORKGROUP);
-  const gridX = Math.min(groups, MAX_GRID);
-  const gridY = Math.ceil(groups / gridX);
+  for (let b = 0; b < batch; b++) scales.set([a.alphaTilde[b], a.sigmaTilde[b]], 2 * b);
+  const scalesT = ctx.backend.tensor(scales, [2 * batch], 'f32');
   const params = new Uint32Array(12);
-  const key = philoxKey(rng.seed);
-  const offset = rng.offset ?? 0;
-  params.set([
-    positions,
-    length,
-    vocabSize,
-    k,
-    key.k0,
-    key.k1,
-    offset % 2 ** 32,
-    Math.floor(offset / 2 ** 32),
-  ]);
-  new Float32Array(params.buffer)[8] = 1 / tau;
-  params[9] = gridX;
+  const key = philoxKey(a.rng.seed);
+  const offset = a.rng.offset ?? 0;
+  params.set([0, length, a.vocabSize, k, key.k0, key.k1, offset % 2 ** 32, Math.floor(offset / 2 ** 32)]);
+  new Float32Array(params.buffer)[8] = 1 / a.tau;
   params[10] = 2 * (2 * k + 2);
-  if (positions > 0) {
-    backend.runKernel({
-      name: 'duality-noise-topk-relaxation',
-      wgsl: TOPK_WGSL,
-      bindings: [
-        { tensor: x0, access: 'read' },
-        { tensor: scalesT, access: 'read' },
-        { tensor: indices, access: 'read_write' },
-        { tensor: weights, access: 'read_write' },
-        { tensor: xt, access: 'read_write' },
-        { uniform: params.buffer },
-      ],
-      workgroups: [gridX, gridY],
+  const spec = {
+    op: 'topKRelaxation',
+    rows: positions,
+    inputs: [{ tensor: x0, rowSize: 1 }],
+    outputs: [
+      { tensor: indices, rowSize: k },
+      { tensor: weights, rowSize: k },
+      { tensor: xt, rowSize: 1 },
+    ],
+    maxBindingBytes: a.maxBindingBytes,
+  };
+  try {
+    checkBindable('topKRelaxation', ctx, scalesT);
+    forRowWindows(ctx, spec, (first, count, [x0w, iw, ww, xw]) => {
+      const [gridX, gridY] = gridOf(ctx, count, WORKGROUP);
+      params[0] = count;
+      params[9] = gridX;
+      params[11] = first;
+      ctx.run({
+        name: 'duality-noise-topk-relaxation',
+        wgsl: TOPK_WGSL,
+        bindings: [
+          { tensor: x0w, access: 'read' },
+          { tensor: scalesT, access: 'read' },
+          { tensor: iw, access: 'read_write' },
+          { tensor: ww, access: 'read_write' },
+          { tensor: xw, access: 'read_write' },
+          { uniform: params.buffer.slice(0) },
+        ],
+        workgroups: [gridX, gridY],
+      });
     });
+  } catch (error) {
+    for (const t of [indices, weights, xt]) t.dispose();
+    throw error;
+  } finally {
+    scalesT.dispose();
   }
-  scalesT.dispose();
   return { indices, weights, xt };
 }

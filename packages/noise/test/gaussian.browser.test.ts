@@ -8,6 +8,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { diffusionTransform } from '../src/operator';
 import { gaussian, masked, uniform } from '../src/processes';
 import { temperedSoftmaxRelaxation, topKRelaxation, topKRelaxationRows } from '../src/relax';
+import { topKRelax } from '../src/topk-op';
 import { chiSquare, uniformStateLaw } from './stats';
 
 let gpu: Backend;
@@ -126,6 +127,29 @@ describe('gaussian process on webgpu', () => {
     let same = 0;
     for (let n = 0; n < L; n++) if (xt[n] === host.xt[n]) same++;
     expect(same).toBeGreaterThan(0.99 * L);
+  });
+
+  it('outputs beyond one storage binding run in windows of positions with the same results', async () => {
+    const K = 27;
+    const [B, L, k] = [3, 50, 4];
+    const x0 = gpu.tensor(
+      Int32Array.from({ length: B * L }, (_, i) => (i * 11) % K),
+      [B, L],
+      'i32',
+    );
+    const args = {
+      gammas: Float64Array.of(-2, -1, 0.5),
+      vocabSize: K,
+      k,
+      tau: 0.1,
+      rng: { seed: 5, offset: 9 },
+      dtype: 'f32' as const,
+    };
+    const whole = topKRelax(x0, args);
+    // 7 positions per window (7·k·4 bytes): 22 windows, the last partial, windows across batch rows
+    const parts = topKRelax(x0, { ...args, maxBindingBytes: 7 * k * 4 });
+    for (const name of ['indices', 'weights', 'xt'] as const)
+      expect(Array.from(await parts[name].read())).toEqual(Array.from(await whole[name].read()));
   });
 
   it('hostLoop: true gives exactly the cpu numbers on webgpu', async () => {
