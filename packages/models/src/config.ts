@@ -64,7 +64,29 @@ export function ditConfig(
   }
   if (!(full.dropout >= 0 && full.dropout < 1))
     throw new ModelConfigError('ditConfig', `dropout ${full.dropout}`, 'a value in [0, 1)');
+  checkSizes(full);
   return full;
+}
+
+/** Most elements of one tensor (one JS typed array; WebGPU bindings are smaller still). */
+const MAX_TENSOR_ELEMENTS = 2 ** 31 - 1;
+
+/** Every weight, and one row of activations [L, 4·D], must fit one typed array: refused here, not as a RangeError. */
+function checkSizes(config: DiTConfig): void {
+  const sizes: Array<[string, number]> = referenceStateDictShapes(config).map(([name, shape]) => [
+    name,
+    shape.reduce((a, b) => a * b, 1),
+  ]);
+  sizes.push(['activations [L, mlpRatio·D]', config.length * config.mlpRatio * config.hiddenSize]);
+  for (const [name, n] of sizes) {
+    if (!(n <= MAX_TENSOR_ELEMENTS)) {
+      throw new ModelConfigError(
+        'ditConfig',
+        `${name} of ${n} elements`,
+        `at most ${MAX_TENSOR_ELEMENTS} (one typed array)`,
+      );
+    }
+  }
 }
 
 /** The reference's `small` model (configs/model/small.yaml) with GPT-2's vocabulary. */

@@ -458,6 +458,24 @@ export class DiT {
   /** Checks the input (ids in range, shapes, dtypes, length) and returns its batch size. */
   private async checkInput(input: DiTInput, readBack: boolean): Promise<number> {
     const V = this.config.vocabSize;
+    const kinds = ['tokens', 'soft', 'dense'];
+    if (input === null || typeof input !== 'object' || !kinds.some((k) => k in input)) {
+      const got =
+        input === null ? 'null' : typeof input === 'object' ? `{ ${Object.keys(input)} }` : typeof input;
+      throw new ArgumentError(
+        'DiT.forward',
+        `input ${got}`,
+        '{ tokens } | { soft: { indices, weights } } | { dense }',
+      );
+    }
+    const tensors =
+      'tokens' in input
+        ? [input.tokens]
+        : 'dense' in input
+          ? [input.dense]
+          : [input.soft?.indices, input.soft?.weights];
+    if (!tensors.every(isTensor))
+      throw new ArgumentError('DiT.forward', 'an input that is not a Tensor', 'Tensors');
     if ('tokens' in input) {
       await this.checkIds('DiT.forward(tokens)', input.tokens, 2);
       return input.tokens.shape[0];

@@ -2,8 +2,8 @@
  * Fresh DiT weights as a reference state dict, drawn from the seeded Philox stream of `@duality/kernels`
  * (so the same seed gives the same network everywhere).
  */
-import { ArgumentError, philoxKey, philoxWords, wordToUniform } from '@duality/kernels';
-import { type DiTConfig, referenceStateDictShapes } from './config';
+import { AllocationError, ArgumentError, philoxKey, philoxWords, wordToUniform } from '@duality/kernels';
+import { type DiTConfig, parameterCount, referenceStateDictShapes } from './config';
 import { rotaryInvFreq } from './dit';
 import type { StoredTensor } from './safetensors';
 
@@ -56,6 +56,28 @@ export function initStateDict(config: DiTConfig, options: InitOptions): Map<stri
     throw new ArgumentError('initStateDict', `std ${std}`, 'a finite positive number');
   if (scheme !== 'reference' && scheme !== 'normal')
     throw new ArgumentError('initStateDict', `scheme ${JSON.stringify(scheme)}`, "'reference' | 'normal'");
+  try {
+    return initialise(config, seed, scheme, std);
+  } catch (error) {
+    // each tensor fits a typed array (ditConfig checks), but all of them together may not fit in memory
+    if (error instanceof RangeError) {
+      throw new AllocationError(
+        'initStateDict',
+        `${parameterCount(config)} parameters`,
+        'weights that fit in memory',
+        error.message,
+      );
+    }
+    throw error;
+  }
+}
+
+function initialise(
+  config: DiTConfig,
+  seed: number,
+  scheme: 'reference' | 'normal',
+  std: number,
+): Map<string, StoredTensor> {
   const entries = referenceStateDictShapes(config);
   const shapes = new Map(entries);
   const out = new Map<string, StoredTensor>();

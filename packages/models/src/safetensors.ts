@@ -421,6 +421,18 @@ function planWrite(
   let offset = 0;
   for (const [name, t] of entries) {
     if (name === '__metadata__') fail('a tensor named "__metadata__"', 'any other name');
+    if (
+      t === null ||
+      typeof t !== 'object' ||
+      !Array.isArray(t.shape) ||
+      typeof t.data?.length !== 'number'
+    ) {
+      fail(
+        `tensor "${name}" without an array shape and array-like data`,
+        '{ dtype, shape: number[], data }',
+        'write',
+      );
+    }
     if (!(t.dtype in ITEM_SIZE) || !['F64', 'F32', 'F16', 'BF16'].includes(t.dtype)) {
       throw new UnsupportedDTypeError(`${OP}.write("${name}")`, String(t.dtype), 'F64, F32, F16 or BF16');
     }
