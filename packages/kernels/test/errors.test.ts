@@ -44,6 +44,7 @@ const shapeCases: Case[] = [
 
 const dtypeCases: Case[] = [
   ['tensor', () => cpu.tensor([1, 2], [2], 'f16' as DType), 'dtype f16', 'f32 | f64 | i32 | u32'],
+  ['zeros', () => cpu.zeros([2], 'f16' as DType), 'dtype f16', 'f32 | f64 | i32 | u32'],
   ['add', () => cpu.add(f64([2]), f32([2])), 'f64 and f32', 'equal dtypes'],
   ['div', () => cpu.div(ids([1, 2]), ids([1, 2])), 'a of dtype i32', 'f32 | f64'],
   ['exp', () => cpu.exp(ids([1])), 'a of dtype i32', 'f32 | f64'],

@@ -37,10 +37,10 @@ class CpuBackendImpl implements CpuBackend {
     return createTensor(this, data, shape, dtype);
   }
   zeros<D extends DType>(shape: Shape, dtype: D): Tensor<D> {
-    return createFull(this, shape, 0, dtype);
+    return createFull(this, 'zeros', shape, 0, dtype);
   }
   full<D extends DType>(shape: Shape, value: number, dtype: D): Tensor<D> {
-    return createFull(this, shape, value, dtype);
+    return createFull(this, 'full', shape, value, dtype);
   }
   cast<D extends DType>(x: Tensor, dtype: D): Tensor<D> {
     return castTensor(this, x, dtype);

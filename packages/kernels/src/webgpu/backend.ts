@@ -6,12 +6,8 @@
  */
 
 import { instrumentBackend } from '../autograd/backend-gradients';
-import {
-  ArgumentError,
-  DTypeError,
-  describeShape,
-  ShapeError,
-} from '../errors';
+import { GPU_DTYPES } from '../checks/dtypes';
+import { ArgumentError, describeShape, ShapeError } from '../errors';
 import { philoxKey } from '../rng/philox';
 import type {
   ArrayFor,
@@ -30,7 +26,6 @@ import type {
 } from '../types';
 import {
   broadcastShapes,
-  checkData,
   checkDtype,
   checkDtypeArg,
   checkEps,
@@ -45,20 +40,18 @@ import {
   checkTopP,
   lastAxis,
   planMatmul,
-  resolveReshape,
   shapeSize,
   streamOffset,
 } from '../validate';
 import { GpuContext, groupsOf, split64 } from './context';
+import * as create from './create';
 import { acquireDevice } from './device';
 import {
   type BinaryOp,
   binarySpec,
   broadcastParams,
-  castSpec,
   compareSpec,
   EW_WG,
-  fillSpec,
   planBroadcast,
   type UnaryOp,
   unarySpec,
@@ -91,26 +84,11 @@ import { GpuRuntime, type KernelSpec, type Scalar } from './runtime';
 import type { GpuTensor } from './tensor';
 import { broadcastWindows, elementWindows, rowWindows, windowed } from './windows';
 
-/** The dtypes a WebGPU tensor can hold (WGSL has no f64). */
-export const GPU_DTYPES: readonly DType[] = ['f32', 'i32', 'u32'];
 /** Float tensor inputs: listed like the cpu backend (an f64 tensor cannot exist here), so messages match. */
 const FLOAT_IN: readonly DType[] = ['f32', 'f64'];
 /** Float dtype arguments: f32 only. */
 const F32: readonly DType[] = ['f32'];
 const INDEX: readonly DType[] = ['i32', 'u32'];
-const INT_RANGE = { i32: [-2147483648, 2147483647], u32: [0, 4294967295] } as const;
-const CTORS = { f32: Float32Array, i32: Int32Array, u32: Uint32Array } as const;
-
-const dtypeOfArray = (data: ArrayLike<number>): DType | undefined =>
-  data instanceof Float32Array
-    ? 'f32'
-    : data instanceof Float64Array
-      ? 'f64'
-      : data instanceof Int32Array
-        ? 'i32'
-        : data instanceof Uint32Array
-          ? 'u32'
-          : undefined;
 
 export interface WebGPUTuning {
   /** Split dispatches into 2-D grids above this many workgroups per dimension (default: the device limit). */
@@ -197,87 +175,19 @@ class WebGPUBackendImpl implements WebGPUBackend {
   tensor<D extends DType>(data: ArrayLike<number>, shape: Shape, dtype: D): Tensor<D>;
   tensor(data: TypedArray, shape: Shape): Tensor;
   tensor(data: ArrayLike<number>, shape: Shape, dtype?: DType): Tensor {
-    const op = 'tensor';
-    this.alive(op);
-    checkData(op, data);
-    const resolved = dtype ?? dtypeOfArray(data);
-    if (resolved === undefined) {
-      throw new DTypeError(op, 'a plain array without a dtype', 'a dtype argument or a typed array');
-    }
-    checkDtypeArg(op, resolved, GPU_DTYPES);
-    checkShape(op, shape);
-    const size = shapeSize(shape);
-    if (data.length !== size) {
-      throw new ShapeError(op, `${data.length} values for shape ${describeShape(shape)}`, `${size} values`);
-    }
-    if ((resolved === 'i32' || resolved === 'u32') && dtypeOfArray(data) !== resolved) {
-      checkIntegers(op, data, resolved);
-    }
-    const host =
-      data instanceof CTORS[resolved as Scalar] ? (data as TypedArray) : CTORS[resolved as Scalar].from(data);
-    const out = this.output(shape, resolved);
-    // Raw queue.writeBuffer rather than TgpuBuffer.write: the latter keeps a host-side copy of the whole buffer.
-    if (size > 0) this.device.queue.writeBuffer(out.buffer, 0, host.buffer, host.byteOffset, size * 4);
-    return out;
+    return create.createTensor(this.g, data, shape, dtype);
   }
-
   zeros<D extends DType>(shape: Shape, dtype: D): Tensor<D> {
-    const op = 'zeros';
-    this.alive(op);
-    checkDtypeArg(op, dtype, GPU_DTYPES);
-    checkShape(op, shape);
-    return this.output(shape, dtype); // WebGPU buffers start zeroed
+    return create.zeros(this.g, shape, dtype);
   }
-
   full<D extends DType>(shape: Shape, value: number, dtype: D): Tensor<D> {
-    const op = 'full';
-    this.alive(op);
-    checkDtypeArg(op, dtype, GPU_DTYPES);
-    checkShape(op, shape);
-    if (dtype === 'i32' || dtype === 'u32') checkIntegers(op, [value], dtype);
-    const out = this.output(shape, dtype);
-    const bits = new Uint32Array(new CTORS[dtype as Scalar]([value]).buffer)[0];
-    if (bits !== 0) {
-      this.run(
-        op,
-        fillSpec,
-        'fill',
-        { out: out.buffer },
-        { size: out.size, value: bits },
-        groupsOf(out.size, EW_WG),
-      );
-    }
-    return out;
+    return create.full(this.g, shape, value, dtype);
   }
-
   cast<D extends DType>(x: Tensor, dtype: D): Tensor<D> {
-    const op = 'cast';
-    const src = this.use(op, 'x', x);
-    checkDtypeArg(op, dtype, GPU_DTYPES);
-    const out = this.output(src.shape, dtype);
-    if (src.dtype === dtype) {
-      this.g.copy(op, src.buffer, out.buffer, src.size);
-    } else {
-      const key = `cast_${src.dtype}_${dtype}`;
-      const spec = () => castSpec(src.dtype as Scalar, dtype as Scalar);
-      this.run(
-        op,
-        spec,
-        key,
-        { a: src.buffer, out: out.buffer },
-        { size: src.size, value: 0 },
-        groupsOf(src.size, EW_WG),
-      );
-    }
-    return out;
+    return create.cast(this.g, x, dtype);
   }
-
-  /** An alias: the new tensor shares the buffer (it stays alive until every alias is disposed). */
   reshape<D extends DType>(x: Tensor<D>, shape: Shape): Tensor<D> {
-    const op = 'reshape';
-    const src = this.use(op, 'x', x) as GpuTensor<D>;
-    const resolved = resolveReshape(op, src.shape, shape);
-    return this.g.alias(src, resolved);
+    return create.reshape(this.g, x, shape);
   }
 
   // --- elementwise -----------------------------------------------------------------------------------------
@@ -906,16 +816,6 @@ class WebGPUBackendImpl implements WebGPUBackend {
     this.g.destroy();
     if (this.ownsDevice) this.device.destroy();
     this.gpu = undefined;
-  }
-}
-
-function checkIntegers(op: string, data: ArrayLike<number>, dtype: 'i32' | 'u32'): void {
-  const [lo, hi] = INT_RANGE[dtype];
-  for (let i = 0; i < data.length; i++) {
-    const v = data[i];
-    if (!Number.isInteger(v) || v < lo || v > hi) {
-      throw new ArgumentError(op, `value ${v} at index ${i}`, `integers in [${lo}, ${hi}] for ${dtype}`);
-    }
   }
 }
 
