@@ -15,7 +15,13 @@ export interface Tokenizer {
 }
 
 const kindOf = (v: unknown): string =>
-  v === null ? 'null' : Array.isArray(v) ? 'an array' : ArrayBuffer.isView(v) ? `a ${v.constructor.name}` : typeof v;
+  v === null
+    ? 'null'
+    : Array.isArray(v)
+      ? 'an array'
+      : ArrayBuffer.isView(v)
+        ? `a ${v.constructor.name}`
+        : typeof v;
 
 /** encode() takes a string (a JS caller may pass anything). */
 function checkText(op: string, text: unknown): asserts text is string {

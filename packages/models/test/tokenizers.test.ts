@@ -1,5 +1,5 @@
-import fc from 'fast-check';
 import { ArgumentError } from '@duality/kernels';
+import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import {
   brown8,

@@ -86,7 +86,12 @@ export function trackTensors(backend: Backend): { live(): number; created(): num
     originals.set(name, Object.hasOwn(target, name) ? fn : undefined);
     target[name] = function (this: unknown, ...args: unknown[]) {
       const out = (fn as (...a: unknown[]) => unknown).apply(this, args);
-      if (out instanceof Promise) return out.then((v) => (record(v), v));
+      if (out instanceof Promise) {
+        return out.then((v) => {
+          record(v);
+          return v;
+        });
+      }
       record(out);
       return out;
     };
