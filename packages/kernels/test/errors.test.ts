@@ -137,6 +137,7 @@ const argumentCases: Case[] = [
   ['normal', () => cpu.normal([4], { seed: 1, offset: 2 ** 53 - 2 }), 'stream window', 'below 2^53'],
   ['layerNorm', () => cpu.layerNorm(f64([2, 3]), f64([3]), -1), 'eps -1', 'eps ≥ 0'],
   ['scale', () => cpu.scale(f64([2]), Number.POSITIVE_INFINITY), 'factor Infinity', 'finite'],
+  ['compare', () => cpu.compare(f64([2]), f64([2]), 'toString' as 'lt'), 'comparison toString', 'lt | le'],
   ['oneHot', () => cpu.oneHot(ids([0]), 0, 'f32'), 'depth 0', 'positive integer'],
   ['full', () => cpu.full([2], 1.5, 'i32'), 'value 1.5', 'integers in'],
   ['tensor', () => cpu.tensor([-1], [1], 'u32'), 'value -1 at index 0', '[0, 4294967295]'],

@@ -1,25 +1,25 @@
-import { ArgumentError } from '../errors';
+import {
+  validateBinary,
+  validateCompare,
+  validateScale,
+  validateUnary,
+  validateWhere,
+} from '../checks/elementwise';
 import type { Backend, CompareOp, DType, Tensor, TypedArray } from '../types';
-import { broadcastShapes, checkDtype, checkFinite, checkSameDtype, FLOAT, INDEX } from '../validate';
 import { mapBinary, mapSelect, type RowKernel } from './broadcast';
-import { type CpuTensor, output, use } from './tensor';
+import { type CpuTensor, output } from './tensor';
 
-const ALL: readonly DType[] = ['f32', 'f64', 'i32', 'u32'];
-
-/** A broadcasting binary op; inputs share one dtype from `allowed`, the output has it too. */
+/** A broadcasting binary op; inputs share one dtype (from `allowed` when given), the output has it too. */
 export function binary(
   backend: Backend,
   op: string,
   a: Tensor,
   b: Tensor,
   row: RowKernel,
-  allowed: readonly DType[] = ALL,
+  allowed?: readonly DType[],
 ): CpuTensor {
-  const ta = use(op, 'a', a, backend);
-  const tb = use(op, 'b', b, backend);
-  checkDtype(op, 'a', ta, allowed);
-  checkSameDtype(op, ta, tb);
-  const shape = broadcastShapes(op, ta.shape, tb.shape);
+  const shape = validateBinary(backend, op, a, b, allowed);
+  const [ta, tb] = [a as CpuTensor, b as CpuTensor];
   const out = output(backend, shape, ta.dtype);
   mapBinary(ta.data, ta.shape, tb.data, tb.shape, shape, out.data, row);
   return out;
@@ -30,8 +30,11 @@ export type MapKernel = (src: TypedArray, dst: TypedArray) => void;
 
 /** A float elementwise map, computed in float64 and stored in the input's dtype. */
 export function unary(backend: Backend, op: string, a: Tensor, map: MapKernel): CpuTensor {
-  const ta = use(op, 'a', a, backend);
-  checkDtype(op, 'a', ta, FLOAT);
+  validateUnary(backend, op, a);
+  return floatMap(backend, a as CpuTensor, map);
+}
+
+function floatMap(backend: Backend, ta: CpuTensor, map: MapKernel): CpuTensor {
   const out = output(backend, ta.shape, ta.dtype);
   map(ta.data, out.data);
   return out;
@@ -72,9 +75,8 @@ export const siluMap: MapKernel = (src, dst) => {
 
 /** a·s + shift. */
 export function scale(backend: Backend, a: Tensor, s: number, shift = 0): CpuTensor {
-  checkFinite('scale', 'factor', s);
-  checkFinite('scale', 'shift', shift);
-  return unary(backend, 'scale', a, (src, dst) => {
+  validateScale(backend, a, s, shift);
+  return floatMap(backend, a as CpuTensor, (src, dst) => {
     for (let i = 0; i < src.length; i++) dst[i] = src[i] * s + shift;
   });
 }
@@ -102,27 +104,17 @@ const COMPARE: Record<CompareOp, RowKernel> = {
 
 /** Broadcasting comparison → i32 0/1 (any dtype; both inputs the same dtype; NaN compares false except `ne`). */
 export function compare(backend: Backend, a: Tensor, b: Tensor, cmp: CompareOp): CpuTensor<'i32'> {
-  const op = 'compare';
-  const f = COMPARE[cmp];
-  if (!f) throw new ArgumentError(op, `comparison ${String(cmp)}`, Object.keys(COMPARE).join(' | '));
-  const ta = use(op, 'a', a, backend);
-  const tb = use(op, 'b', b, backend);
-  checkSameDtype(op, ta, tb);
-  const shape = broadcastShapes(op, ta.shape, tb.shape);
+  const shape = validateCompare(backend, a, b, cmp);
+  const [ta, tb] = [a as CpuTensor, b as CpuTensor];
   const out = output(backend, shape, 'i32');
-  mapBinary(ta.data, ta.shape, tb.data, tb.shape, shape, out.data, f);
+  mapBinary(ta.data, ta.shape, tb.data, tb.shape, shape, out.data, COMPARE[cmp]);
   return out;
 }
 
 /** cond ? a : b, broadcasting over all three (cond i32/u32, a and b one dtype). */
 export function where(backend: Backend, cond: Tensor, a: Tensor, b: Tensor): CpuTensor {
-  const op = 'where';
-  const tc = use(op, 'cond', cond, backend);
-  const ta = use(op, 'a', a, backend);
-  const tb = use(op, 'b', b, backend);
-  checkDtype(op, 'cond', tc, INDEX);
-  checkSameDtype(op, ta, tb);
-  const shape = broadcastShapes(op, tc.shape, broadcastShapes(op, ta.shape, tb.shape));
+  const shape = validateWhere(backend, cond, a, b);
+  const [tc, ta, tb] = [cond as CpuTensor, a as CpuTensor, b as CpuTensor];
   const out = output(backend, shape, ta.dtype);
   mapSelect(tc.data, tc.shape, ta.data, ta.shape, tb.data, tb.shape, shape, out.data);
   return out;

@@ -25,11 +25,9 @@ import type {
   WebGPUBackend,
 } from '../types';
 import {
-  broadcastShapes,
   checkDtype,
   checkDtypeArg,
   checkEps,
-  checkFinite,
   checkRank,
   checkSameDtype,
   checkSameShape,
@@ -38,6 +36,7 @@ import {
   checkTemperature,
   checkTopK,
   checkTopP,
+  FLOAT,
   lastAxis,
   planMatmul,
   shapeSize,
@@ -46,17 +45,8 @@ import {
 import { GpuContext, groupsOf, split64 } from './context';
 import * as create from './create';
 import { acquireDevice } from './device';
-import {
-  type BinaryOp,
-  binarySpec,
-  broadcastParams,
-  compareSpec,
-  EW_WG,
-  planBroadcast,
-  type UnaryOp,
-  unarySpec,
-  whereSpec,
-} from './kernels/elementwise';
+import * as ew from './elementwise';
+import { binarySpec, broadcastParams, EW_WG, planBroadcast } from './kernels/elementwise';
 import {
   embeddingBagSpec,
   embeddingSpec,
@@ -82,7 +72,7 @@ import {
 } from './kernels/rows';
 import { GpuRuntime, type KernelSpec, type Scalar } from './runtime';
 import type { GpuTensor } from './tensor';
-import { broadcastWindows, elementWindows, rowWindows, windowed } from './windows';
+import { rowWindows, windowed } from './windows';
 
 /** Float tensor inputs: listed like the cpu backend (an f64 tensor cannot exist here), so messages match. */
 const FLOAT_IN: readonly DType[] = ['f32', 'f64'];
@@ -192,117 +182,38 @@ class WebGPUBackendImpl implements WebGPUBackend {
 
   // --- elementwise -----------------------------------------------------------------------------------------
 
-  private binary(op: BinaryOp, a: Tensor, b: Tensor): Tensor {
-    const ta = this.use(op, 'a', a);
-    const tb = this.use(op, 'b', b);
-    checkSameDtype(op, ta, tb);
-    const shape = broadcastShapes(op, ta.shape, tb.shape);
-    const out = this.output(shape, ta.dtype);
-    const t = ta.dtype as Scalar;
-    const run = (params: ReturnType<typeof broadcastParams>, buffers: Record<string, GPUBuffer>) =>
-      this.run(op, () => binarySpec(op, t), `${op}_${t}`, buffers, params, groupsOf(params.size, EW_WG));
-    const operands = [
-      { name: 'a', t: ta },
-      { name: 'b', t: tb },
-    ];
-    if (broadcastWindows(this.g, op, out, operands, run)) return out;
-    const plan = planBroadcast(op, shape, [ta.shape, tb.shape]);
-    run(broadcastParams(plan), { a: ta.buffer, b: tb.buffer, out: out.buffer });
-    return out;
-  }
-
   add(a: Tensor, b: Tensor): Tensor {
-    return this.binary('add', a, b);
+    return ew.binary(this.g, 'add', a, b);
   }
   sub(a: Tensor, b: Tensor): Tensor {
-    return this.binary('sub', a, b);
+    return ew.binary(this.g, 'sub', a, b);
   }
   mul(a: Tensor, b: Tensor): Tensor {
-    return this.binary('mul', a, b);
+    return ew.binary(this.g, 'mul', a, b);
   }
   div(a: Tensor, b: Tensor): Tensor {
-    return this.binary('div', a, b);
+    return ew.binary(this.g, 'div', a, b, FLOAT);
   }
-
-  private unary(op: UnaryOp, a: Tensor, s = 1, shift = 0): Tensor {
-    const ta = this.use(op, 'a', a, FLOAT_IN);
-    const out = this.output(ta.shape, 'f32');
-    const run = (size: number, buffers: Record<string, GPUBuffer>) =>
-      this.run(op, () => unarySpec(op), `unary_${op}`, buffers, { size, s, shift }, groupsOf(size, EW_WG));
-    if (!elementWindows(this.g, op, ta, out, (count, _first, buffers) => run(count, buffers))) {
-      run(ta.size, { a: ta.buffer, out: out.buffer });
-    }
-    return out;
-  }
-
-  scale(a: Tensor, s: number, shift = 0): Tensor {
-    checkFinite('scale', 'factor', s);
-    checkFinite('scale', 'shift', shift);
-    return this.unary('scale', a, s, shift);
+  scale(a: Tensor, s: number, shift?: number): Tensor {
+    return ew.scale(this.g, a, s, shift);
   }
   exp(a: Tensor): Tensor {
-    return this.unary('exp', a);
+    return ew.unary(this.g, 'exp', a);
   }
   log(a: Tensor): Tensor {
-    return this.unary('log', a);
+    return ew.unary(this.g, 'log', a);
   }
   geluTanh(a: Tensor): Tensor {
-    return this.unary('geluTanh', a);
+    return ew.unary(this.g, 'geluTanh', a);
   }
   silu(a: Tensor): Tensor {
-    return this.unary('silu', a);
+    return ew.unary(this.g, 'silu', a);
   }
-
   compare(a: Tensor, b: Tensor, cmp: CompareOp): Tensor<'i32'> {
-    const op = 'compare';
-    if (!['lt', 'le', 'gt', 'ge', 'eq', 'ne'].includes(cmp)) {
-      throw new ArgumentError(op, `comparison ${String(cmp)}`, 'lt | le | gt | ge | eq | ne');
-    }
-    const ta = this.use(op, 'a', a);
-    const tb = this.use(op, 'b', b);
-    checkSameDtype(op, ta, tb);
-    const shape = broadcastShapes(op, ta.shape, tb.shape);
-    const out = this.output(shape, 'i32');
-    const t = ta.dtype as Scalar;
-    const run = (params: ReturnType<typeof broadcastParams>, buffers: Record<string, GPUBuffer>) =>
-      this.run(
-        op,
-        () => compareSpec(cmp, t),
-        `compare_${cmp}_${t}`,
-        buffers,
-        params,
-        groupsOf(params.size, EW_WG),
-      );
-    const operands = [
-      { name: 'a', t: ta },
-      { name: 'b', t: tb },
-    ];
-    if (broadcastWindows(this.g, op, out, operands, run)) return out;
-    const plan = planBroadcast(op, shape, [ta.shape, tb.shape]);
-    run(broadcastParams(plan), { a: ta.buffer, b: tb.buffer, out: out.buffer });
-    return out;
+    return ew.compare(this.g, a, b, cmp);
   }
-
   where(cond: Tensor, a: Tensor, b: Tensor): Tensor {
-    const op = 'where';
-    const tc = this.use(op, 'cond', cond, INDEX);
-    const ta = this.use(op, 'a', a);
-    const tb = this.use(op, 'b', b);
-    checkSameDtype(op, ta, tb);
-    const shape = broadcastShapes(op, tc.shape, broadcastShapes(op, ta.shape, tb.shape));
-    const out = this.output(shape, ta.dtype);
-    const [c, t] = [tc.dtype as Scalar, ta.dtype as Scalar];
-    const run = (params: ReturnType<typeof broadcastParams>, buffers: Record<string, GPUBuffer>) =>
-      this.run(op, () => whereSpec(c, t), `where_${c}_${t}`, buffers, params, groupsOf(params.size, EW_WG));
-    const operands = [
-      { name: 'a', t: ta },
-      { name: 'b', t: tb },
-      { name: 'c', t: tc },
-    ];
-    if (broadcastWindows(this.g, op, out, operands, run)) return out;
-    const plan = planBroadcast(op, shape, [ta.shape, tb.shape, tc.shape]);
-    run(broadcastParams(plan), { a: ta.buffer, b: tb.buffer, c: tc.buffer, out: out.buffer });
-    return out;
+    return ew.where(this.g, cond, a, b);
   }
 
   // --- linear algebra --------------------------------------------------------------------------------------

@@ -60,6 +60,7 @@ describe('refuses what the cpu backend refuses, with the same typed error', () =
   it('dtype errors', () => {
     expectSameError((b) => b.add(f32(b, [2]), b.zeros([2], 'i32')), DTypeError);
     expectSameError((b) => b.exp(b.zeros([2], 'i32')), DTypeError);
+    expectSameError((b) => b.div(b.zeros([2], 'i32'), b.zeros([2], 'i32')), DTypeError);
     expectSameError((b) => b.embedding(f32(b, [3, 2]), f32(b, [2])), DTypeError);
     expectSameError((b) => b.where(f32(b, [2]), f32(b, [2]), f32(b, [2])), DTypeError);
   });
@@ -71,6 +72,7 @@ describe('refuses what the cpu backend refuses, with the same typed error', () =
     expectSameError((b) => b.sampleCategorical(f32(b, [2, 3]), { seed: 1, temperature: 0 }), ArgumentError);
     expectSameError((b) => b.uniform([3], { seed: 1, offset: 1.5 }), ArgumentError);
     expectSameError((b) => b.scale(f32(b, [2]), Number.NaN), ArgumentError);
+    expectSameError((b) => b.compare(f32(b, [2]), f32(b, [2]), 'toString' as 'lt'), ArgumentError);
     expectSameError((b) => b.full([2], 1.5, 'i32'), ArgumentError);
     expectSameError((b) => b.tensor([-1], [1], 'u32'), ArgumentError);
     expectSameError((b) => b.oneHot(b.zeros([2], 'i32'), 0, 'f32'), ArgumentError);
