@@ -5,6 +5,31 @@ import { defineConfig } from 'vitest/config';
 // run against the sources without a build.
 const resolve = { conditions: ['@duality/source', 'module', 'browser', 'import', 'default'] };
 
+/** Headless Debian Chromium with WebGPU (SwiftShader) for the browser projects. */
+const chromium = () => ({
+  enabled: true,
+  headless: true,
+  provider: playwright({
+    launchOptions: {
+      executablePath: process.env.CHROMIUM_PATH ?? '/usr/bin/chromium',
+      args: [
+        '--enable-unsafe-webgpu',
+        '--no-sandbox',
+        '--disable-background-networking',
+        '--disable-component-update',
+        '--disable-sync',
+        '--no-first-run',
+      ],
+    },
+  }),
+  instances: [{ browser: 'chromium' as const }],
+});
+
+const ISOLATION_HEADERS = {
+  'Cross-Origin-Opener-Policy': 'same-origin',
+  'Cross-Origin-Embedder-Policy': 'require-corp',
+};
+
 export default defineConfig({
   resolve,
   test: {
@@ -32,24 +57,19 @@ export default defineConfig({
           name: 'browser',
           include: ['packages/*/src/**/*.browser.test.ts', 'packages/*/test/**/*.browser.test.ts'],
           testTimeout: 120_000,
-          browser: {
-            enabled: true,
-            headless: true,
-            provider: playwright({
-              launchOptions: {
-                executablePath: process.env.CHROMIUM_PATH ?? '/usr/bin/chromium',
-                args: [
-                  '--enable-unsafe-webgpu',
-                  '--no-sandbox',
-                  '--disable-background-networking',
-                  '--disable-component-update',
-                  '--disable-sync',
-                  '--no-first-run',
-                ],
-              },
-            }),
-            instances: [{ browser: 'chromium' }],
-          },
+          browser: chromium(),
+        },
+      },
+      {
+        // the cpu backend in a Web Worker of a cross-origin-isolated page (COOP/COEP, as a static host would send
+        // them): SharedArrayBuffer exists there, so the worker runs the pool's threads
+        resolve,
+        server: { headers: ISOLATION_HEADERS },
+        test: {
+          name: 'browser-isolated',
+          include: ['packages/kernels/src/cpu/worker.browser.test.ts'],
+          testTimeout: 120_000,
+          browser: chromium(),
         },
       },
     ],

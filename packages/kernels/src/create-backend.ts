@@ -1,4 +1,6 @@
 import { createCpuBackend } from './cpu/backend';
+import { warmCpuPool } from './cpu/pool';
+import { kernelsReady } from './cpu/wasm/module';
 import { ArgumentError, WebGPUUnavailableError } from './errors';
 import type { Backend, CreateBackendOptions } from './types';
 
@@ -14,7 +16,7 @@ export async function createBackend(
   options: CreateBackendOptions = {},
 ): Promise<Backend> {
   checkKind(kind, options);
-  if (kind === 'cpu') return createCpuBackend(options);
+  if (kind === 'cpu') return createCpu(options);
   const { createWebGPUBackend } = await import('./webgpu/backend');
   if (kind === 'webgpu') return createWebGPUBackend(options);
   const log = options.log ?? ((m: string) => console.error(m));
@@ -30,8 +32,16 @@ export async function createBackend(
   } catch (error) {
     if (!(error instanceof WebGPUUnavailableError)) throw error;
     log(`duality: using the cpu backend (${error.message})`);
-    return createCpuBackend(options);
+    return createCpu(options);
   }
+}
+
+/** The cpu backend with its worker pool started and ready (in a browser worker, jobs are inline until then). */
+async function createCpu(options: CreateBackendOptions): Promise<Backend> {
+  const backend = createCpuBackend(options);
+  await kernelsReady();
+  await warmCpuPool();
+  return backend;
 }
 
 const KINDS = ['cpu', 'webgpu', 'auto'] as const;

@@ -219,6 +219,8 @@ let run = null;
 function onJob(data) {
   if (data.init) {
     run = createRunner(new WebAssembly.Instance(data.module, {}).exports, data.mr, data.nr, true).run;
+    Atomics.store(data.ready, data.slot, 1);
+    Atomics.notify(data.ready, data.slot);
     return;
   }
   const { job, ctl, slot } = data;

@@ -50,6 +50,10 @@ interface PoolState {
   ports: PortLike[];
   /** status[i] = 1 once worker i has died (written by the thread that owns it, read between bounded waits). */
   status: Int32Array;
+  /** ready[i] = 1 once worker i has its wasm instance (written by the worker). */
+  ready: Int32Array;
+  /** Whether jobs must wait for every worker to be ready (browsers: see spawnBrowserPool) or run inline. */
+  gated: boolean;
   /** Stops every worker (Node: terminates the supervisor, whose exit takes its workers down). */
   stop(): void;
   /** Terminates worker i after `afterMs` (tests). */
@@ -100,6 +104,8 @@ let mainRunner: Runner | null | undefined;
 let users = 0;
 /** How many times workers were started (tests check that a restart happened, or did not). */
 let generation = 0;
+/** How many jobs were shared with workers (tests check that the threaded path really ran). */
+let sharedJobs = 0;
 
 /**
  * Test hooks of the pool (not part of the package's public entry): resource limits for the workers (a small
@@ -109,8 +115,8 @@ export const cpuPoolTesting = {
   resourceLimits: undefined as
     | { maxOldGenerationSizeMb?: number; maxYoungGenerationSizeMb?: number }
     | undefined,
-  /** Whether workers are running, how often they were started, and how many backends hold the pool. */
-  stats: () => ({ running: state !== undefined, generation, users }),
+  /** Whether workers run, how often they were started, how many backends hold the pool, jobs shared so far. */
+  stats: () => ({ running: state !== undefined, generation, users, sharedJobs }),
   /** Terminates worker i from its parent thread, after `afterMs` (as an outside kill would); false without a pool. */
   terminateWorker(i: number, afterMs = 0): boolean {
     if (!state) return false;
@@ -135,14 +141,17 @@ function nodeBuiltin<T>(name: string): T | undefined {
 }
 
 /** Whether this thread may block in Atomics.wait (Node's main thread yes, a browser's main thread no). */
+let blockable: boolean | undefined;
 function canBlock(): boolean {
+  if (blockable !== undefined) return blockable;
   if (typeof SharedArrayBuffer === 'undefined' || typeof Atomics === 'undefined') return false;
   try {
     Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 1, 0); // "not-equal" at once where allowed
-    return true;
+    blockable = true;
   } catch {
-    return false;
+    blockable = false;
   }
+  return blockable;
 }
 
 /**
@@ -159,6 +168,22 @@ export function configureCpuPool({ threads }: { threads?: number } = {}): void {
     );
   }
   configuredThreads = threads; // running workers are resized (or left idle, for inline) on the next parallel job
+}
+
+/**
+ * Starts the worker pool (when this thread can run it) and resolves once every worker is ready. In a browser
+ * (a Web Worker) jobs run inline until then, because a worker starts through its creator's event loop, which a
+ * blocking job would stop; `createBackend('cpu')` awaits this, so its backend is threaded from the first op.
+ */
+export async function warmCpuPool(): Promise<void> {
+  const threads = cpuPoolThreads();
+  const module = kernelsModule();
+  if (threads <= 1 || !module) return;
+  const pool = poolState(threads, module);
+  const deadline = Date.now() + 30_000;
+  while (pool.ready.includes(0) && !pool.status.includes(1) && Date.now() < deadline) {
+    await new Promise((resolve) => setTimeout(resolve, 2));
+  }
 }
 
 /** Terminates the worker threads now, whoever uses them (a later parallel kernel starts them again). */
@@ -182,8 +207,38 @@ export function releaseCpuPool(): void {
 /** Threads a parallel job will use right now (1 = inline). */
 export function cpuPoolThreads(): number {
   const wanted = configuredThreads ?? availableCores();
-  if (wanted <= 1 || !kernelsModule() || !canBlock() || !workerSupport()) return 1;
+  if (wanted <= 1 || !kernelsModule()) return 1;
+  const limit = threadingLimit();
+  if (limit) {
+    noteOnce(limit);
+    return 1;
+  }
   return wanted;
+}
+
+/**
+ * Why this thread cannot run the worker pool, or undefined when it can: a browser main thread may not block in
+ * Atomics.wait; a page (or its workers) that is not cross-origin isolated has no SharedArrayBuffer.
+ */
+export function threadingLimit(): string | undefined {
+  if (!workerSupport()) return 'this context cannot start workers';
+  const browserMainThread = (globalThis as { document?: unknown }).document !== undefined;
+  if (browserMainThread && !canBlock()) {
+    return 'a browser main thread may not block in Atomics.wait (run the cpu backend in a Web Worker for threads)';
+  }
+  if (typeof SharedArrayBuffer === 'undefined') {
+    return 'SharedArrayBuffer is unavailable (serve the page cross-origin isolated: COOP same-origin, COEP require-corp)';
+  }
+  if (!canBlock()) return 'this thread may not block in Atomics.wait';
+  return undefined;
+}
+
+let noted = false;
+/** Says once per thread why the cpu kernels run single-threaded although more threads were asked for. */
+function noteOnce(limit: string): void {
+  if (noted) return;
+  noted = true;
+  console.info(`duality: the cpu backend runs single-threaded here: ${limit}`);
 }
 
 function workerSupport(): boolean {
@@ -192,7 +247,14 @@ function workerSupport(): boolean {
 }
 
 /** The init message every worker gets first: its wasm module and the gemm tile sizes. */
-const initMessage = (module: WebAssembly.Module) => ({ init: true, module, mr: GEMM_MR, nr: GEMM_NR });
+const initMessage = (module: WebAssembly.Module, ready: Int32Array, slot: number) => ({
+  init: true,
+  module,
+  mr: GEMM_MR,
+  nr: GEMM_NR,
+  ready,
+  slot,
+});
 
 /**
  * Node: a supervisor thread owns the workers (it sees their 'exit' events while this thread may be blocked) and
@@ -209,13 +271,17 @@ function spawnNodePool(threads: NodeWorkerThreads, count: number, module: WebAss
   const { resourceLimits } = cpuPoolTesting;
   supervisor.postMessage({ source: WORKER_SOURCE, status, ports: childPorts, resourceLimits }, childPorts);
   const ports = channels.map((c) => c.port1);
-  for (const port of ports) {
+  const ready = new Int32Array(new SharedArrayBuffer(4 * count));
+  ports.forEach((port, slot) => {
     port.unref?.();
-    port.postMessage(initMessage(module));
-  }
+    port.postMessage(initMessage(module, ready, slot));
+  });
   return {
     ports,
     status,
+    ready,
+    // Node starts workers without this thread's event loop: jobs may be posted before they are up
+    gated: false,
     broken: false,
     stop: () => supervisor.terminate(),
     kill: (i, afterMs) => supervisor.postMessage({ terminate: i, afterMs }),
@@ -225,11 +291,12 @@ function spawnNodePool(threads: NodeWorkerThreads, count: number, module: WebAss
 /** Browser (a Web Worker host): workers from a Blob URL; an 'error' event marks the worker dead. */
 function spawnBrowserPool(count: number, module: WebAssembly.Module): PoolState {
   const status = new Int32Array(new SharedArrayBuffer(4 * count));
+  const ready = new Int32Array(new SharedArrayBuffer(4 * count));
   const url = URL.createObjectURL(new Blob([WORKER_SOURCE], { type: 'text/javascript' }));
   const workers: WorkerLike[] = Array.from({ length: count }, (_, i) => {
     const worker = new Worker(url) as WorkerLike;
     worker.onerror = () => Atomics.store(status, i, 1);
-    worker.postMessage(initMessage(module));
+    worker.postMessage(initMessage(module, ready, i));
     return worker;
   });
   URL.revokeObjectURL(url);
@@ -242,6 +309,9 @@ function spawnBrowserPool(count: number, module: WebAssembly.Module): PoolState 
   return {
     ports: workers,
     status,
+    ready,
+    // a browser starts a worker through its creator's event loop: blocking before it is up would deadlock
+    gated: true,
     broken: false,
     stop: () => {
       for (const w of workers) w.terminate();
@@ -297,7 +367,13 @@ export function runJob(job: PoolJob, parallel: boolean): boolean {
     return true;
   }
   const pool = poolState(cpuPoolThreads(), kernelsModule() as WebAssembly.Module);
+  if (pool.gated && pool.ready.includes(0)) {
+    // browser workers still starting (they need this thread's event loop): this job runs inline
+    for (let t = 0; t < job.tasks; t++) run(job, t);
+    return true;
+  }
   const helpers = threads - 1;
+  sharedJobs++;
   const ctl = new Int32Array(new SharedArrayBuffer(4 * (CTL.slots + helpers)));
   for (let slot = 0; slot < helpers; slot++) pool.ports[slot].postMessage({ job, ctl, slot });
   try {
