@@ -3,12 +3,13 @@
  * row into NaN. On cpu the data is scanned in place (one pass, cheaper than the softmax that follows); on other
  * backends reading the tensor back costs a transfer, so the check runs only when asked (`checkValues: true`).
  */
-import { ArgumentError, type CpuBackend, type Tensor } from '@duality/kernels';
+import { ArgumentError, defineOp, isCpuBackend, type Tensor } from '@duality/kernels';
 
-const isCpu = (t: Tensor): boolean => {
-  const b = t.backend as Partial<CpuBackend>;
-  return b.name === 'cpu' && typeof b.dataOf === 'function';
-};
+/** The cpu scan as a cpu-only op: reads the tensor through the kernel context (no copy). */
+const scanFinite = defineOp<[Tensor, string, boolean], void>({
+  name: 'checkFiniteValues',
+  cpu: (ctx, t, op, allowNegativeInfinity) => refuseNonFinite(op, ctx.data(t), allowNegativeInfinity),
+});
 
 /**
  * Refuses NaN and +∞ (and −∞ unless `allowNegativeInfinity`, which dense logits may hold: probability 0).
@@ -19,14 +20,16 @@ export async function checkFiniteValues(
   t: Tensor,
   options: { allowNegativeInfinity: boolean; readBack: boolean },
 ): Promise<void> {
-  const cpu = isCpu(t);
-  if (!cpu && !options.readBack) return;
-  const data = cpu ? (t.backend as CpuBackend).dataOf(t) : await t.read();
+  if (isCpuBackend(t.backend)) scanFinite(t, op, options.allowNegativeInfinity);
+  else if (options.readBack) refuseNonFinite(op, await t.read(), options.allowNegativeInfinity);
+}
+
+function refuseNonFinite(op: string, data: ArrayLike<number>, allowNegativeInfinity: boolean): void {
   for (let i = 0; i < data.length; i++) {
     const v = data[i];
-    if (v === Number.NEGATIVE_INFINITY && options.allowNegativeInfinity) continue;
+    if (v === Number.NEGATIVE_INFINITY && allowNegativeInfinity) continue;
     if (!Number.isFinite(v)) {
-      const allowed = options.allowNegativeInfinity ? 'finite values or −∞' : 'finite values';
+      const allowed = allowNegativeInfinity ? 'finite values or −∞' : 'finite values';
       throw new ArgumentError(op, `${v} at flat index ${i}`, allowed);
     }
   }

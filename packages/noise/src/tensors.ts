@@ -5,21 +5,33 @@
 import {
   ArgumentError,
   type Backend,
-  type CpuBackend,
   DTypeError,
+  defineOp,
+  describeShape as describe,
   type FloatDType,
+  isCpuBackend,
   philoxKey,
   philoxWords,
   type RandomStream,
   ShapeError,
   type Tensor,
-  type WebGPUBackend,
 } from '@duality/kernels';
 import { assertIdsInRange } from './errors';
 import { checkProbRows, toleranceOf } from './probs';
 import type { Times } from './types';
 
-const describe = (shape: readonly number[]) => `[${shape.join(', ')}]`;
+/**
+ * The content checks that run where the data is at hand without a read-back: cpu-only ops (no WGSL kernel, no
+ * gradient) that read their tensor through the kernel context and throw the checks' typed errors.
+ */
+const scanProbRows = defineOp<[Tensor, string, number], void>({
+  name: 'checkProbRows',
+  cpu: (ctx, x, op, vocabSize) => checkProbRows(op, ctx.data(x), vocabSize, toleranceOf(x.dtype)),
+});
+const scanIds = defineOp<[Tensor, string, number], void>({
+  name: 'checkIds',
+  cpu: (ctx, ids, op, vocabSize) => assertIdsInRange(op, ctx.data(ids), vocabSize),
+});
 
 /** The backend argument of a factory: a Backend (not the options object passed in its place, not undefined). */
 export function checkBackend(op: string, backend: unknown): asserts backend is Backend {
@@ -40,14 +52,6 @@ export function checkOptions(op: string, options: unknown): void {
   }
 }
 
-export function isWebGPUBackend(backend: Backend): backend is WebGPUBackend {
-  return backend.name === 'webgpu' && typeof (backend as Partial<WebGPUBackend>).runKernel === 'function';
-}
-
-export function isCpuBackend(backend: Backend): backend is CpuBackend {
-  return backend.name === 'cpu' && typeof (backend as Partial<CpuBackend>).dataOf === 'function';
-}
-
 /**
  * x0Probs must be a float [B, L, K] tensor with K = vocabSize, and (checked on cpu, where the data is at hand
  * without a read-back) every row a distribution within DEFAULT_TOLERANCE: no NaN, entries ≥ −1e-9 (f64) /
@@ -60,7 +64,7 @@ export function checkProbs(op: string, x: Tensor, vocabSize: number): [number, n
   if (x.shape.length !== 3 || x.shape[2] !== vocabSize) {
     throw new ShapeError(op, `x0Probs of shape ${describe(x.shape)}`, `[B, L, ${vocabSize}]`);
   }
-  if (isCpuBackend(x.backend)) checkProbRows(op, x.backend.dataOf(x), vocabSize, toleranceOf(x.dtype));
+  if (isCpuBackend(x.backend)) scanProbRows(x, op, vocabSize);
   return [x.shape[0], x.shape[1]];
 }
 
@@ -95,7 +99,7 @@ export function checkIds(
   if (ids.shape.length !== 2 || (shape && (ids.shape[0] !== shape[0] || ids.shape[1] !== shape[1]))) {
     throw new ShapeError(op, `${name} of shape ${describe(ids.shape)}`, shape ? describe(shape) : '[B, L]');
   }
-  if (isCpuBackend(ids.backend)) assertIdsInRange(`${op} (${name})`, ids.backend.dataOf(ids), vocabSize);
+  if (isCpuBackend(ids.backend)) scanIds(ids, `${op} (${name})`, vocabSize);
   return [ids.shape[0], ids.shape[1]] as [number, number];
 }
 
@@ -104,7 +108,11 @@ export function perRow(op: string, name: string, times: Times, batch: number): F
   if (typeof times === 'number') return new Float64Array(batch).fill(times);
   const arrayLike = typeof times === 'object' && times !== null && typeof times.length === 'number';
   if (!arrayLike) {
-    throw new ArgumentError(op, `${name} ${kindOf(times)}`, `a number or ${batch} numbers (one per batch row)`);
+    throw new ArgumentError(
+      op,
+      `${name} ${kindOf(times)}`,
+      `a number or ${batch} numbers (one per batch row)`,
+    );
   }
   if (times.length !== batch) {
     throw new ShapeError(
@@ -137,11 +145,6 @@ export class Scope {
   dispose(except?: Tensor): void {
     for (const t of this.temps) if (t !== except && !t.disposed) t.dispose();
   }
-}
-
-/** Reads a tensor's data synchronously on cpu (zero-copy) or asynchronously elsewhere. */
-export async function readData(t: Tensor): Promise<ArrayLike<number>> {
-  return isCpuBackend(t.backend) ? t.backend.dataOf(t) : t.read();
 }
 
 const TWO_POW_M53 = 2 ** -53;

@@ -1,4 +1,4 @@
-import type { CpuBackend, Tensor } from '@duality/kernels';
+import { defineOp, isCpuBackend, describeShape as shapeText, type Tensor } from '@duality/kernels';
 import { DenoiserOutputError } from './errors';
 
 /** Per-call extras a denoiser may use. */
@@ -30,15 +30,6 @@ export interface Denoiser {
   readonly timeConditioned?: boolean;
   /** Number of classes of a class-conditional denoiser (label `numClasses` = unconditional). */
   readonly numClasses?: number;
-}
-
-const shapeText = (shape: readonly number[]) => `[${shape.join(', ')}]`;
-
-/** Host view of a tensor: zero-copy on the cpu backend, a read-back elsewhere. */
-export async function hostData(t: Tensor): Promise<ArrayLike<number>> {
-  const backend = t.backend as Partial<CpuBackend>;
-  if (backend.name === 'cpu' && typeof backend.dataOf === 'function') return backend.dataOf(t);
-  return t.read();
 }
 
 const kindOf = (v: unknown): string =>
@@ -97,9 +88,8 @@ export async function checkLogProbs(
   vocab: number,
   tolerance: number,
 ): Promise<void> {
-  const backend = out.backend as Partial<CpuBackend>;
-  if (backend.name === 'cpu' && typeof backend.dataOf === 'function') {
-    checkLogProbRows(op, backend.dataOf(out), vocab, tolerance);
+  if (isCpuBackend(out.backend)) {
+    scanLogProbRows(out, op, vocab, tolerance);
     return;
   }
   const be = out.backend;
@@ -155,3 +145,9 @@ export function checkLogProbRows(
     }
   }
 }
+
+/** The cpu scan of `checkLogProbs` as a cpu-only op: reads the output through the kernel context, no copy. */
+const scanLogProbRows = defineOp<[Tensor, string, number, number], void>({
+  name: 'checkLogProbRows',
+  cpu: (ctx, out, op, vocab, tolerance) => checkLogProbRows(op, ctx.data(out), vocab, tolerance),
+});

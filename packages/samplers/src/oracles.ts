@@ -12,7 +12,6 @@
 import type { Backend, FloatDType, Tensor } from '@duality/kernels';
 import type { NoiseProcess } from '@duality/noise';
 import type { Denoiser, PredictOptions } from './denoiser';
-import { hostData } from './denoiser';
 import { SamplerConfigError } from './errors';
 
 /** The process facts an oracle needs: which kind, its vocabulary and the mask id. */
@@ -75,7 +74,7 @@ async function readCall(
   xt: Tensor,
   sigma: Float64Array,
 ): Promise<{ ids: Int32Array | Uint32Array; alphas: Float64Array }> {
-  const ids = (await hostData(xt)) as Int32Array | Uint32Array;
+  const ids = (await xt.read()) as Int32Array | Uint32Array;
   return { ids, alphas: sigma.map((s) => Math.exp(-s)) };
 }
 

@@ -1,7 +1,7 @@
 import type { Backend, Tensor } from '@duality/kernels';
 import { psiPosterior, psiSample } from '@duality/posteriors';
 import { makePlan, type Plan, type PsiConfig, type SamplerConfig } from './config';
-import { checkLogProbs, checkOutputShape, type Denoiser, hostData, isTensorLike } from './denoiser';
+import { checkLogProbs, checkOutputShape, type Denoiser, isTensorLike } from './denoiser';
 import { ContextLengthError, SamplerConfigError, SamplingAbortedError } from './errors';
 import { drawStream } from './streams';
 
@@ -380,7 +380,7 @@ function clampGiven(
 }
 
 async function sameIds(a: Tensor, b: Tensor): Promise<boolean> {
-  const [x, y] = await Promise.all([hostData(a), hostData(b)]);
+  const [x, y] = await Promise.all([a.read(), b.read()]);
   for (let i = 0; i < x.length; i++) if (x[i] !== y[i]) return false;
   return true;
 }
