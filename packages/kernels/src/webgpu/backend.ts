@@ -38,7 +38,6 @@ import {
   checkTopP,
   FLOAT,
   lastAxis,
-  planMatmul,
   shapeSize,
   streamOffset,
 } from '../validate';
@@ -46,7 +45,7 @@ import { GpuContext, groupsOf, split64 } from './context';
 import * as create from './create';
 import { acquireDevice } from './device';
 import * as ew from './elementwise';
-import { binarySpec, broadcastParams, EW_WG, planBroadcast } from './kernels/elementwise';
+import { EW_WG } from './kernels/elementwise';
 import {
   embeddingBagSpec,
   embeddingSpec,
@@ -55,7 +54,6 @@ import {
   oneHotSpec,
   scatterAddSpec,
 } from './kernels/gather';
-import { matmulSpec, TILE_M, TILE_N } from './kernels/matmul';
 import { normalSpec, sampleSpec, uniformSpec } from './kernels/random';
 import {
   argmaxSpec,
@@ -70,6 +68,7 @@ import {
   topKSpec,
   topPSpec,
 } from './kernels/rows';
+import { matmul } from './linalg';
 import { GpuRuntime, type KernelSpec, type Scalar } from './runtime';
 import type { GpuTensor } from './tensor';
 import { rowWindows, windowed } from './windows';
@@ -218,136 +217,8 @@ class WebGPUBackendImpl implements WebGPUBackend {
 
   // --- linear algebra --------------------------------------------------------------------------------------
 
-  matmul(a: Tensor, b: Tensor, options: MatmulOptions = {}): Tensor {
-    const op = 'matmul';
-    const ta = this.use(op, 'a', a, FLOAT_IN);
-    const tb = this.use(op, 'b', b, FLOAT_IN);
-    const bias = options.bias ? this.use(op, 'bias', options.bias, FLOAT_IN) : undefined;
-    const transposeA = options.transposeA ?? false;
-    const transposeB = options.transposeB ?? false;
-    const plan = planMatmul(op, ta.shape, tb.shape, transposeA, transposeB, bias?.shape);
-    const out = this.output(plan.outShape, 'f32');
-    if (out.size === 0) return out;
-    if (plan.k === 0) return bias ? this.broadcastRows(op, bias, out) : out;
-    const weightTooBig = this.g.tooBig(tb.size) || this.g.tooBig(out.size);
-    if (transposeB && tb.shape.length === 2 && weightTooBig && !this.g.tooBig(ta.size)) {
-      if (this.matmulByColumns(ta, tb, bias, out, transposeA)) return out;
-    }
-    const inputTooBig = this.g.tooBig(ta.size) || this.g.tooBig(out.size);
-    if (!transposeA && tb.shape.length === 2 && inputTooBig && !this.g.tooBig(tb.size)) {
-      if (this.matmulByRows(ta, tb, bias, out, transposeB)) return out;
-    }
-    const offsets = new Uint32Array(2 * plan.batch);
-    for (let p = 0; p < plan.batch; p++) {
-      offsets[2 * p] = plan.aOffsets[p];
-      offsets[2 * p + 1] = plan.bOffsets[p];
-    }
-    const offsetBuffer = this.rt.createStorage('u32', offsets.length);
-    this.device.queue.writeBuffer(offsetBuffer, 0, offsets);
-    const tilesN = Math.ceil(plan.n / TILE_N);
-    const tilesM = Math.ceil(plan.m / TILE_M);
-    const buffers: Record<string, GPUBuffer> = {
-      a: ta.buffer,
-      b: tb.buffer,
-      offsets: offsetBuffer,
-      out: out.buffer,
-      bias: bias ? bias.buffer : this.g.placeholder, // bound but never read when hasBias = 0
-    };
-    const params = {
-      m: plan.m,
-      k: plan.k,
-      n: plan.n,
-      tilesN,
-      tilesM,
-      batch: plan.batch,
-      transposeA: transposeA ? 1 : 0,
-      transposeB: transposeB ? 1 : 0,
-      hasBias: bias ? 1 : 0,
-    };
-    this.run(op, matmulSpec, 'matmul', buffers, params, tilesN * tilesM * plan.batch);
-    offsetBuffer.destroy(); // safe after submit: WebGPU keeps it alive for the queued dispatch
-    return out;
-  }
-
-  /**
-   * x·Wᵀ with W = b [n, k] (or the output) bigger than one binding: windows of W's rows give column blocks of the
-   * output, computed into a window buffer and copied row by row into place. Returns false when one column does not
-   * fit a binding.
-   */
-  private matmulByColumns(
-    ta: GpuTensor,
-    tb: GpuTensor,
-    bias: GpuTensor | undefined,
-    out: GpuTensor,
-    transposeA: boolean,
-  ): boolean {
-    const op = 'matmul';
-    const [n, k] = tb.shape;
-    const outRows = out.size / n;
-    const per = Math.min(n, Math.floor(this.g.bindLimit / 4 / Math.max(k, outRows)));
-    if (per < 1) return false;
-    for (let first = 0; first < n; first += per) {
-      const count = Math.min(per, n - first);
-      const w = this.output([count, k], 'f32');
-      this.g.copy(op, tb.buffer, w.buffer, count * k, first * k, 0);
-      const wBias = bias ? this.output([count], 'f32') : undefined;
-      if (bias && wBias) this.g.copy(op, bias.buffer, wBias.buffer, count, first, 0);
-      const part = this.matmul(ta, w, { transposeA, transposeB: true, bias: wBias }) as GpuTensor;
-      this.rt.scoped(op, () => {
-        const encoder = this.device.createCommandEncoder();
-        for (let r = 0; r < outRows; r++) {
-          encoder.copyBufferToBuffer(part.buffer, r * count * 4, out.buffer, (r * n + first) * 4, count * 4);
-        }
-        this.device.queue.submit([encoder.finish()]);
-      });
-      for (const t of [w, wBias, part]) t?.dispose();
-    }
-    return true;
-  }
-
-  /**
-   * A·B with A (or the output) bigger than one binding and a 2-D B that fits: windows of A's rows (all batch axes
-   * flattened) give contiguous row blocks of the output. Returns false when one row does not fit a binding.
-   */
-  private matmulByRows(
-    ta: GpuTensor,
-    tb: GpuTensor,
-    bias: GpuTensor | undefined,
-    out: GpuTensor,
-    transposeB: boolean,
-  ): boolean {
-    const op = 'matmul';
-    const k = ta.shape[ta.shape.length - 1];
-    const n = out.shape[out.shape.length - 1];
-    const rows = ta.size / k;
-    const per = Math.min(rows, Math.floor(this.g.bindLimit / 4 / Math.max(k, n)));
-    if (per < 1) return false;
-    for (let first = 0; first < rows; first += per) {
-      const count = Math.min(per, rows - first);
-      const x = this.output([count, k], 'f32');
-      this.g.copy(op, ta.buffer, x.buffer, count * k, first * k, 0);
-      const part = this.matmul(x, tb, { transposeB, bias }) as GpuTensor;
-      this.g.copy(op, part.buffer, out.buffer, count * n, 0, first * n);
-      x.dispose();
-      part.dispose();
-    }
-    return true;
-  }
-
-  /** out[..., j] = bias[j] (matmul with an empty inner dimension). */
-  private broadcastRows(op: string, bias: GpuTensor, out: GpuTensor): Tensor {
-    const zero = this.output([1], 'f32');
-    const plan = planBroadcast(op, out.shape, [out.shape.map(() => 1), bias.shape]);
-    this.run(
-      op,
-      () => binarySpec('add', 'f32'),
-      'add_f32',
-      { a: zero.buffer, b: bias.buffer, out: out.buffer },
-      broadcastParams(plan),
-      groupsOf(out.size, EW_WG),
-    );
-    zero.dispose();
-    return out;
+  matmul(a: Tensor, b: Tensor, options?: MatmulOptions): Tensor {
+    return matmul(this.g, a, b, options);
   }
 
   // --- rows ------------------------------------------------------------------------------------------------
