@@ -10,6 +10,7 @@ import {
   type RandomStream,
   type Shape,
   type Tensor,
+  tidy,
 } from '@duality/kernels';
 import type { OperatorApprox } from './approx';
 import { assertAlpha, assertVocabSize } from './errors';
@@ -24,16 +25,7 @@ import {
   topKRelaxation,
 } from './relax';
 import { type GaussianCurriculumSchedule, gaussianCurriculum, logLinear } from './schedules';
-import {
-  checkBackend,
-  checkIds,
-  checkOptions,
-  checkProbs,
-  perRow,
-  rowTensor,
-  Scope,
-  uniformIds,
-} from './tensors';
+import { checkBackend, checkIds, checkOptions, checkProbs, perRow, rowTensor, uniformIds } from './tensors';
 import type { NoiseProcess, Schedule, Times } from './types';
 
 export interface ProcessOptions {
@@ -134,18 +126,15 @@ abstract class UniformStateBase implements NoiseProcess {
     const K = this.vocabSize;
     const be = this.backend;
     const dt = x0Probs.dtype as FloatDType;
-    const scope = new Scope();
-    const A = scope.keep(rowTensor(be, a, dt));
-    const C = scope.keep(
-      rowTensor(
+    return tidy(() => {
+      const A = rowTensor(be, a, dt);
+      const C = rowTensor(
         be,
         a.map((v) => (1 - v) / K),
         dt,
-      ),
-    );
-    const out = be.add(scope.keep(be.mul(x0Probs, A)), C);
-    scope.dispose();
-    return out;
+      );
+      return be.add(be.mul(x0Probs, A), C);
+    });
   }
 
   abstract sample(x0: Tensor, t: Times, rng: RandomStream): Tensor;
@@ -188,29 +177,26 @@ abstract class UniformStateBase implements NoiseProcess {
     const K = this.vocabSize;
     const be = this.backend;
     const dt = x0Probs.dtype as FloatDType;
-    const scope = new Scope();
-    // rows with a_s = a_t take the identity's coefficients: num = onehot(xt), den = 1
-    const row = (f: (s: number, t: number) => number, identity: number) =>
-      scope.keep(
+    return tidy(() => {
+      // rows with a_s = a_t take the identity's coefficients: num = onehot(xt), den = 1
+      const row = (f: (s: number, t: number) => number, identity: number) =>
         rowTensor(
           be,
           as.map((s, b) => (s === at[b] ? identity : f(s, at[b]))),
           dt,
-        ),
-      );
-    const cKat = row((_, t) => K * t, 0);
-    const cR = row((s, t) => t / s - t, 1);
-    const cD = row((s, t) => s - t, 0);
-    const c0 = row((s, t) => ((1 - t / s) * (1 - s)) / K, 0);
-    const cOne = row((_, t) => 1 - t, 1);
-    const oneHot = scope.keep(be.oneHot(xt, K, dt));
-    const atXt = scope.keep(be.mul(oneHot, scope.keep(be.add(scope.keep(be.mul(x0Probs, cKat)), cR))));
-    const num = scope.keep(be.add(atXt, scope.keep(be.add(scope.keep(be.mul(x0Probs, cD)), c0))));
-    const x0AtXt = scope.keep(be.reshape(scope.keep(be.gatherLast(x0Probs, xt)), [batch, length, 1]));
-    const den = scope.keep(be.add(scope.keep(be.mul(x0AtXt, cKat)), cOne));
-    const out = be.div(num, den);
-    scope.dispose();
-    return out;
+        );
+      const cKat = row((_, t) => K * t, 0);
+      const cR = row((s, t) => t / s - t, 1);
+      const cD = row((s, t) => s - t, 0);
+      const c0 = row((s, t) => ((1 - t / s) * (1 - s)) / K, 0);
+      const cOne = row((_, t) => 1 - t, 1);
+      const oneHot = be.oneHot(xt, K, dt);
+      const atXt = be.mul(oneHot, be.add(be.mul(x0Probs, cKat), cR));
+      const num = be.add(atXt, be.add(be.mul(x0Probs, cD), c0));
+      const x0AtXt = be.reshape(be.gatherLast(x0Probs, xt), [batch, length, 1]);
+      const den = be.add(be.mul(x0AtXt, cKat), cOne);
+      return be.div(num, den);
+    });
   }
 }
 
@@ -238,15 +224,12 @@ export class UniformProcess extends UniformStateBase {
     const a = alphasAt(this.schedule, op, t, batch);
     const n = batch * length;
     const be = this.backend;
-    const scope = new Scope();
-    const u = scope.keep(be.uniform([batch, length], rng, 'f32'));
-    const keep = scope.keep(be.compare(u, scope.keep(rowTensor(be, a, 'f32', 2)), 'lt'));
-    const replacement = scope.keep(
-      be.tensor(uniformIds(streamAt(rng, n), n, this.vocabSize), [batch, length], 'i32'),
-    );
-    const out = be.where(keep, x0, replacement);
-    scope.dispose();
-    return out;
+    return tidy(() => {
+      const u = be.uniform([batch, length], rng, 'f32');
+      const keep = be.compare(u, rowTensor(be, a, 'f32', 2), 'lt');
+      const replacement = be.tensor(uniformIds(streamAt(rng, n), n, this.vocabSize), [batch, length], 'i32');
+      return be.where(keep, x0, replacement);
+    });
   }
 }
 
@@ -299,19 +282,16 @@ export class MaskedProcess implements NoiseProcess {
   private marginal(x0Probs: Tensor, a: Float64Array): Tensor {
     const be = this.backend;
     const dt = x0Probs.dtype as FloatDType;
-    const scope = new Scope();
-    const mask = scope.keep(this.maskRow(dt));
-    const kept = scope.keep(be.mul(x0Probs, scope.keep(rowTensor(be, a, dt))));
-    const oneMinus = scope.keep(
-      rowTensor(
+    return tidy(() => {
+      const mask = this.maskRow(dt);
+      const kept = be.mul(x0Probs, rowTensor(be, a, dt));
+      const oneMinus = rowTensor(
         be,
         a.map((v) => 1 - v),
         dt,
-      ),
-    );
-    const out = be.add(kept, scope.keep(be.mul(mask, oneMinus)));
-    scope.dispose();
-    return out;
+      );
+      return be.add(kept, be.mul(mask, oneMinus));
+    });
   }
 
   /** x_t = mask with probability 1 − alpha_t, else x0. Keep-uniforms at offset … offset + B·L − 1. */
@@ -320,25 +300,20 @@ export class MaskedProcess implements NoiseProcess {
     const [batch, length] = checkIds(op, 'x0', x0, this.vocabSize);
     const a = alphasAt(this.schedule, op, t, batch);
     const be = this.backend;
-    const scope = new Scope();
-    const u = scope.keep(be.uniform([batch, length], rng, 'f32'));
-    const masked = scope.keep(
-      be.compare(
+    return tidy(() => {
+      const u = be.uniform([batch, length], rng, 'f32');
+      const masked = be.compare(
         u,
-        scope.keep(
-          rowTensor(
-            be,
-            a.map((v) => 1 - v),
-            'f32',
-            2,
-          ),
+        rowTensor(
+          be,
+          a.map((v) => 1 - v),
+          'f32',
+          2,
         ),
         'lt',
-      ),
-    );
-    const out = be.where(masked, scope.keep(be.full([1], this.maskId, 'i32')), x0);
-    scope.dispose();
-    return out;
+      );
+      return be.where(masked, be.full([1], this.maskId, 'i32'), x0);
+    });
   }
 
   /** The prior is all-mask. */
@@ -378,37 +353,34 @@ export class MaskedProcess implements NoiseProcess {
   ): Tensor {
     const be = this.backend;
     const dt = x0Probs.dtype as FloatDType;
-    const scope = new Scope();
-    const mask = scope.keep(this.maskRow(dt));
-    const identity = at.map((t) => (t === 1 ? 1 : 0));
-    // per-row coefficients; an identity row (a_t = 1) gets num = e_mask, den = 1
-    const row = (f: (s: number, t: number) => number, whenIdentity: number) =>
-      scope.keep(
+    return tidy(() => {
+      const mask = this.maskRow(dt);
+      const identity = at.map((t) => (t === 1 ? 1 : 0));
+      // per-row coefficients; an identity row (a_t = 1) gets num = e_mask, den = 1
+      const row = (f: (s: number, t: number) => number, whenIdentity: number) =>
         rowTensor(
           be,
           as.map((s, b) => (identity[b] ? whenIdentity : f(s, at[b]))),
           dt,
-        ),
-      );
-    const cDiff = row((s, t) => s - t, 0);
-    const cNumXm = row((s) => s, 0);
-    const cNum0 = row((s) => 1 - s, 1);
-    const cDenXm = row((_, t) => t, 0);
-    const cDen0 = row((_, t) => 1 - t, 1);
-    const maskIds = scope.keep(be.full([batch, length], this.maskId, 'i32'));
-    const xm = scope.keep(be.reshape(scope.keep(be.gatherLast(x0Probs, maskIds)), [batch, length, 1]));
-    const atMaskOnly = scope.keep(be.add(scope.keep(be.mul(xm, cNumXm)), cNum0));
-    // (a_s − a_t)·x0 everywhere, minus its value at the mask, plus the mask's own numerator
-    const spread = scope.keep(be.mul(x0Probs, cDiff));
-    const maskFix = scope.keep(be.sub(atMaskOnly, scope.keep(be.mul(xm, cDiff))));
-    const num = scope.keep(be.add(spread, scope.keep(be.mul(mask, maskFix))));
-    const den = scope.keep(be.add(scope.keep(be.mul(xm, cDenXm)), cDen0));
-    const atMask = scope.keep(be.div(num, den));
-    const isMask = scope.keep(be.compare(xt, scope.keep(be.full([1], this.maskId, 'i32')), 'eq'));
-    const isMask3 = scope.keep(be.reshape(isMask, [batch, length, 1]));
-    const out = be.where(isMask3, atMask, scope.keep(be.oneHot(xt, this.vocabSize, dt)));
-    scope.dispose();
-    return out;
+        );
+      const cDiff = row((s, t) => s - t, 0);
+      const cNumXm = row((s) => s, 0);
+      const cNum0 = row((s) => 1 - s, 1);
+      const cDenXm = row((_, t) => t, 0);
+      const cDen0 = row((_, t) => 1 - t, 1);
+      const maskIds = be.full([batch, length], this.maskId, 'i32');
+      const xm = be.reshape(be.gatherLast(x0Probs, maskIds), [batch, length, 1]);
+      const atMaskOnly = be.add(be.mul(xm, cNumXm), cNum0);
+      // (a_s − a_t)·x0 everywhere, minus its value at the mask, plus the mask's own numerator
+      const spread = be.mul(x0Probs, cDiff);
+      const maskFix = be.sub(atMaskOnly, be.mul(xm, cDiff));
+      const num = be.add(spread, be.mul(mask, maskFix));
+      const den = be.add(be.mul(xm, cDenXm), cDen0);
+      const atMask = be.div(num, den);
+      const isMask = be.compare(xt, be.full([1], this.maskId, 'i32'), 'eq');
+      const isMask3 = be.reshape(isMask, [batch, length, 1]);
+      return be.where(isMask3, atMask, be.oneHot(xt, this.vocabSize, dt));
+    });
   }
 }
 

@@ -1,6 +1,6 @@
 /**
- * Small tensor helpers shared by the processes: input validation, per-row coefficients, disposal of temporaries,
- * and 53-bit uniforms straight from the Philox stream (same numbers on every backend).
+ * Small tensor helpers shared by the processes: input validation, per-row coefficients and 53-bit uniforms
+ * straight from the Philox stream (same numbers on every backend). Temporaries are owned with the kernels' `tidy`.
  */
 import {
   ArgumentError,
@@ -133,18 +133,6 @@ export function rowTensor(
 ): Tensor {
   const shape = rank === 3 ? [values.length, 1, 1] : [values.length, 1];
   return backend.tensor(dtype === 'f64' ? values : Float32Array.from(values), shape, dtype);
-}
-
-/** Tracks temporaries and disposes them, keeping the result. */
-export class Scope {
-  private readonly temps: Tensor[] = [];
-  keep<T extends Tensor>(t: T): T {
-    this.temps.push(t);
-    return t;
-  }
-  dispose(except?: Tensor): void {
-    for (const t of this.temps) if (t !== except && !t.disposed) t.dispose();
-  }
 }
 
 const TWO_POW_M53 = 2 ** -53;

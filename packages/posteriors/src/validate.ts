@@ -2,10 +2,12 @@ import {
   ArgumentError,
   type Backend,
   DTypeError,
+  dispose,
   IndexOutOfRangeError,
   ShapeError,
   shapeSize,
   type Tensor,
+  tidy,
 } from '@duality/kernels';
 import {
   DEFAULT_TOLERANCE,
@@ -212,13 +214,15 @@ export async function checkContents(
 ): Promise<void> {
   if (options.validate === false) return;
   const tolerance = toleranceFor(x0Probs, options);
-  const sums = backend.sum(x0Probs);
-  const negated = backend.scale(x0Probs, -1);
-  const negMins = backend.max(negated);
-  negated.dispose();
-  const [sumData, negMinData, ids] = await Promise.all([sums.read(), negMins.read(), xt.read()]);
-  sums.dispose();
-  negMins.dispose();
+  const stats = tidy(() => [backend.sum(x0Probs), backend.max(backend.scale(x0Probs, -1))]);
+  let sumData: ArrayLike<number>;
+  let negMinData: ArrayLike<number>;
+  let ids: ArrayLike<number>;
+  try {
+    [sumData, negMinData, ids] = await Promise.all([stats[0].read(), stats[1].read(), xt.read()]);
+  } finally {
+    dispose(stats);
+  }
   for (let r = 0; r < layout.rows; r++) {
     const sum = sumData[r];
     const min = -negMinData[r];

@@ -1,4 +1,4 @@
-import type { Backend, Tensor } from '@duality/kernels';
+import { type Backend, type Tensor, tidy } from '@duality/kernels';
 import { psiPosterior, psiSample } from '@duality/posteriors';
 import { makePlan, type Plan, type PsiConfig, type SamplerConfig } from './config';
 import { checkLogProbs, checkOutputShape, type Denoiser, isTensorLike } from './denoiser';
@@ -280,28 +280,25 @@ async function predictProbs(
     ctx.request.signal,
     discardTensor,
   );
-  const owned: Tensor[] = [out];
   try {
     checkOutputShape('sample', out, batch, xt.shape[1], plan.process.vocabSize);
     if (plan.validate) {
       const tol = plan.tolerance ?? (out.dtype === 'f64' ? 1e-9 : 1e-3);
       await checkLogProbs('sample', out, plan.process.vocabSize, tol);
     }
-    let logp = out;
-    const apply = (f: (x: Tensor) => Tensor) => {
-      logp = f(logp);
-      owned.push(logp);
-    };
-    if (plan.float64 && logp.dtype !== 'f64') apply((x) => be.cast(x, 'f64'));
-    const filterK = plan.topK !== undefined && plan.topK < plan.process.vocabSize;
-    const filterP = plan.topP !== undefined && plan.topP < 1;
-    if (filterK) apply((x) => be.topK(x, plan.topK as number));
-    if (filterP) apply((x) => be.topP(x, plan.topP as number));
-    // renormalise after filtering, as the reference (ReMDM) does
-    if (filterK || filterP) apply((x) => be.logSoftmax(x));
-    return be.exp(logp);
+    return tidy(() => {
+      let logp = out;
+      if (plan.float64 && logp.dtype !== 'f64') logp = be.cast(logp, 'f64');
+      const filterK = plan.topK !== undefined && plan.topK < plan.process.vocabSize;
+      const filterP = plan.topP !== undefined && plan.topP < 1;
+      if (filterK) logp = be.topK(logp, plan.topK as number);
+      if (filterP) logp = be.topP(logp, plan.topP as number);
+      // renormalise after filtering, as the reference (ReMDM) does
+      if (filterK || filterP) logp = be.logSoftmax(logp);
+      return be.exp(logp);
+    });
   } finally {
-    for (const t of owned) discardTensor(t); // also a wrongly shaped answer; nothing for null
+    discardTensor(out); // the denoiser's answer (made outside the tidy), also a wrongly shaped one
   }
 }
 
@@ -322,22 +319,13 @@ async function predictX0(ctx: Context, xt: Tensor, alphaT: number): Promise<X0> 
 
 /** CFG in log space (reference `_get_guided_posterior_from_xt`): γ·log q_c + (1 − γ)·log q_u, −∞ where either is 0. */
 function guidedLogits(be: Backend, qc: Tensor, qu: Tensor, weight: number): Tensor {
-  const owned: Tensor[] = [];
-  const own = (t: Tensor) => {
-    owned.push(t);
-    return t;
-  };
-  try {
-    const lc = own(be.log(qc));
-    const lu = own(be.log(qu));
-    const mixed = own(be.add(own(be.scale(lc, weight)), own(be.scale(lu, 1 - weight))));
-    const negInf = own(be.full([1], Number.NEGATIVE_INFINITY, mixed.dtype));
-    const zero = own(be.zeros([1], qc.dtype));
-    const dead = own(be.add(own(be.compare(qc, zero, 'le')), own(be.compare(qu, zero, 'le'))));
+  return tidy(() => {
+    const mixed = be.add(be.scale(be.log(qc), weight), be.scale(be.log(qu), 1 - weight));
+    const negInf = be.full([1], Number.NEGATIVE_INFINITY, mixed.dtype);
+    const zero = be.zeros([1], qc.dtype);
+    const dead = be.add(be.compare(qc, zero, 'le'), be.compare(qu, zero, 'le'));
     return be.where(dead, negInf, mixed);
-  } finally {
-    for (const t of owned) t.dispose();
-  }
+  });
 }
 
 /** One move x_t → x_s with the step's κ (κ = 1: ancestral posterior). */
@@ -354,15 +342,17 @@ async function moveOnce(
   const args = { x0Probs: x0.probs, xt, alphaS, alphaT, kappa };
   const options = { allowEqualTimes: true, validate: ctx.plan.validate };
   if (!x0.uncond) return psiSample(process, { ...args, stream: key }, options);
+  const weight = ctx.plan.guidance?.weight ?? 1;
   const qc = await psiPosterior(process, args, options);
-  const qu = await psiPosterior(process, { ...args, x0Probs: x0.uncond }, options);
-  const logits = guidedLogits(backend, qc, qu, ctx.plan.guidance?.weight ?? 1);
-  qc.dispose();
-  qu.dispose();
   try {
-    return backend.sampleCategorical(logits, key);
+    const qu = await psiPosterior(process, { ...args, x0Probs: x0.uncond }, options);
+    try {
+      return tidy(() => backend.sampleCategorical(guidedLogits(backend, qc, qu, weight), key));
+    } finally {
+      qu.dispose();
+    }
   } finally {
-    logits.dispose();
+    qc.dispose();
   }
 }
 
@@ -402,15 +392,13 @@ async function removeNoise(
       return await moveOnce(ctx, x0, x, 1, alphaT, 1, drawStream(seed, w.index, plan.steps, 'noiseRemoval'));
     }
     const be = plan.backend;
-    const best = be.argmax(x0.probs);
     const maskId = plan.process.maskId;
-    if (maskId === undefined) return best;
-    // masked: only masked positions take the argmax; revealed tokens stay (carry-over)
-    const mask = be.full([1], maskId, 'i32');
-    const isMask = be.compare(x, mask, 'eq');
-    const out = be.where(isMask, best, x) as Tensor<'i32'>;
-    for (const t of [mask, isMask, best]) t.dispose();
-    return out;
+    return tidy(() => {
+      const best = be.argmax(x0.probs);
+      if (maskId === undefined) return best;
+      // masked: only masked positions take the argmax; revealed tokens stay (carry-over)
+      return be.where(be.compare(x, be.full([1], maskId, 'i32'), 'eq'), best, x) as Tensor<'i32'>;
+    });
   } finally {
     if (x0 !== cache) disposeX0(x0);
   }
