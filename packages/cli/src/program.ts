@@ -1,7 +1,8 @@
 /**
  * The `duality` program: global options, the commands of COMMANDS, and one error policy — anything that goes
  * wrong is one `error: …` line on stderr (no stack trace unless DUALITY_DEBUG=1) and a non-zero exit code:
- * 2 for usage (commander's parse errors, ArgumentError and every *ConfigError of the packages), 130 for Ctrl-C,
+ * 2 for usage (commander's parse errors, ArgumentError, every *ConfigError of the packages and the evaluation's
+ * VocabularyMismatchError / ModelKindError), 130 for Ctrl-C,
  * 1 for the rest (a corrupt checkpoint, a missing file…).
  */
 import { ArgumentError } from '@duality/kernels';
@@ -36,8 +37,11 @@ export function createProgram(io: Io): { program: Command; context: CommandConte
   return { program, context };
 }
 
+/** Errors that mean "these inputs cannot go together" (a judge of another vocabulary, a causal model to sample). */
+const USAGE_NAMES = /ConfigError$|^VocabularyMismatchError$|^ModelKindError$/;
+
 const isUsage = (error: unknown): boolean =>
-  error instanceof ArgumentError || (error instanceof Error && /ConfigError$/.test(error.name));
+  error instanceof ArgumentError || (error instanceof Error && USAGE_NAMES.test(error.name));
 
 const isInterrupt = (error: unknown): boolean =>
   error instanceof Error && (error.name === 'AbortError' || error.name === 'SamplingAbortedError');

@@ -96,7 +96,10 @@ export const convert: CommandModule = {
           length: options.length,
           algo: options.algo,
           onTensor: (done, n) => {
-            if (n + 2 !== total) bar.setTotal((total = n + 2)); // + writing + the check
+            if (n + 2 !== total) {
+              total = n + 2; // + writing + the check
+              bar.setTotal(total);
+            }
             bar.update(done, { stage: 'reading tensors' });
           },
         });

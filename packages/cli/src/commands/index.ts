@@ -1,11 +1,14 @@
 /**
  * The commands of `duality`, in the order `--help` lists them. A command is one file exporting a CommandModule;
- * adding one (train, distill, eval once @duality/train exports them) is that file plus its line here.
+ * adding one is that file plus its line here.
  */
 import type { Command } from 'commander';
 import type { CommandContext } from '../context';
 import { bench } from './bench';
 import { convert } from './convert';
+import { distillCommand } from './distill';
+import { evalCommand } from './eval';
+import { exportCommand } from './export';
 import { info } from './info';
 import { sample } from './sample';
 import { trainCommand } from './train';
@@ -15,4 +18,13 @@ export interface CommandModule {
   register(program: Command, context: CommandContext): void;
 }
 
-export const COMMANDS: readonly CommandModule[] = [trainCommand, sample, info, convert, bench];
+export const COMMANDS: readonly CommandModule[] = [
+  trainCommand,
+  distillCommand,
+  evalCommand,
+  exportCommand,
+  sample,
+  info,
+  convert,
+  bench,
+];

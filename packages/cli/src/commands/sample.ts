@@ -112,7 +112,7 @@ export function buildSampler(process: NoiseProcess, o: SampleOptions): Sampler {
   return o.sampler === 'cached' ? cachedAncestralSampler(common) : ancestralSampler(common);
 }
 
-const phases = (text: string): [number, number] => {
+export const phases = (text: string): [number, number] => {
   const parts = text.split(',').map(Number);
   if (parts.length !== 2 || parts.some((p) => !(p >= 0 && p <= 1)) || parts[0] + parts[1] > 1)
     throw new UsageError(
