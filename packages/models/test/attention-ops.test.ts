@@ -68,7 +68,7 @@ async function fdError(op: (xs: Tensor[]) => Tensor[], shapes: number[][], salt:
   return Math.abs(fd - directional) / Math.max(Math.abs(directional), 1e-8);
 }
 
-const size = (s: number[]) => s.reduce((a, c) => a * c, 1);
+const size = (s: readonly number[]) => s.reduce((a, c) => a * c, 1);
 
 const layoutArb = fc.record({
   B: fc.integer({ min: 1, max: 3 }),
