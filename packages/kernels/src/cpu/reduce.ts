@@ -1,9 +1,6 @@
-import { describeShape, ShapeError } from '../errors';
-import type { Backend, DType, Tensor, TypedArray } from '../types';
-import { checkDtype, checkEps, checkSameDtype, FLOAT, lastAxis } from '../validate';
-import { type CpuTensor, output, use } from './tensor';
-
-const ALL: readonly DType[] = ['f32', 'f64', 'i32', 'u32'];
+import { validateLayerNorm, validateRows } from '../checks/reduce';
+import type { Backend, Tensor, TypedArray } from '../types';
+import { type CpuTensor, output } from './tensor';
 
 /** Applies `f(src, start, n)` to each last-axis row, writing one value per row. Accumulates in float64. */
 function reduceRows(
@@ -11,11 +8,9 @@ function reduceRows(
   op: string,
   a: Tensor,
   f: (src: TypedArray, start: number, n: number) => number,
-  allowed: readonly DType[] = FLOAT,
 ): CpuTensor {
-  const ta = use(op, 'a', a, backend);
-  checkDtype(op, 'a', ta, allowed);
-  const { rows, n, outer } = lastAxis(op, 'a', ta);
+  const { rows, n, outer } = validateRows(backend, op, a);
+  const ta = a as CpuTensor;
   const out = output(backend, outer, ta.dtype);
   const src = ta.data;
   for (let r = 0; r < rows; r++) out.data[r] = f(src, r * n, n);
@@ -60,9 +55,8 @@ function mapRows(
   a: Tensor,
   f: (src: TypedArray, dst: TypedArray, start: number, n: number) => void,
 ): CpuTensor {
-  const ta = use(op, 'a', a, backend);
-  checkDtype(op, 'a', ta, FLOAT);
-  const { rows, n } = lastAxis(op, 'a', ta);
+  const { rows, n } = validateRows(backend, op, a);
+  const ta = a as CpuTensor;
   const out = output(backend, ta.shape, ta.dtype);
   for (let r = 0; r < rows; r++) f(ta.data, out.data, r * n, n);
   return out;
@@ -92,16 +86,8 @@ export const logSoftmax = (backend: Backend, a: Tensor) =>
 
 /** Weight-only LayerNorm over the last axis with biased variance: (x − mean)/√(var + eps) · weight. */
 export function layerNorm(backend: Backend, x: Tensor, weight: Tensor, eps = 1e-5): CpuTensor {
-  const op = 'layerNorm';
-  checkEps(op, eps);
-  const tx = use(op, 'x', x, backend);
-  const tw = use(op, 'weight', weight, backend);
-  checkDtype(op, 'x', tx, FLOAT);
-  checkSameDtype(op, tx, tw);
-  const { rows, n } = lastAxis(op, 'x', tx);
-  if (tw.shape.length !== 1 || tw.shape[0] !== n) {
-    throw new ShapeError(op, `weight of shape ${describeShape(tw.shape)}`, `weight of shape [${n}]`);
-  }
+  const { rows, n } = validateLayerNorm(backend, x, weight, eps);
+  const [tx, tw] = [x as CpuTensor, weight as CpuTensor];
   const out = output(backend, tx.shape, tx.dtype);
   const src = tx.data;
   const w = tw.data;
@@ -118,10 +104,8 @@ export function layerNorm(backend: Backend, x: Tensor, weight: Tensor, eps = 1e-
 
 /** Index of the largest value per row (first on ties; a NaN counts as largest, like torch). */
 export function argmax(backend: Backend, a: Tensor): CpuTensor<'i32'> {
-  const op = 'argmax';
-  const ta = use(op, 'a', a, backend);
-  checkDtype(op, 'a', ta, ALL);
-  const { rows, n, outer } = lastAxis(op, 'a', ta);
+  const { rows, n, outer } = validateRows(backend, 'argmax', a, 'any');
+  const ta = a as CpuTensor;
   const out = output(backend, outer, 'i32');
   const src = ta.data;
   for (let r = 0; r < rows; r++) out.data[r] = rowArgmax(src, r * n, n);

@@ -27,7 +27,6 @@ import type {
 import {
   checkDtype,
   checkDtypeArg,
-  checkEps,
   checkRank,
   checkSameDtype,
   checkSameShape,
@@ -55,20 +54,9 @@ import {
   scatterAddSpec,
 } from './kernels/gather';
 import { normalSpec, sampleSpec, uniformSpec } from './kernels/random';
-import {
-  argmaxSpec,
-  layerNormSpec,
-  maxSpec,
-  type RowMode,
-  rowGroups,
-  rowMode,
-  type SoftOp,
-  softSpec,
-  sumSpec,
-  topKSpec,
-  topPSpec,
-} from './kernels/rows';
+import { rowGroups, rowMode, topKSpec, topPSpec } from './kernels/rows';
 import { matmul } from './linalg';
+import * as reduce from './reduce';
 import { GpuRuntime, type KernelSpec, type Scalar } from './runtime';
 import type { GpuTensor } from './tensor';
 import { rowWindows, windowed } from './windows';
@@ -221,80 +209,26 @@ class WebGPUBackendImpl implements WebGPUBackend {
     return matmul(this.g, a, b, options);
   }
 
-  // --- rows ------------------------------------------------------------------------------------------------
-
-  /** Runs a last-axis row kernel in the layout that suits the row length (see kernels/rows.ts). */
-  private rows(
-    op: string,
-    a: GpuTensor,
-    outShape: Shape,
-    outType: DType,
-    key: string,
-    spec: (mode: RowMode) => Omit<KernelSpec, 'key'>,
-    extra: { a?: number; b?: number; mode?: RowMode } = {},
-    more: Record<string, GPUBuffer> = {},
-  ): GpuTensor {
-    const { rows, n } = lastAxis(op, 'a', a);
-    const mode = extra.mode ?? rowMode(n, rows);
-    const out = this.output(outShape, outType);
-    const run = (count: number, buffers: Record<string, GPUBuffer>) => {
-      const params = { rows: count, n, a: extra.a ?? 0, b: extra.b ?? 0 };
-      this.run(op, () => spec(mode), `${key}_${mode}`, buffers, params, rowGroups(mode, count));
-    };
-    const outRow = out.size === a.size ? n : 1;
-    const windows = rowWindows(this.g, op, a, n, out, outRow, (count, _first, buffers) =>
-      run(count, { ...more, ...buffers }),
-    );
-    if (!windows) run(rows, { x: a.buffer, out: out.buffer, ...more });
-    return out;
-  }
-
   sum(a: Tensor): Tensor {
-    const ta = this.use('sum', 'a', a, FLOAT_IN);
-    return this.rows('sum', ta, lastAxis('sum', 'a', ta).outer, 'f32', 'sum', sumSpec);
+    return reduce.reduceRows(this.g, 'sum', a);
   }
-
   max(a: Tensor): Tensor {
-    const ta = this.use('max', 'a', a, FLOAT_IN);
-    return this.rows('max', ta, lastAxis('max', 'a', ta).outer, 'f32', 'max', maxSpec);
+    return reduce.reduceRows(this.g, 'max', a);
   }
-
-  private soft(op: SoftOp, a: Tensor): Tensor {
-    const ta = this.use(op, 'a', a, FLOAT_IN);
-    const { outer } = lastAxis(op, 'a', ta);
-    return this.rows(op, ta, op === 'logsumexp' ? outer : ta.shape, 'f32', `soft_${op}`, (mode) =>
-      softSpec(op, mode),
-    );
-  }
-
   logsumexp(a: Tensor): Tensor {
-    return this.soft('logsumexp', a);
+    return reduce.reduceRows(this.g, 'logsumexp', a);
   }
   softmax(a: Tensor): Tensor {
-    return this.soft('softmax', a);
+    return reduce.reduceRows(this.g, 'softmax', a);
   }
   logSoftmax(a: Tensor): Tensor {
-    return this.soft('logSoftmax', a);
+    return reduce.reduceRows(this.g, 'logSoftmax', a);
   }
-
-  layerNorm(x: Tensor, weight: Tensor, eps = 1e-5): Tensor {
-    const op = 'layerNorm';
-    checkEps(op, eps);
-    const tx = this.use(op, 'x', x, FLOAT_IN);
-    const tw = this.use(op, 'weight', weight, FLOAT_IN);
-    const { n } = lastAxis(op, 'x', tx);
-    if (tw.shape.length !== 1 || tw.shape[0] !== n) {
-      throw new ShapeError(op, `weight of shape ${describeShape(tw.shape)}`, `weight of shape [${n}]`);
-    }
-    return this.rows(op, tx, tx.shape, 'f32', 'layerNorm', layerNormSpec, { a: eps }, { w: tw.buffer });
+  layerNorm(x: Tensor, weight: Tensor, eps?: number): Tensor {
+    return reduce.layerNorm(this.g, x, weight, eps);
   }
-
   argmax(a: Tensor): Tensor<'i32'> {
-    const ta = this.use('argmax', 'a', a);
-    const t = ta.dtype as Scalar;
-    return this.rows('argmax', ta, lastAxis('argmax', 'a', ta).outer, 'i32', `argmax_${t}`, (mode) =>
-      argmaxSpec(t, mode),
-    ) as GpuTensor<'i32'>;
+    return reduce.argmax(this.g, a);
   }
 
   // --- gathers and scatters --------------------------------------------------------------------------------
@@ -449,35 +383,19 @@ class WebGPUBackendImpl implements WebGPUBackend {
   topK(logits: Tensor, k: number): Tensor {
     const op = 'topK';
     const tl = this.use(op, 'logits', logits, FLOAT_IN);
-    const { n } = lastAxis(op, 'logits', tl);
+    const { rows, n } = lastAxis(op, 'logits', tl);
     checkTopK(op, k, n);
-    return this.rows(
-      op,
-      tl,
-      tl.shape,
-      'f32',
-      'topK',
-      topKSpec,
-      { a: k, mode: 'group' },
-      { fault: this.g.faultBuffer() },
-    );
+    const run = { extra: { a: k, mode: 'group' as const }, more: { fault: this.g.faultBuffer() } };
+    return reduce.runRows(this.g, op, tl, rows, n, tl.shape, 'f32', 'topK', topKSpec, run);
   }
 
   topP(logits: Tensor, p: number): Tensor {
     const op = 'topP';
     const tl = this.use(op, 'logits', logits, FLOAT_IN);
-    lastAxis(op, 'logits', tl);
+    const { rows, n } = lastAxis(op, 'logits', tl);
     checkTopP(op, p);
-    return this.rows(
-      op,
-      tl,
-      tl.shape,
-      'f32',
-      'topP',
-      topPSpec,
-      { a: p, mode: 'group' },
-      { fault: this.g.faultBuffer() },
-    );
+    const run = { extra: { a: p, mode: 'group' as const }, more: { fault: this.g.faultBuffer() } };
+    return reduce.runRows(this.g, op, tl, rows, n, tl.shape, 'f32', 'topP', topPSpec, run);
   }
 
   // --- random streams --------------------------------------------------------------------------------------

@@ -62,6 +62,8 @@ describe('refuses what the cpu backend refuses, with the same typed error', () =
     expectSameError((b) => b.exp(b.zeros([2], 'i32')), DTypeError);
     expectSameError((b) => b.div(b.zeros([2], 'i32'), b.zeros([2], 'i32')), DTypeError);
     expectSameError((b) => b.matmul(f32(b, [2, 2]), b.zeros([2, 2], 'i32')), DTypeError);
+    expectSameError((b) => b.layerNorm(f32(b, [2, 3]), b.zeros([3], 'i32')), DTypeError);
+    expectSameError((b) => b.sum(b.zeros([2], 'u32')), DTypeError);
     expectSameError((b) => b.embedding(f32(b, [3, 2]), f32(b, [2])), DTypeError);
     expectSameError((b) => b.where(f32(b, [2]), f32(b, [2]), f32(b, [2])), DTypeError);
   });
