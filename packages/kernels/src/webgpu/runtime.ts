@@ -86,12 +86,13 @@ export class KernelRun extends Promise<void> {
   static override get [Symbol.species](): PromiseConstructor {
     return Promise;
   }
-  override then<A = void, B = never>(
-    onFulfilled?: ((value: void) => A | PromiseLike<A>) | null,
+  // biome-ignore lint/suspicious/noThenProperty: a Promise subclass whose then records that it is observed
+  override then<A = undefined, B = never>(
+    onFulfilled?: ((value: undefined) => A | PromiseLike<A>) | null,
     onRejected?: ((reason: unknown) => B | PromiseLike<B>) | null,
   ): Promise<A | B> {
     this.observed = true;
-    return super.then(onFulfilled, onRejected);
+    return super.then(onFulfilled as ((value: unknown) => A | PromiseLike<A>) | null | undefined, onRejected);
   }
 }
 
