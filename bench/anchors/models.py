@@ -70,10 +70,14 @@ def layer_norm(x, w):
 
 
 def forward(p, c, tokens, sigma, cos, sin):
-    B, L = tokens.shape
+    return backbone(p, c, p["embed"][tokens], sigma, cos, sin)
+
+
+def backbone(p, c, h, sigma, cos, sin):
+    """Logits [B, L, V] from the input embedding h [B, L, D] (tokens, soft top-k or dense softmax input)."""
+    B, L = h.shape[0], h.shape[1]
     D, H = c["hidden"], c["heads"]
     Dh = D // H
-    h = p["embed"][tokens]
     cond = F.silu(F.linear(F.silu(F.linear(timestep_features(sigma), p["t1"], p["t1_b"])), p["t2"], p["t2_b"]))
     for b in p["blocks"]:
         sh1, sc1, g1, sh2, sc2, g2 = F.linear(cond, b["ada"], b["ada_b"])[:, None].chunk(6, dim=2)

@@ -90,6 +90,7 @@ export function runAnchor<T>(script: string, args: string[] = []): AnchorResult<
   const unset = ['OPENBLAS_CORETYPE', 'OPENBLAS_L2_SIZE'].filter((name) => name in env);
   for (const name of unset) delete env[name];
   env.DUALITY_BENCH_UNSET_OPENBLAS = unset.join(',');
+  env.PYTHONDONTWRITEBYTECODE = '1'; // the anchors import each other: no __pycache__ in the tree
   const result = spawnSync(
     '/usr/bin/python3',
     [join(benchDir, 'anchors', script), ...args, ...(quick ? ['--quick'] : [])],
