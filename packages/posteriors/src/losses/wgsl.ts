@@ -9,21 +9,42 @@ struct Params { rows: u32, k: u32, gridX: u32, extra: i32 }
 fn rowIndex(gid: vec3<u32>) -> u32 { return gid.x + gid.y * params.gridX * ${WG}u; }
 `;
 
-export const MDLM_WGSL = /* wgsl */ `
-@group(0) @binding(0) var<storage, read> z: array<f32>;
-@group(0) @binding(1) var<storage, read> xt: array<i32>;
-@group(0) @binding(2) var<storage, read> x0: array<i32>;
-@group(0) @binding(3) var<storage, read> w: array<f32>;
-@group(0) @binding(4) var<storage, read> gy: array<f32>;
-@group(0) @binding(5) var<storage, read_write> out: array<f32>;
-@group(0) @binding(6) var<uniform> params: Params;
-${HEADER}
+/** Read-only storage bindings in order, then `out` and the uniform `params`, then HEADER. */
+function bindings(reads: readonly (readonly [name: string, type: 'f32' | 'i32'])[]): string {
+  const lines = reads.map(
+    ([name, type], i) => `@group(0) @binding(${i}) var<storage, read> ${name}: array<${type}>;`,
+  );
+  lines.push(`@group(0) @binding(${reads.length}) var<storage, read_write> out: array<f32>;`);
+  lines.push(`@group(0) @binding(${reads.length + 1}) var<uniform> params: Params;`);
+  return `\n${lines.join('\n')}\n${HEADER}`;
+}
+
+/** The entry point's opening: row r (out-of-range invocations return), row width k, row offset base. */
+const MAIN = /* wgsl */ `
 @compute @workgroup_size(${WG})
 fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
   let r = rowIndex(gid);
   if (r >= params.rows) { return; }
   let k = params.k;
-  let base = r * k;
+  let base = r * k;`;
+
+/** `let name = log Σ_j exp(arr[base + j])` over the entries where `keep` holds, max-shifted for stability. */
+function rowLogSumExp(name: string, arr: string, keep = 'true'): string {
+  return /* wgsl */ `
+  var ${name}Max = -3.0e38;
+  for (var j = 0u; j < k; j++) { if (${keep}) { ${name}Max = max(${name}Max, ${arr}[base + j]); } }
+  var ${name}Sum = 0.0;
+  for (var j = 0u; j < k; j++) { if (${keep}) { ${name}Sum += exp(${arr}[base + j] - ${name}Max); } }
+  let ${name} = ${name}Max + log(${name}Sum);`;
+}
+
+export const MDLM_WGSL = /* wgsl */ `${bindings([
+  ['z', 'f32'],
+  ['xt', 'i32'],
+  ['x0', 'i32'],
+  ['w', 'f32'],
+  ['gy', 'f32'],
+])}${MAIN}
   let mask = params.extra;
   let masked = xt[r] == mask;
   if (MODE == 0u) {
@@ -31,12 +52,7 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
   } else if (!masked) {
     for (var j = 0u; j < k; j++) { out[base + j] = 0.0; }
     return;
-  }
-  var m = -3.0e38;
-  for (var j = 0u; j < k; j++) { if (i32(j) != mask) { m = max(m, z[base + j]); } }
-  var s = 0.0;
-  for (var j = 0u; j < k; j++) { if (i32(j) != mask) { s += exp(z[base + j] - m); } }
-  let lse = m + log(s);
+  }${rowLogSumExp('lse', 'z', 'i32(j) != mask')}
   let wr = w[r];
   let goal = u32(clamp(x0[r], 0, i32(k) - 1));
   if (MODE == 0u) { out[r] = wr * (z[base + goal] - lse); return; }
@@ -49,16 +65,22 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
   }
 }`;
 
-export const DUO_WGSL = /* wgsl */ `
-@group(0) @binding(0) var<storage, read> z: array<f32>;
-@group(0) @binding(1) var<storage, read> xt: array<i32>;
-@group(0) @binding(2) var<storage, read> x0: array<i32>;
-@group(0) @binding(3) var<storage, read> alphaT: array<f32>;
-@group(0) @binding(4) var<storage, read> dalphaT: array<f32>;
-@group(0) @binding(5) var<storage, read> gy: array<f32>;
-@group(0) @binding(6) var<storage, read_write> out: array<f32>;
-@group(0) @binding(7) var<uniform> params: Params;
-${HEADER}
+/** DUO's ∂/∂z_m factor g_m of entry mm (with pM, eM in scope), shared by the mean pass and the write pass. */
+const DUO_GRAD_FACTOR = /* wgsl */ `
+    let pM = exp(z[base + mm] - lse);
+    var eM = 0.0;
+    if (mm == t0) { eM = 1.0; }
+    var g = (beta + ka * eM) / xbarI / (beta + ka * pM);
+    if (mm == i) { g += (f32(k) * ka * eMinusP) / (xbarI * xbarThetaI * xbarThetaI); }`;
+
+export const DUO_WGSL = /* wgsl */ `${bindings([
+  ['z', 'f32'],
+  ['xt', 'i32'],
+  ['x0', 'i32'],
+  ['alphaT', 'f32'],
+  ['dalphaT', 'f32'],
+  ['gy', 'f32'],
+])}
 // φ(d) = d − log(1 + d), by its series below |d| = 0.1 (as maths/nelbo.ts dMinusLog1p)
 fn phi(d: f32, onePlusD: f32) -> f32 {
   if (abs(d) >= 0.1) { return d - log(onePlusD); }
@@ -69,20 +91,9 @@ fn phi(d: f32, onePlusD: f32) -> f32 {
     power *= d;
   }
   return sum;
-}
-@compute @workgroup_size(${WG})
-fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
-  let r = rowIndex(gid);
-  if (r >= params.rows) { return; }
-  let k = params.k;
-  let base = r * k;
+}${MAIN}
   let i = u32(clamp(xt[r], 0, i32(k) - 1));
-  let t0 = u32(clamp(x0[r], 0, i32(k) - 1));
-  var m = -3.0e38;
-  for (var j = 0u; j < k; j++) { m = max(m, z[base + j]); }
-  var s = 0.0;
-  for (var j = 0u; j < k; j++) { s += exp(z[base + j] - m); }
-  let lse = m + log(s);
+  let t0 = u32(clamp(x0[r], 0, i32(k) - 1));${rowLogSumExp('lse', 'z')}
   let alpha = alphaT[r];
   let da = dalphaT[r];
   let beta = 1.0 - alpha;
@@ -118,46 +129,20 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
   var eMinusP = -pI;
   if (eI == 1.0) { eMinusP = rest; }
   var mean = 0.0;
-  for (var mm = 0u; mm < k; mm++) {
-    let pM = exp(z[base + mm] - lse);
-    var eM = 0.0;
-    if (mm == t0) { eM = 1.0; }
-    var g = (beta + ka * eM) / xbarI / (beta + ka * pM);
-    if (mm == i) { g += (f32(k) * ka * eMinusP) / (xbarI * xbarThetaI * xbarThetaI); }
+  for (var mm = 0u; mm < k; mm++) {${DUO_GRAD_FACTOR}
     mean += pM * da * g;
   }
   let up = gy[r];
-  for (var mm = 0u; mm < k; mm++) {
-    let pM = exp(z[base + mm] - lse);
-    var eM = 0.0;
-    if (mm == t0) { eM = 1.0; }
-    var g = (beta + ka * eM) / xbarI / (beta + ka * pM);
-    if (mm == i) { g += (f32(k) * ka * eMinusP) / (xbarI * xbarThetaI * xbarThetaI); }
+  for (var mm = 0u; mm < k; mm++) {${DUO_GRAD_FACTOR}
     out[base + mm] = pM * (da * g - mean) * up;
   }
 }`;
 
-export const KL_WGSL = /* wgsl */ `
-@group(0) @binding(0) var<storage, read> s: array<f32>;
-@group(0) @binding(1) var<storage, read> t: array<f32>;
-@group(0) @binding(2) var<storage, read> gy: array<f32>;
-@group(0) @binding(3) var<storage, read_write> out: array<f32>;
-@group(0) @binding(4) var<uniform> params: Params;
-${HEADER}
-@compute @workgroup_size(${WG})
-fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
-  let r = rowIndex(gid);
-  if (r >= params.rows) { return; }
-  let k = params.k;
-  let base = r * k;
-  var ms = -3.0e38;
-  var mt = -3.0e38;
-  for (var j = 0u; j < k; j++) { ms = max(ms, s[base + j]); mt = max(mt, t[base + j]); }
-  var ss = 0.0;
-  var st = 0.0;
-  for (var j = 0u; j < k; j++) { ss += exp(s[base + j] - ms); st += exp(t[base + j] - mt); }
-  let lseS = ms + log(ss);
-  let lseT = mt + log(st);
+export const KL_WGSL = /* wgsl */ `${bindings([
+  ['s', 'f32'],
+  ['t', 'f32'],
+  ['gy', 'f32'],
+])}${MAIN}${rowLogSumExp('lseS', 's')}${rowLogSumExp('lseT', 't')}
   var kl = 0.0;
   for (var j = 0u; j < k; j++) {
     let ls = s[base + j] - lseS;
