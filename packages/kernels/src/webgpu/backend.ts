@@ -27,9 +27,6 @@ import type {
 import {
   checkDtype,
   checkDtypeArg,
-  checkRank,
-  checkSameDtype,
-  checkSameShape,
   checkShape,
   checkStreamRange,
   checkTemperature,
@@ -44,28 +41,19 @@ import { GpuContext, groupsOf, split64 } from './context';
 import * as create from './create';
 import { acquireDevice } from './device';
 import * as ew from './elementwise';
-import { EW_WG } from './kernels/elementwise';
-import {
-  embeddingBagSpec,
-  embeddingSpec,
-  embeddingWindowSpec,
-  gatherLastSpec,
-  oneHotSpec,
-  scatterAddSpec,
-} from './kernels/gather';
+import * as gather from './gather';
 import { normalSpec, sampleSpec, uniformSpec } from './kernels/random';
 import { rowGroups, rowMode, topKSpec, topPSpec } from './kernels/rows';
 import { matmul } from './linalg';
 import * as reduce from './reduce';
-import { GpuRuntime, type KernelSpec, type Scalar } from './runtime';
+import { GpuRuntime, type KernelSpec } from './runtime';
 import type { GpuTensor } from './tensor';
-import { rowWindows, windowed } from './windows';
+import { rowWindows } from './windows';
 
 /** Float tensor inputs: listed like the cpu backend (an f64 tensor cannot exist here), so messages match. */
 const FLOAT_IN: readonly DType[] = ['f32', 'f64'];
 /** Float dtype arguments: f32 only. */
 const F32: readonly DType[] = ['f32'];
-const INDEX: readonly DType[] = ['i32', 'u32'];
 
 export interface WebGPUTuning {
   /** Split dispatches into 2-D grids above this many workgroups per dimension (default: the device limit). */
@@ -234,127 +222,19 @@ class WebGPUBackendImpl implements WebGPUBackend {
   // --- gathers and scatters --------------------------------------------------------------------------------
 
   embedding(table: Tensor, ids: Tensor): Tensor {
-    const op = 'embedding';
-    const tt = this.use(op, 'table', table, FLOAT_IN);
-    checkRank(op, 'table', tt, 2, 2);
-    const ti = this.use(op, 'ids', ids, INDEX);
-    const [v, dim] = tt.shape;
-    const out = this.output([...ti.shape, dim], tt.dtype);
-    const it = ti.dtype as Scalar;
-    const sliced = [{ name: 'table', buffer: tt.buffer, unit: dim, dtype: 'f32' as const }];
-    // A table bigger than one binding: one dispatch per window of vocab rows, each copying the ids inside it.
-    const windows = windowed(this.g, op, v, sliced, [], (count, first, buffers) =>
-      this.g.gather(
-        op,
-        `embeddingWindow_${it}`,
-        () => embeddingWindowSpec('f32', it),
-        { ...buffers, ids: ti.buffer, out: out.buffer },
-        { size: out.size, n: dim, limit: v, k: first, rows: count },
-        groupsOf(out.size, EW_WG),
-      ),
-    );
-    if (windows) return out;
-    this.g.gather(
-      op,
-      `embedding_${it}`,
-      () => embeddingSpec('f32', it),
-      { table: tt.buffer, ids: ti.buffer, out: out.buffer },
-      { size: out.size, n: dim, limit: v },
-      groupsOf(out.size, EW_WG),
-    );
-    return out;
+    return gather.embedding(this.g, table, ids);
   }
-
   embeddingBag(table: Tensor, indices: Tensor, weights: Tensor): Tensor {
-    const op = 'embeddingBag';
-    const tt = this.use(op, 'table', table, FLOAT_IN);
-    checkRank(op, 'table', tt, 2, 2);
-    const ti = this.use(op, 'indices', indices, INDEX);
-    const tw = this.use(op, 'weights', weights, FLOAT_IN);
-    checkSameDtype(op, tt, tw);
-    checkRank(op, 'indices', ti, 1);
-    checkSameShape(op, 'indices and weights', ti.shape, tw.shape);
-    const [v, dim] = tt.shape;
-    const k = ti.shape[ti.shape.length - 1];
-    const out = this.output([...ti.shape.slice(0, -1), dim], 'f32');
-    const it = ti.dtype as Scalar;
-    this.g.gather(
-      op,
-      `embeddingBag_${it}`,
-      () => embeddingBagSpec(it),
-      { table: tt.buffer, ids: ti.buffer, weights: tw.buffer, out: out.buffer },
-      { size: out.size, n: dim, k, limit: v },
-      groupsOf(out.size, EW_WG),
-    );
-    return out;
+    return gather.embeddingBag(this.g, table, indices, weights);
   }
-
   gatherLast(x: Tensor, ids: Tensor): Tensor {
-    const op = 'gatherLast';
-    const tx = this.use(op, 'x', x);
-    const ti = this.use(op, 'ids', ids, INDEX);
-    const { rows, n, outer } = lastAxis(op, 'x', tx);
-    checkSameShape(op, 'x without its last axis and ids', outer, ti.shape);
-    const out = this.output(outer, tx.dtype);
-    const [t, it] = [tx.dtype as Scalar, ti.dtype as Scalar];
-    this.g.gather(
-      op,
-      `gatherLast_${t}_${it}`,
-      () => gatherLastSpec(t, it),
-      { x: tx.buffer, ids: ti.buffer, out: out.buffer },
-      { size: rows, n, limit: n },
-      groupsOf(rows, EW_WG),
-    );
-    return out;
+    return gather.gatherLast(this.g, x, ids);
   }
-
   oneHot<D extends FloatDType>(ids: Tensor, depth: number, dtype: D): Tensor<D> {
-    const op = 'oneHot';
-    const ti = this.use(op, 'ids', ids, INDEX);
-    checkDtypeArg(op, dtype, F32);
-    if (!Number.isInteger(depth) || depth < 1) {
-      throw new ArgumentError(op, `depth ${String(depth)}`, 'a positive integer depth');
-    }
-    const out = this.output([...ti.shape, depth], dtype);
-    const it = ti.dtype as Scalar;
-    this.g.gather(
-      op,
-      `oneHot_${it}`,
-      () => oneHotSpec(it),
-      { ids: ti.buffer, out: out.buffer },
-      { size: out.size, n: depth, limit: depth },
-      groupsOf(out.size, EW_WG),
-    );
-    return out;
+    return gather.oneHot(this.g, ids, depth, dtype);
   }
-
   scatterAdd(target: Tensor, indices: Tensor, src: Tensor): Tensor {
-    const op = 'scatterAdd';
-    const tt = this.use(op, 'target', target, FLOAT_IN);
-    checkRank(op, 'target', tt, 2, 2);
-    const ti = this.use(op, 'indices', indices, INDEX);
-    checkRank(op, 'indices', ti, 1, 1);
-    const ts = this.use(op, 'src', src, FLOAT_IN);
-    checkSameDtype(op, tt, ts);
-    const [v, dim] = tt.shape;
-    const n = ti.shape[0];
-    if (ts.shape.length !== 2 || ts.shape[0] !== n || ts.shape[1] !== dim) {
-      throw new ShapeError(op, `src of shape ${describeShape(ts.shape)}`, `src of shape [${n}, ${dim}]`);
-    }
-    const out = this.output(tt.shape, tt.dtype);
-    this.g.copy(op, tt.buffer, out.buffer, tt.size);
-    const it = ti.dtype as Scalar;
-    if (n > 0) {
-      this.g.gather(
-        op,
-        `scatterAdd_${it}`,
-        () => scatterAddSpec('f32', it),
-        { ids: ti.buffer, src: ts.buffer, out: out.buffer },
-        { size: dim, n: dim, k: n, limit: v },
-        groupsOf(dim, EW_WG),
-      );
-    }
-    return out;
+    return gather.scatterAdd(this.g, target, indices, src);
   }
 
   // --- sampling and filtering ------------------------------------------------------------------------------

@@ -64,6 +64,9 @@ describe('refuses what the cpu backend refuses, with the same typed error', () =
     expectSameError((b) => b.matmul(f32(b, [2, 2]), b.zeros([2, 2], 'i32')), DTypeError);
     expectSameError((b) => b.layerNorm(f32(b, [2, 3]), b.zeros([3], 'i32')), DTypeError);
     expectSameError((b) => b.sum(b.zeros([2], 'u32')), DTypeError);
+    const ids = (b: Backend) => b.zeros([2], 'i32');
+    expectSameError((b) => b.embeddingBag(f32(b, [3, 2]), ids(b), ids(b)), DTypeError);
+    expectSameError((b) => b.scatterAdd(f32(b, [3, 2]), ids(b), b.zeros([2, 2], 'i32')), DTypeError);
     expectSameError((b) => b.embedding(f32(b, [3, 2]), f32(b, [2])), DTypeError);
     expectSameError((b) => b.where(f32(b, [2]), f32(b, [2]), f32(b, [2])), DTypeError);
   });
