@@ -12,6 +12,7 @@ export {
   locate,
   readMetrics,
 } from './checkpoint';
+export { type ExportedMetrics, runFigures, trainingSeconds } from './commands/export';
 export { COMMANDS, type CommandModule } from './commands/index';
 export { parseWith, readConfigFile, readJsonFile } from './config-file';
 export { CommandContext, type GlobalOptions, type Io, type OutStream, processIo } from './context';

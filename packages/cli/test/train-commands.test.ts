@@ -428,6 +428,7 @@ describe('duality export', () => {
       ).out,
     );
     expect(metrics.evaluation).toMatchObject({
+      step: 10,
       sampler: 'ancestral greedy tail',
       batch: 2,
       length: 16,

@@ -119,6 +119,8 @@ export interface ExportedMetrics {
   tokensPerSecond: number | null;
   /** gen-PPL under the judge and entropy of samples of this model (with --judge). */
   evaluation?: {
+    /** The step of the weights evaluated (a re-export without evaluating keeps an earlier one). */
+    step: number;
     judge: string;
     sampler: string;
     batch: number;
@@ -164,6 +166,7 @@ async function evaluationOf(
   file: string,
   config: TrainConfig,
   o: ExportOptions & { judge: string },
+  step: number,
   onCell: (done: number) => void,
 ): Promise<NonNullable<ExportedMetrics['evaluation']>> {
   const judge = await sourceOf(backend, o.judge, 'judge', { weights: 'ema' });
@@ -184,6 +187,7 @@ async function evaluationOf(
     judge.dispose();
   }
   return {
+    step,
     judge: o.judge,
     sampler: report.settings.samplers[0],
     batch: o.batch,
@@ -313,8 +317,13 @@ export const exportCommand: CommandModule = {
         if (o.judge) {
           const bar = progressBar(context, 'evaluate', o.steps.length * o.seeds.length);
           try {
-            metrics.evaluation = await evaluationOf(backend, file, config, { ...o, judge: o.judge }, (d) =>
-              bar.update(d),
+            metrics.evaluation = await evaluationOf(
+              backend,
+              file,
+              config,
+              { ...o, judge: o.judge },
+              step,
+              (d) => bar.update(d),
             );
           } finally {
             bar.stop();
