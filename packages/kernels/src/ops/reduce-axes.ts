@@ -16,9 +16,9 @@ import { broadcastTo } from './sum-to-shape';
 /** Axes argument: one axis, a list, or undefined (all axes). */
 export type Axes = number | readonly number[] | undefined;
 
-type Kind = 'sum' | 'mean' | 'max';
+export type Kind = 'sum' | 'mean' | 'max';
 
-interface Plan {
+export interface Plan {
   /** Reduced axes, sorted, non-negative. */
   readonly axes: readonly number[];
   /** Output shape with size-1 reduced axes (keepDims) and without them. */
@@ -64,7 +64,7 @@ function checkReduce(op: string, x: Tensor, axes: Axes, keepDims: boolean | unde
 }
 
 /** Row-major pass over x: acc[o] ← acc[o] ⊕ x[i] (o = the kept part of i); the max keeps the first maximum. */
-function reduceCpu(src: ArrayLike<number>, shape: Shape, plan: Plan, kind: Kind): Float64Array {
+export function reduceCpu(src: ArrayLike<number>, shape: Shape, plan: Plan, kind: Kind): Float64Array {
   const outSize = shapeSize(plan.kept);
   const acc = new Float64Array(outSize).fill(kind === 'max' ? Number.NEGATIVE_INFINITY : 0);
   const strides = keptStrides(shape, plan);
@@ -182,7 +182,7 @@ function axisTable(shape: Shape, plan: Plan): number[] {
   });
 }
 
-function runReduceGpu(
+export function runReduceGpu(
   ctx: WebGPUKernelContext,
   op: string,
   kind: Kind | 'maxGrad',

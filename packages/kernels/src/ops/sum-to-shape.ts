@@ -1,19 +1,14 @@
 /**
  * `sumToShape(x, shape)`: sums x over the axes along which `shape` was broadcast to x's shape (leading axes that
  * `shape` lacks and axes where it has 1) — what a broadcasting op's backward needs to give an operand its own
- * shape back. `broadcastTo(x, shape)` is its adjoint.
+ * shape back: reduce-axes' sum over those axes, kept as 1s. `broadcastTo(x, shape)` is its adjoint.
  */
 import { describeShape, ShapeError } from '../errors';
 import type { Shape, Tensor } from '../types';
 import { broadcastShapes, broadcastStrides, checkDtype, checkShape, FLOAT, shapeSize } from '../validate';
 import { type DefinedOp, defineOp } from './define';
-import { checkBindable, gridOf, u32Table } from './kernel-utils';
-
-const WG = 64;
-
-function sameShape(a: Shape, b: Shape): boolean {
-  return a.length === b.length && a.every((d, i) => d === b[i]);
-}
+import { checkBindable, gridOf, sameShape, u32Table, WG } from './kernel-utils';
+import { type Plan, planAxes, reduceCpu, runReduceGpu } from './reduce-axes';
 
 /**
  * Calls `f(i, at)` for every innermost row of a row-major `shape` (i: the row's flat start; at: Σ idx·strides
@@ -37,54 +32,16 @@ function forEachBlock(shape: Shape, strides: readonly number[], f: (i: number, a
   }
 }
 
-/** Per input axis: dim, input stride, kept (1/0), output stride along that axis (0 when reduced). */
-function axisTable(inShape: Shape, outShape: Shape): Uint32Array {
-  const r = inShape.length;
-  const inStrides = broadcastStrides(inShape, inShape);
-  const outStrides = broadcastStrides(outShape, inShape);
-  const table = new Uint32Array(Math.max(4, 4 * r));
-  for (let a = 0; a < r; a++) {
-    const kept = outStrides[a] !== 0 || (inShape[a] === 1 && a >= r - outShape.length);
-    table[4 * a] = inShape[a];
-    table[4 * a + 1] = inStrides[a];
-    table[4 * a + 2] = kept ? 1 : 0;
-    table[4 * a + 3] = outStrides[a];
-  }
-  return table;
+/** The axes of x that the target shape was broadcast along: leading axes it lacks, and its 1s where x is not 1. */
+function broadcastAxes(xShape: Shape, shape: Shape): number[] {
+  const lead = xShape.length - shape.length;
+  return xShape.flatMap((d, a) => (a < lead || (shape[a - lead] === 1 && d !== 1) ? [a] : []));
 }
 
-const SUM_TO_SHAPE_WGSL = /* wgsl */ `
-struct Params { rank: u32, outSize: u32, redCount: u32, gridX: u32 }
-@group(0) @binding(0) var<storage, read> x: array<f32>;
-@group(0) @binding(1) var<storage, read_write> out: array<f32>;
-@group(0) @binding(2) var<storage, read> axes: array<u32>;
-@group(0) @binding(3) var<uniform> params: Params;
-
-@compute @workgroup_size(${WG})
-fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
-  let o = gid.x + gid.y * params.gridX * ${WG}u;
-  if (o >= params.outSize) { return; }
-  var base = 0u;
-  for (var a = 0u; a < params.rank; a++) {
-    if (axes[4u * a + 2u] == 1u && axes[4u * a + 3u] != 0u) {
-      base += ((o / axes[4u * a + 3u]) % axes[4u * a]) * axes[4u * a + 1u];
-    }
-  }
-  var acc = 0.0;
-  for (var j = 0u; j < params.redCount; j++) {
-    var rem = j;
-    var off = base;
-    for (var b = params.rank; b > 0u; b--) {
-      let a = b - 1u;
-      if (axes[4u * a + 2u] == 0u) {
-        off += (rem % axes[4u * a]) * axes[4u * a + 1u];
-        rem = rem / axes[4u * a];
-      }
-    }
-    acc += x[off];
-  }
-  out[o] = acc;
-}`;
+/** The reduce-axes plan of sumToShape: Σ over the broadcast axes, kept as 1s (row-major order of the target). */
+function planSumTo(x: Tensor, shape: Shape): Plan {
+  return planAxes('sumToShape', x.shape, broadcastAxes(x.shape, shape), true);
+}
 
 function checkTarget(op: string, x: Tensor, shape: Shape): void {
   checkDtype(op, 'x', x, FLOAT);
@@ -102,45 +59,14 @@ export const sumToShape: DefinedOp<[Tensor, Shape], Tensor> = defineOp({
   name: 'sumToShape',
   validate: (_b, x: Tensor, shape: Shape) => checkTarget('sumToShape', x, shape),
   cpu(ctx, x: Tensor, shape: Shape): Tensor {
-    const src = ctx.data(x);
     const { tensor, data } = ctx.output(shape, x.dtype);
-    if (src.length === 0) return tensor;
-    const acc = new Float64Array(data.length);
-    const inner = x.shape.length === 0 ? 1 : x.shape[x.shape.length - 1];
-    const strides = broadcastStrides(shape, x.shape);
-    const innerStride = x.shape.length === 0 ? 0 : strides[x.shape.length - 1];
-    // one block per innermost row of x: added elementwise when the target keeps that axis, summed when not
-    forEachBlock(x.shape, strides, (i, o) => {
-      if (innerStride === 0) {
-        let t = 0;
-        for (let j = i; j < i + inner; j++) t += src[j];
-        acc[o] += t;
-      } else for (let j = 0; j < inner; j++) acc[o + j] += src[i + j];
-    });
-    data.set(acc);
+    data.set(reduceCpu(ctx.data(x), x.shape, planSumTo(x, shape), 'sum'));
     return tensor;
   },
   webgpu(ctx, x: Tensor, shape: Shape): Tensor {
     checkBindable('sumToShape', ctx, x);
     const out = ctx.output(shape, 'f32');
-    const outSize = shapeSize(shape);
-    if (outSize === 0) return out;
-    const table = ctx.backend.tensor(axisTable(x.shape, shape), [Math.max(4, 4 * x.shape.length)], 'u32');
-    const groups = Math.ceil(outSize / WG);
-    const gridX = Math.min(groups, ctx.limits.maxWorkgroupsPerDimension);
-    const params = new Uint32Array([x.shape.length, outSize, outSize === 0 ? 0 : x.size / outSize, gridX]);
-    ctx.run({
-      name: 'sumToShape',
-      wgsl: SUM_TO_SHAPE_WGSL,
-      bindings: [
-        { tensor: x, access: 'read' },
-        { tensor: out, access: 'read_write' },
-        { tensor: table, access: 'read' },
-        { uniform: params.buffer },
-      ],
-      workgroups: [gridX, Math.ceil(groups / gridX)],
-    });
-    table.dispose();
+    runReduceGpu(ctx, 'sumToShape', 'sum', x, planSumTo(x, shape), [x, out]);
     return out;
   },
   gradient: {
