@@ -9,6 +9,7 @@ import { writeFileAtomic } from '@duality/models';
 import { scaleLinear } from 'd3-scale';
 import { line } from 'd3-shape';
 import { TrainError } from './errors';
+import { axesSvg, fmt, plotSvg } from './plot';
 
 type Fs = typeof import('node:fs/promises');
 const loadFs = (): Promise<Fs> => import('node:fs/promises');
@@ -145,8 +146,6 @@ export interface PlotOptions {
 
 const BOX = { width: 720, height: 420, left: 70, right: 24, top: 48, bottom: 100 };
 const COLORS = { train: '#1f77b4', valid: '#d62728', reference: '#777' };
-const esc = (s: string) => s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;');
-const fmt = (x: number) => Number(x.toPrecision(4)).toString();
 
 interface Series {
   label: string;
@@ -190,24 +189,7 @@ export function metricsPlotSvg(records: readonly MetricsRecord[], options: PlotO
     .range([BOX.height - BOX.bottom, BOX.top])
     .nice();
   const [left, right] = x.range();
-  const [bottom, top] = y.range();
-  const parts: string[] = [];
-  for (const t of y.ticks(6)) {
-    parts.push(`<line x1="${left}" x2="${right}" y1="${y(t)}" y2="${y(t)}" stroke="#e5e5e5"/>`);
-    parts.push(`<text x="${left - 6}" y="${y(t) + 4}" text-anchor="end" font-size="11">${fmt(t)}</text>`);
-  }
-  for (const t of x.ticks(8)) {
-    parts.push(`<line x1="${x(t)}" x2="${x(t)}" y1="${bottom}" y2="${bottom + 5}" stroke="#333"/>`);
-    parts.push(`<text x="${x(t)}" y="${bottom + 18}" text-anchor="middle" font-size="11">${fmt(t)}</text>`);
-  }
-  parts.push(`<line x1="${left}" x2="${right}" y1="${bottom}" y2="${bottom}" stroke="#333"/>`);
-  parts.push(`<line x1="${left}" x2="${left}" y1="${bottom}" y2="${top}" stroke="#333"/>`);
-  parts.push(
-    `<text x="${(left + right) / 2}" y="${bottom + 38}" text-anchor="middle" font-size="12">optimiser step</text>`,
-  );
-  parts.push(
-    `<text transform="translate(18,${(top + bottom) / 2}) rotate(-90)" text-anchor="middle" font-size="12">bits</text>`,
-  );
+  const parts = axesSvg(x, y, x.ticks(8), 'optimiser step', 'bits');
   for (const r of refs) {
     parts.push(
       `<line x1="${left}" x2="${right}" y1="${y(r.value)}" y2="${y(r.value)}" stroke="${COLORS.reference}" stroke-dasharray="5,4"/>`,
@@ -224,26 +206,8 @@ export function metricsPlotSvg(records: readonly MetricsRecord[], options: PlotO
         parts.push(`<circle cx="${x(p[0])}" cy="${y(p[1])}" r="2.5" fill="${s.color}"/>`);
   }
   const legend = [
-    ...series.map((s) => ({ label: s.label, color: s.color, dash: '' })),
-    ...refs.map((r) => ({
-      label: `${r.label} (${fmt(r.value)})`,
-      color: COLORS.reference,
-      dash: ' stroke-dasharray="5,4"',
-    })),
-  ].map((e, i) => {
-    const lx = BOX.left + (i % 2) * 330;
-    const ly = BOX.height - 40 + 20 * Math.floor(i / 2);
-    return `<line x1="${lx}" x2="${lx + 26}" y1="${ly}" y2="${ly}" stroke="${e.color}" stroke-width="3"${e.dash}/><text x="${lx + 34}" y="${ly + 4}" font-size="12">${esc(e.label)}</text>`;
-  });
-  const height = BOX.height + 20 * Math.max(0, Math.ceil(legend.length / 2) - 2);
-  return [
-    `<svg xmlns="http://www.w3.org/2000/svg" width="${BOX.width}" height="${height}" viewBox="0 0 ${BOX.width} ${height}" font-family="DejaVu Sans, Helvetica, Arial, sans-serif">`,
-    `<title>${esc(title)}</title>`,
-    `<rect width="100%" height="100%" fill="white"/>`,
-    `<text x="${BOX.width / 2}" y="26" text-anchor="middle" font-size="15" font-weight="bold">${esc(title)}</text>`,
-    ...parts,
-    ...legend,
-    '</svg>',
-    '',
-  ].join('\n');
+    ...series,
+    ...refs.map((r) => ({ label: `${r.label} (${fmt(r.value)})`, color: COLORS.reference, dash: '5,4' })),
+  ];
+  return plotSvg(BOX, title, parts, legend);
 }

@@ -8,6 +8,7 @@ import type { DiTConfig } from '@duality/models';
 import { writeFileAtomic } from '@duality/models';
 import { scaleLinear, scaleLog } from 'd3-scale';
 import { line } from 'd3-shape';
+import { axesSvg, fmt, plotSvg, type Scale } from '../plot';
 
 export interface ModelInfo {
   source: string;
@@ -80,9 +81,6 @@ export interface EvaluationReport {
   summary: EvaluationSummary[];
 }
 
-const fmt = (x: number, digits = 4) =>
-  Number.isFinite(x) ? Number(x.toPrecision(digits)).toString() : String(x);
-
 /** The report as a fixed-width text table (validation figures first, then one line per sampler × steps). */
 export function evaluationTable(report: EvaluationReport): string {
   const out: string[] = [];
@@ -137,7 +135,6 @@ const PALETTE = [
   '#bcbd22',
   '#17becf',
 ];
-const esc = (s: string) => s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;');
 
 interface Point {
   x: number;
@@ -176,8 +173,6 @@ function seriesBy(
   }));
 }
 
-type Scale = ((v: number) => number) & { ticks(n?: number): number[]; range(): number[] };
-
 function frame(
   title: string,
   xLabel: string,
@@ -187,25 +182,7 @@ function frame(
   xTicks: number[],
   series: Series[],
 ): string {
-  const [left, right] = x.range();
-  const [bottom, top] = y.range();
-  const parts: string[] = [];
-  for (const t of y.ticks(6)) {
-    parts.push(`<line x1="${left}" x2="${right}" y1="${y(t)}" y2="${y(t)}" stroke="#e5e5e5"/>`);
-    parts.push(`<text x="${left - 6}" y="${y(t) + 4}" text-anchor="end" font-size="11">${fmt(t)}</text>`);
-  }
-  for (const t of xTicks) {
-    parts.push(`<line x1="${x(t)}" x2="${x(t)}" y1="${bottom}" y2="${bottom + 5}" stroke="#333"/>`);
-    parts.push(`<text x="${x(t)}" y="${bottom + 18}" text-anchor="middle" font-size="11">${fmt(t)}</text>`);
-  }
-  parts.push(`<line x1="${left}" x2="${right}" y1="${bottom}" y2="${bottom}" stroke="#333"/>`);
-  parts.push(`<line x1="${left}" x2="${left}" y1="${bottom}" y2="${top}" stroke="#333"/>`);
-  parts.push(
-    `<text x="${(left + right) / 2}" y="${bottom + 38}" text-anchor="middle" font-size="12">${esc(xLabel)}</text>`,
-  );
-  parts.push(
-    `<text transform="translate(18,${(top + bottom) / 2}) rotate(-90)" text-anchor="middle" font-size="12">${esc(yLabel)}</text>`,
-  );
+  const parts = axesSvg(x, y, xTicks, xLabel, yLabel);
   for (const s of series) {
     if (s.points.length === 0) continue;
     const d = line<Point>()
@@ -220,22 +197,7 @@ function frame(
       parts.push(`<circle cx="${x(p.x)}" cy="${y(p.y)}" r="3" fill="${s.color}"/>`);
     }
   }
-  const legend = series.map((s, i) => {
-    const lx = BOX.left + (i % 2) * 330;
-    const ly = BOX.height - 40 + 20 * Math.floor(i / 2);
-    return `<line x1="${lx}" x2="${lx + 26}" y1="${ly}" y2="${ly}" stroke="${s.color}" stroke-width="3"/><text x="${lx + 34}" y="${ly + 4}" font-size="12">${esc(s.label)}</text>`;
-  });
-  const height = BOX.height + 20 * Math.max(0, Math.ceil(legend.length / 2) - 2);
-  return [
-    `<svg xmlns="http://www.w3.org/2000/svg" width="${BOX.width}" height="${height}" viewBox="0 0 ${BOX.width} ${height}" font-family="DejaVu Sans, Helvetica, Arial, sans-serif">`,
-    `<title>${esc(title)}</title>`,
-    `<rect width="100%" height="100%" fill="white"/>`,
-    `<text x="${BOX.width / 2}" y="26" text-anchor="middle" font-size="15" font-weight="bold">${esc(title)}</text>`,
-    ...parts,
-    ...legend,
-    '</svg>',
-    '',
-  ].join('\n');
+  return plotSvg(BOX, title, parts, series);
 }
 
 function yScale(series: Series[]): Scale {
