@@ -18,6 +18,7 @@ import {
   DisposedTensorError,
   DTypeError,
   defineOp,
+  gridOf,
   ShapeError,
   type Tensor,
   type WebGPUKernelContext,
@@ -180,11 +181,7 @@ const floatOutput = (ctx: CpuKernelContext, shape: number[], like: Tensor) => {
 const WORKGROUP = 64;
 
 /** Workgroups for n threads, spilling into y beyond the per-dimension limit; gridX goes in the uniform. */
-function grid(ctx: WebGPUKernelContext, n: number): [number, number] {
-  const groups = Math.max(1, Math.ceil(n / WORKGROUP));
-  const x = Math.min(groups, ctx.limits.maxWorkgroupsPerDimension);
-  return [x, Math.ceil(groups / x)];
-}
+const grid = (ctx: WebGPUKernelContext, n: number): [number, number] => gridOf(ctx, n, WORKGROUP);
 
 function layoutUniform(l: HeadLayout, qScale: number, gridX: number): ArrayBuffer {
   const buf = new ArrayBuffer(32);

@@ -21,6 +21,7 @@ import {
   ArgumentError,
   type Backend,
   DTypeError,
+  describeShape,
   type FloatDType,
   isRecording,
   keep,
@@ -179,13 +180,13 @@ export class DiT {
           throw new MissingTensorError(
             'DiT.fromStateDict',
             `no tensor "${name}"`,
-            `a tensor of shape [${want.join(', ')}]`,
+            `a tensor of shape ${describeShape(want)}`,
           );
         if (stored.shape.length !== want.length || stored.shape.some((d, i) => d !== want[i])) {
           throw new TensorShapeMismatchError(
             'DiT.fromStateDict',
-            `"${name}" of shape [${stored.shape.join(', ')}]`,
-            `[${want.join(', ')}]`,
+            `"${name}" of shape ${describeShape(stored.shape)}`,
+            describeShape(want),
           );
         }
         params[name] = backend.tensor(stored.data, want, dtype);

@@ -10,6 +10,7 @@ import {
   type DefinedOp,
   DTypeError,
   defineOp,
+  gridOf,
   PHILOX_WGSL,
   philoxKey,
   type Tensor,
@@ -97,8 +98,7 @@ export const dropout: DefinedOp<Args, Tensor> = defineOp<Args, Tensor>({
     const block = Math.floor(offset / 4);
     const skip = offset % 4;
     const blocks = Math.ceil((x.size + skip) / 4);
-    const groups = Math.ceil(blocks / WG);
-    const gridX = Math.min(groups, ctx.limits.maxWorkgroupsPerDimension);
+    const [gridX, gridY] = gridOf(ctx, blocks, WG);
     const params = new ArrayBuffer(48);
     new Uint32Array(params).set([
       x.size,
@@ -115,7 +115,7 @@ export const dropout: DefinedOp<Args, Tensor> = defineOp<Args, Tensor>({
       name: 'models.dropout',
       wgsl: DROPOUT_WGSL,
       bindings: [{ tensor: x, access: 'read' }, { tensor: out, access: 'read_write' }, { uniform: params }],
-      workgroups: [gridX, Math.ceil(groups / gridX)],
+      workgroups: [gridX, gridY],
     });
     return out;
   },

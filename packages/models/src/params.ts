@@ -3,7 +3,13 @@
  * `rotary_emb.inv_freq` (it has no gradient): a plain object, so `valueAndGrad` returns gradients by the same
  * names (`grads['blocks.0.attn_qkv.weight']`).
  */
-import { DisposedTensorError, DTypeError, type FloatDType, type Tensor } from '@duality/kernels';
+import {
+  DisposedTensorError,
+  DTypeError,
+  describeShape,
+  type FloatDType,
+  type Tensor,
+} from '@duality/kernels';
 import { type DiTConfig, referenceStateDictShapes } from './config';
 import { MissingTensorError, TensorShapeMismatchError } from './errors';
 
@@ -41,15 +47,15 @@ export function checkParameters(
     const t = params[name];
     if (!t) {
       if (complete)
-        throw new MissingTensorError(op, `no tensor "${name}"`, `a tensor of shape [${shape.join(', ')}]`);
+        throw new MissingTensorError(op, `no tensor "${name}"`, `a tensor of shape ${describeShape(shape)}`);
       continue;
     }
     if (t.disposed) throw new DisposedTensorError(op, `"${name}" disposed`, 'a live tensor');
     if (!sameShape(t.shape, shape))
       throw new TensorShapeMismatchError(
         op,
-        `"${name}" of shape [${t.shape.join(', ')}]`,
-        `[${shape.join(', ')}]`,
+        `"${name}" of shape ${describeShape(t.shape)}`,
+        describeShape(shape),
       );
     if (t.dtype !== 'f32' && t.dtype !== 'f64')
       throw new DTypeError(op, `"${name}" ${t.dtype}`, 'f32 or f64');

@@ -6,6 +6,7 @@
 import {
   ArgumentError,
   type Backend,
+  describeShape,
   type FloatDType,
   type RandomStream,
   type Shape,
@@ -94,7 +95,7 @@ function streamAt(rng: RandomStream, extra: number): RandomStream {
 
 function checkShapeArg(op: string, shape: Shape): void {
   if (!Array.isArray(shape) || shape.length !== 2 || !shape.every((d) => Number.isInteger(d) && d >= 0)) {
-    const got = Array.isArray(shape) ? `shape [${shape.join(', ')}]` : `shape ${String(shape)}`;
+    const got = Array.isArray(shape) ? `shape ${describeShape(shape)}` : `shape ${String(shape)}`;
     throw new ArgumentError(op, got, '[B, L] with non-negative integer sizes');
   }
 }

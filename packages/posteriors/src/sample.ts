@@ -2,12 +2,11 @@ import {
   ArgumentError,
   type Backend,
   DTypeError,
-  philox4x32,
-  philoxKey,
+  describeShape,
   type RandomStream,
   ShapeError,
+  streamUniform,
   type Tensor,
-  wordToUniform,
 } from '@duality/kernels';
 import { checkProbRows, NotADistributionError, toleranceOf } from '@duality/noise';
 import { checkStream } from './validate';
@@ -51,17 +50,8 @@ function inverseCdfUnchecked(p: ArrayLike<number>, start: number, k: number, u: 
   return last;
 }
 
-/** The uniform at element `e` of a stream (Philox-4x32-10 layout of @duality/kernels). */
-export function streamUniform(seed: number | bigint, e: number): number {
-  if (!(Number.isSafeInteger(e) && e >= 0)) {
-    throw new ArgumentError('streamUniform', `element ${String(e)}`, 'a non-negative safe integer');
-  }
-  const { k0, k1 } = philoxKey(seed);
-  const block = new Uint32Array(4);
-  const b = Math.floor(e / 4);
-  philox4x32(b % 4294967296, Math.floor(b / 4294967296), 0, 0, k0, k1, block);
-  return wordToUniform(block[e % 4]);
-}
+/** The uniform at element `e` of a stream (Philox-4x32-10 layout of @duality/kernels): the kernels' helper. */
+export { streamUniform };
 
 /**
  * Unfused inverse-CDF sampling of probability rows [..., K] → i32 [...], row r with the uniform at element
@@ -97,7 +87,7 @@ export async function sampleInverseCdfRows(
   if (probs.shape.length < 1 || probs.shape[probs.shape.length - 1] === 0) {
     throw new ShapeError(
       'sampleInverseCdf',
-      `probs of shape [${probs.shape.join(', ')}]`,
+      `probs of shape ${describeShape(probs.shape)}`,
       'a non-empty last axis',
     );
   }

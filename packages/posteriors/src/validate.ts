@@ -6,6 +6,7 @@ import {
   IndexOutOfRangeError,
   ShapeError,
   shapeSize,
+  describeShape as shapeText,
   type Tensor,
   tidy,
 } from '@duality/kernels';
@@ -22,8 +23,6 @@ import { KappaRangeError, NonFiniteError, TimeOrderError } from './errors';
 export { DEFAULT_TOLERANCE };
 /** The typed error of a bad probability row (the shared check of @duality/noise). */
 export const rowError = probRowError;
-
-const shapeText = (shape: readonly number[]) => `[${shape.join(', ')}]`;
 
 export interface CheckOptions {
   /** Check the contents of x0Probs and xt (sums, NaN, negative entries, ids in range). Default true. */

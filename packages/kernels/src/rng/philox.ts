@@ -120,6 +120,7 @@ export function streamWordAt(key: PhiloxKey, e: number, scratch: Uint32Array): n
 
 /** The uniform at element e of the stream of `seed`: wordToUniform of word e (what `backend.uniform` gives there). */
 export function streamUniform(seed: number | bigint, e: number): number {
-  checkSeed('streamUniform', 0, e);
+  if (!(Number.isSafeInteger(e) && e >= 0))
+    throw new ArgumentError('streamUniform', `element ${String(e)}`, 'a non-negative safe integer');
   return wordToUniform(streamWordAt(philoxKey(seed), e, new Uint32Array(4)));
 }

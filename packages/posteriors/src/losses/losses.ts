@@ -13,8 +13,10 @@ import {
   type DefinedOp,
   DTypeError,
   defineOp,
+  gridOf,
   IndexOutOfRangeError,
   ShapeError,
+  describeShape as shapeText,
   type Tensor,
   type WebGPUKernelContext,
 } from '@duality/kernels';
@@ -23,10 +25,6 @@ import { DUO_WGSL, KL_WGSL, MDLM_WGSL, WG } from './wgsl';
 
 const FLOAT = ['f32', 'f64'];
 const INDEX = ['i32', 'u32'];
-
-function shapeText(s: readonly number[]): string {
-  return `[${s.join(', ')}]`;
-}
 
 function checkLogits(op: string, z: Tensor): void {
   if (!FLOAT.includes(z.dtype)) throw new DTypeError(op, `logits of dtype ${z.dtype}`, 'f32 | f64');
@@ -53,12 +51,6 @@ function checkTokens(op: string, z: Tensor, named: Record<string, Tensor>, kind:
 
 function checkId(op: string, name: string, v: number, k: number, r: number): void {
   if (!(v >= 0 && v < k)) throw new IndexOutOfRangeError(op, `${name}[${r}] = ${v}`, `ids in [0, ${k})`);
-}
-
-function gridOf(ctx: WebGPUKernelContext, rows: number): [number, number] {
-  const groups = Math.max(1, Math.ceil(rows / WG));
-  const x = Math.min(groups, ctx.limits.maxWorkgroupsPerDimension);
-  return [x, Math.ceil(groups / x)];
 }
 
 /** Runs a per-row loss kernel on cpu: value per row, or (with gy) the logits gradient scaled by gy. */
@@ -99,7 +91,7 @@ function gpuRows(
   const rows = z.size / k;
   const out = ctx.output(gy ? z.shape : z.shape.slice(0, -1), 'f32');
   if (rows === 0) return out;
-  const [gx, gyy] = gridOf(ctx, rows);
+  const [gx, gyy] = gridOf(ctx, rows, WG);
   const params = new ArrayBuffer(16);
   new Uint32Array(params, 0, 3).set([rows, k, gx]);
   new Int32Array(params, 12, 1)[0] = extra;
