@@ -1,4 +1,18 @@
-import { ArgumentError, DTypeError, IndexOutOfRangeError, ShapeError, type Tensor } from '@duality/kernels';
+/**
+ * The batched NELBO integrands on the host: log-probabilities are read back and the float64 row maths of
+ * maths/nelbo.ts run in a JS loop. Not differentiable, and not for training: the training losses are the tensor
+ * ops `mdlmLoss`, `duoLoss` and `klLoss` (losses/losses.ts, with backward rules, on cpu and webgpu). These host
+ * helpers stay as the ops' test oracles (test/losses.test.ts checks every op against them) and for evaluating a
+ * bound from read-back numbers.
+ */
+import {
+  ArgumentError,
+  DTypeError,
+  describeShape,
+  IndexOutOfRangeError,
+  ShapeError,
+  type Tensor,
+} from '@duality/kernels';
 import type { Times } from '@duality/noise';
 import { NonFiniteError, NotADistributionError } from './errors';
 import { duoIntegrandUnchecked, LN2, mdlmIntegrandUnchecked } from './maths/nelbo';
@@ -57,7 +71,7 @@ async function load(op: string, args: NelboArgs): Promise<Loaded> {
     if (logXTheta.shape.length < 2 || t.shape.join() !== outer.join()) {
       throw new ShapeError(
         op,
-        `${name} of shape [${t.shape.join(', ')}] with logXTheta [${logXTheta.shape.join(', ')}]`,
+        `${name} of shape ${describeShape(t.shape)} with logXTheta ${describeShape(logXTheta.shape)}`,
         'logXTheta [B, …, K] and ids [B, …]',
       );
     }
@@ -129,7 +143,10 @@ function perToken(
   return out;
 }
 
-/** MDLM integrand per token (nats, float64), [rows] in row-major order of xt. */
+/**
+ * MDLM integrand per token (nats, float64), [rows] in row-major order of xt. A host oracle: `mdlmLoss` is the
+ * differentiable tensor op (mdlmLoss(z, xt, x0, w, maskId) with w = α'/(1 − α) on logits z).
+ */
 export async function mdlmNelbo(args: NelboArgs & { maskId: number }): Promise<Float64Array> {
   const data = await load('mdlmNelbo', args);
   if (!(Number.isInteger(args.maskId) && args.maskId >= 0 && args.maskId < data.k)) {
@@ -138,7 +155,10 @@ export async function mdlmNelbo(args: NelboArgs & { maskId: number }): Promise<F
   return perToken(data, (row, xt, x0, a, da) => mdlmIntegrandUnchecked(row, xt, x0, a, da, args.maskId));
 }
 
-/** UDLM / Duo integrand per token (nats, float64), [rows] in row-major order of xt. */
+/**
+ * UDLM / Duo integrand per token (nats, float64), [rows] in row-major order of xt. A host oracle: `duoLoss` is
+ * the differentiable tensor op (duoLoss(z, xt, x0, α, α') on logits z, log_softmax inside).
+ */
 export async function duoNelbo(args: NelboArgs): Promise<Float64Array> {
   return perToken(await load('duoNelbo', args), duoIntegrandUnchecked); // load() checked every argument
 }
