@@ -1,8 +1,8 @@
 /**
- * Philox-4x32-10 as a plain WGSL snippet, for packages that write their own kernels through
- * `WebGPUBackend.runKernel`: defines `mulhilo(a, b) -> vec2<u32>` (high word, low word of the 32×32→64 product,
- * by 16-bit halves) and `philox(counter: vec4<u32>, key: vec2<u32>) -> vec4<u32>`, bit-identical to philox.ts
- * (the stream layout is the caller's: block floor(e/4), word e mod 4, key = philoxKey(seed)).
+ * Philox-4x32-10 as a plain WGSL snippet, for `defineOp` webgpu kernels (`ctx.run`) here and in other packages:
+ * defines `mulhilo(a, b) -> vec2<u32>` (high word, low word of the 32×32→64 product, by 16-bit halves) and
+ * `philox(counter: vec4<u32>, key: vec2<u32>) -> vec4<u32>`, bit-identical to philox.ts (the stream layout is the
+ * caller's: block floor(e/4), word e mod 4, key = philoxKey(seed); STREAM_WGSL below spells it out).
  */
 export const PHILOX_WGSL = /* wgsl */ `
 fn mulhilo(a: u32, b: u32) -> vec2<u32> {
