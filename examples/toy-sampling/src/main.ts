@@ -1,5 +1,5 @@
 /**
- * `pnpm start`: samples the 20-strings toy distribution with the ancestral and Ψ samplers at 4…256 steps, for the
+ * `pnpm start:toy`: samples the 20-strings toy distribution with the ancestral and Ψ samplers at 4…256 steps, for the
  * masked and uniform processes, shows the denoising live, prints valid fraction and total variation per sampler and
  * step count, and writes results/quality-vs-steps.svg, results/results.json and results/table.md.
  *

@@ -12,7 +12,7 @@ function run(script: string, args: string[]) {
   return { status: r.status, lines: r.stderr.trim().split('\n'), stdout: r.stdout };
 }
 
-describe('pnpm start: a bad command line is one clear line and exit code 2', () => {
+describe('pnpm start:toy: a bad command line is one clear line and exit code 2', () => {
   it.each([
     [['--batch', 'abc'], "--batch must be a positive integer, got 'abc'"],
     [['--batch', '2.5'], "--batch must be a positive integer, got '2.5'"],
@@ -34,7 +34,7 @@ describe('pnpm start: a bad command line is one clear line and exit code 2', () 
   });
 
   it('the program prints the error in one line and exits with 2', () => {
-    const { status, lines, stdout } = run('examples/start.mjs', ['--batch', 'abc']);
+    const { status, lines, stdout } = run('examples/toy-sampling/start.mjs', ['--batch', 'abc']);
     expect(status).toBe(2);
     expect(lines).toEqual([
       "toy-sampling: --batch must be a positive integer, got 'abc' (usage: [--quick] [--batch N])",
