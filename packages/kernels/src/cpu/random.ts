@@ -1,38 +1,18 @@
+import { validateSample, validateStream } from '../checks/random';
 import { normalsFromWords } from '../rng/normal';
 import { type PhiloxKey, philoxKey, philoxWords, wordToUniform } from '../rng/philox';
 import type { Backend, FloatDType, RandomStream, SampleOptions, Shape, Tensor } from '../types';
-import {
-  allMinusInfinity,
-  checkDtype,
-  checkDtypeArg,
-  checkShape,
-  checkStreamRange,
-  checkTemperature,
-  FLOAT,
-  lastAxis,
-  shapeSize,
-  streamOffset,
-} from '../validate';
+import { allMinusInfinity } from '../validate';
 import { checkNoNaN } from './filter';
 import type { FloatArray } from './matmul';
 import { cpuKernelLimits, cpuPoolThreads, runJob } from './pool';
 import { sampleCategoricalKernel } from './sample';
 import { isShared } from './storage';
-import { type CpuTensor, output, use } from './tensor';
-
-/** Validates a random-tensor request and returns its offset and element count. */
-function checkRequest(op: string, shape: Shape, stream: RandomStream, dtype: FloatDType) {
-  checkShape(op, shape);
-  checkDtypeArg(op, dtype, FLOAT);
-  const offset = streamOffset(op, stream);
-  const count = shapeSize(shape);
-  checkStreamRange(op, offset, count);
-  return { offset, count };
-}
+import { type CpuTensor, output } from './tensor';
 
 /** Element e = uniform of stream word offset + e (Philox layout in rng/philox.ts). */
 export function uniform(backend: Backend, shape: Shape, stream: RandomStream, dtype: FloatDType = 'f32') {
-  const { offset, count } = checkRequest('uniform', shape, stream, dtype);
+  const { offset, count } = validateStream(backend, 'uniform', shape, stream, dtype);
   const out = output(backend, shape, dtype);
   fillStream('uniform', philoxKey(stream.seed), offset, count, out.data as FloatArray);
   return out;
@@ -40,7 +20,7 @@ export function uniform(backend: Backend, shape: Shape, stream: RandomStream, dt
 
 /** Element e = normal of stream element offset + e (Box–Muller layout in rng/normal.ts). */
 export function normal(backend: Backend, shape: Shape, stream: RandomStream, dtype: FloatDType = 'f32') {
-  const { offset, count } = checkRequest('normal', shape, stream, dtype);
+  const { offset, count } = validateStream(backend, 'normal', shape, stream, dtype);
   const out = output(backend, shape, dtype);
   fillStream('normal', philoxKey(stream.seed), offset, count, out.data as FloatArray);
   return out;
@@ -104,13 +84,8 @@ export function sampleCategorical(
   options: SampleOptions,
 ): CpuTensor<'i32'> {
   const op = 'sampleCategorical';
-  const tl = use(op, 'logits', logits, backend);
-  checkDtype(op, 'logits', tl, FLOAT);
-  const { rows, n, outer } = lastAxis(op, 'logits', tl);
-  const offset = streamOffset(op, options, 'options');
-  checkStreamRange(op, offset, rows * n);
-  const temperature = options.temperature ?? 1;
-  checkTemperature(op, temperature);
+  const { rows, n, outer, offset, temperature } = validateSample(backend, logits, options);
+  const tl = logits as CpuTensor;
   const out = output(backend, outer, 'i32');
   const key = philoxKey(options.seed);
   const sawNaN = sampleCategoricalKernel(

@@ -8,7 +8,6 @@
 import { instrumentBackend } from '../autograd/backend-gradients';
 import { GPU_DTYPES } from '../checks/dtypes';
 import { ArgumentError, describeShape, ShapeError } from '../errors';
-import { philoxKey } from '../rng/philox';
 import type {
   ArrayFor,
   CompareOp,
@@ -28,32 +27,27 @@ import {
   checkDtype,
   checkDtypeArg,
   checkShape,
-  checkStreamRange,
-  checkTemperature,
   checkTopK,
   checkTopP,
   FLOAT,
   lastAxis,
   shapeSize,
-  streamOffset,
 } from '../validate';
-import { GpuContext, groupsOf, split64 } from './context';
+import { GpuContext } from './context';
 import * as create from './create';
 import { acquireDevice } from './device';
 import * as ew from './elementwise';
 import * as gather from './gather';
-import { normalSpec, sampleSpec, uniformSpec } from './kernels/random';
-import { rowGroups, rowMode, topKSpec, topPSpec } from './kernels/rows';
+import { topKSpec, topPSpec } from './kernels/rows';
 import { matmul } from './linalg';
+import * as random from './random';
 import * as reduce from './reduce';
 import { GpuRuntime, type KernelSpec } from './runtime';
+import { sampleCategorical } from './sample';
 import type { GpuTensor } from './tensor';
-import { rowWindows } from './windows';
 
 /** Float tensor inputs: listed like the cpu backend (an f64 tensor cannot exist here), so messages match. */
 const FLOAT_IN: readonly DType[] = ['f32', 'f64'];
-/** Float dtype arguments: f32 only. */
-const F32: readonly DType[] = ['f32'];
 
 export interface WebGPUTuning {
   /** Split dispatches into 2-D grids above this many workgroups per dimension (default: the device limit). */
@@ -240,24 +234,7 @@ class WebGPUBackendImpl implements WebGPUBackend {
   // --- sampling and filtering ------------------------------------------------------------------------------
 
   sampleCategorical(logits: Tensor, options: SampleOptions): Tensor<'i32'> {
-    const op = 'sampleCategorical';
-    const tl = this.use(op, 'logits', logits, FLOAT_IN);
-    const { rows, n, outer } = lastAxis(op, 'logits', tl);
-    const offset = streamOffset(op, options, 'options');
-    checkStreamRange(op, offset, rows * n);
-    const temperature = options.temperature ?? 1;
-    checkTemperature(op, temperature);
-    const out = this.output(outer, 'i32');
-    const { k0, k1 } = philoxKey(options.seed);
-    const mode = rowMode(n, rows);
-    const run = (count: number, first: number, buffers: Record<string, GPUBuffer>) => {
-      // Row r draws from stream positions offset + r·n onward, wherever its window starts.
-      const params = { rows: count, n, k0, k1, start: split64(offset + first * n), invT: 1 / temperature };
-      const key = `sampleCategorical_${mode}`;
-      this.g.runFaulting(op, () => sampleSpec(mode), key, buffers, params, rowGroups(mode, count));
-    };
-    if (!rowWindows(this.g, op, tl, n, out, 1, run)) run(rows, 0, { x: tl.buffer, out: out.buffer });
-    return out;
+    return sampleCategorical(this.g, logits, options);
   }
 
   topK(logits: Tensor, k: number): Tensor {
@@ -280,60 +257,15 @@ class WebGPUBackendImpl implements WebGPUBackend {
 
   // --- random streams --------------------------------------------------------------------------------------
 
-  private stream(op: string, shape: Shape, stream: RandomStream, dtype: FloatDType) {
-    this.alive(op);
-    checkShape(op, shape);
-    checkDtypeArg(op, dtype, F32);
-    const offset = streamOffset(op, stream);
-    const size = shapeSize(shape);
-    checkStreamRange(op, offset, size);
-    const { k0, k1 } = philoxKey(stream.seed);
-    const skip = offset % 4;
-    const blocks = Math.ceil((size + skip) / 4);
-    return { size, blocks, params: { size, k0, k1, block: split64((offset - skip) / 4), skip } };
+  uniform(shape: Shape, stream: RandomStream, dtype?: FloatDType): Tensor {
+    return random.uniform(this.g, shape, stream, dtype);
   }
-
-  uniform(shape: Shape, stream: RandomStream, dtype: FloatDType = 'f32'): Tensor {
-    const { blocks, params } = this.stream('uniform', shape, stream, dtype);
-    const out = this.output(shape, 'f32');
-    this.run(
-      'uniform',
-      () => uniformSpec(false),
-      'uniform',
-      { out: out.buffer },
-      params,
-      groupsOf(blocks, 64),
-    );
-    return out;
-  }
-
   /** The raw Philox words of a stream (u32), for tests and for kernels that need their own transforms. */
   uniformWords(shape: Shape, stream: RandomStream): Tensor<'u32'> {
-    const { blocks, params } = this.stream('uniformWords', shape, stream, 'f32');
-    const out = this.output(shape, 'u32');
-    this.run(
-      'uniformWords',
-      () => uniformSpec(true),
-      'uniformWords',
-      { out: out.buffer },
-      params,
-      groupsOf(blocks, 64),
-    );
-    return out;
+    return random.uniformWords(this.g, shape, stream);
   }
-
-  normal(shape: Shape, stream: RandomStream, dtype: FloatDType = 'f32'): Tensor {
-    const { blocks, params } = this.stream('normal', shape, stream, dtype);
-    const out = this.output(shape, 'f32');
-    this.run(
-      'normal',
-      normalSpec,
-      'normal',
-      { out: out.buffer },
-      { ...params, zero: 0 },
-      groupsOf(blocks, 64),
-    );
-    return out;
+  normal(shape: Shape, stream: RandomStream, dtype?: FloatDType): Tensor {
+    return random.normal(this.g, shape, stream, dtype);
   }
 
   // --- WebGPU extension ------------------------------------------------------------------------------------
