@@ -114,4 +114,18 @@ describe('bundled models', () => {
       : { untrained: [] };
     expect(currentGenerated(readme)).toBe(generated(folders.map(metricsOf), baselines));
   });
+
+  it("models/README.md's hand-written notes are for the steps exported (a re-export must update them)", () => {
+    const readme = readFileSync(join(MODELS, 'README.md'), 'utf8');
+    const notes = /<!-- notes written for the export at steps: ([^(]*)\(/.exec(readme);
+    expect(notes, 'the notes comment of models/README.md').not.toBeNull();
+    const written = Object.fromEntries(
+      (notes as RegExpExecArray)[1]
+        .split(',')
+        .map((p) => p.trim().split(' '))
+        .map(([name, step]) => [name, Number(step)]),
+    );
+    const exported = Object.fromEntries(names.map((n) => [n, metricsOf(n).step]));
+    expect(written).toEqual(exported);
+  });
 });
