@@ -17,8 +17,15 @@ import {
   topKWordsPerPosition,
 } from '@duality/noise';
 import { duoLoss } from '@duality/posteriors';
-import { sampleTimes, type TimeSampling } from '../time';
-import { type DrawContext, type LossOptions, type LossResult, meanOf, type Objective } from './types';
+import type { TimeSampling } from '../time';
+import {
+  type DrawContext,
+  drawTimes,
+  type LossOptions,
+  type LossResult,
+  meanOf,
+  type Objective,
+} from './types';
 
 export type CurriculumDerivative = 'exact' | 'reference-fd';
 
@@ -117,14 +124,7 @@ export function duoCurriculumObjective(options: CurriculumOptions): Objective<De
     name: 'duo',
     async draw(backend: Backend, _x0, [batch, length], ctx) {
       const k = options.schedule.vocabSize;
-      const t = sampleTimes({
-        seed: ctx.seed,
-        step: ctx.step,
-        start: ctx.rowStart,
-        count: batch,
-        globalBatch: ctx.globalBatch,
-        mode: timeSampling,
-      });
+      const t = drawTimes(ctx, batch, timeSampling);
       const eps = backend.normal(
         [batch, length, k],
         { seed: ctx.seed, offset: streamOffset(ctx, length, k) },
@@ -155,14 +155,7 @@ export function efficientCurriculumObjective(
     name: 'duo-efficient',
     async draw(backend: Backend, x0Host, [batch, length], ctx) {
       const k = options.schedule.vocabSize;
-      const t = sampleTimes({
-        seed: ctx.seed,
-        step: ctx.step,
-        start: ctx.rowStart,
-        count: batch,
-        globalBatch: ctx.globalBatch,
-        mode: timeSampling,
-      });
+      const t = drawTimes(ctx, batch, timeSampling);
       const gamma = Float64Array.from(t, (v) => options.schedule.gamma(v));
       const x0 = backend.tensor(x0Host, [batch, length], 'i32');
       const relaxed = await topKRelaxation(backend, x0, gamma, k, {

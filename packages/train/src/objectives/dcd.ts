@@ -13,9 +13,9 @@ import { type Backend, type FloatDType, type Tensor, tidyAsync } from '@duality/
 import type { DiTInput, SigmaInput } from '@duality/models';
 import { type GaussianCurriculumSchedule, latentsFromNormals } from '@duality/noise';
 import { type KlDirection, klLoss } from '@duality/posteriors';
-import { sampleTimes, type TimeSampling } from '../time';
+import type { TimeSampling } from '../time';
 import { curriculumCoefficients } from './curriculum';
-import { type DrawContext, type LossOptions, meanOf, type Objective } from './types';
+import { type DrawContext, drawTimes, type LossOptions, meanOf, type Objective } from './types';
 
 /** The teacher's forward: logits [B, L, K] for tokens and per-row σ (e.g. a DiT run with other parameters). */
 export type TeacherForward = (input: DiTInput, sigma: SigmaInput) => Promise<Tensor>;
@@ -83,14 +83,7 @@ export function dcdObjective(options: DcdOptions): Objective<DcdDraw> {
   return {
     name: 'dcd',
     async draw(backend, x0Host, [batch, length], ctx) {
-      const drawn = sampleTimes({
-        seed: ctx.seed,
-        step: ctx.step,
-        start: ctx.rowStart,
-        count: batch,
-        globalBatch: ctx.globalBatch,
-        mode: timeSampling,
-      });
+      const drawn = drawTimes(ctx, batch, timeSampling);
       const K = schedule.vocabSize;
       const dtype: FloatDType = backend.supportsF64 ? 'f64' : 'f32';
       return tidyAsync(async () => {

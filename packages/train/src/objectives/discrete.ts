@@ -7,15 +7,15 @@
 import { type Backend, type Tensor, tidyAsync } from '@duality/kernels';
 import type { Schedule } from '@duality/noise';
 import { duoLoss, mdlmLoss } from '@duality/posteriors';
-import { STREAM_DOMAIN, streamUniforms, streamWords, uniform53 } from '../rng';
-import { sampleTimes, type TimeSampling } from '../time';
+import { streamUniforms, streamWords, uniform53 } from '../rng';
+import type { TimeSampling } from '../time';
 import {
   type DrawContext,
+  drawTimes,
   type LossOptions,
   type LossResult,
   meanOf,
   type Objective,
-  type TrainableModel,
 } from './types';
 
 /** Per-row times t [B] and per-token uniforms u [B·L] (and, for UDLM, replacement ids r [B·L]). */
@@ -35,14 +35,7 @@ function drawDiscrete(
   timeSampling: TimeSampling,
   vocabSize?: number,
 ): DiscreteDraw {
-  const t = sampleTimes({
-    seed: ctx.seed,
-    step: ctx.step,
-    start: ctx.rowStart,
-    count: batch,
-    globalBatch: ctx.globalBatch,
-    mode: timeSampling,
-  });
+  const t = drawTimes(ctx, batch, timeSampling);
   const n = batch * length;
   const at = ctx.rowStart * length;
   const u = streamUniforms(ctx.seed, NOISE_DOMAIN.mask, ctx.step, at, n);

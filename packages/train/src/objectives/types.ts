@@ -6,6 +6,7 @@
  */
 import type { Backend, Tensor } from '@duality/kernels';
 import type { DiTInput, SigmaInput } from '@duality/models';
+import { sampleTimes, type TimeSampling } from '../time';
 
 /** The part of a DiT an objective uses (a DiT is one; a test double can be another). */
 export interface TrainableModel {
@@ -31,6 +32,12 @@ export interface DrawContext {
   /** Rows of the global batch this micro-batch covers (gradient accumulation), and the global batch size. */
   readonly rowStart: number;
   readonly globalBatch: number;
+}
+
+/** The micro-batch's times t [B]: rows [rowStart, rowStart + B) of the step's global-batch draw (time.ts). */
+export function drawTimes(ctx: DrawContext, batch: number, mode?: TimeSampling): Float64Array {
+  const { seed, step, rowStart: start, globalBatch } = ctx;
+  return sampleTimes({ seed, step, start, count: batch, globalBatch, mode });
 }
 
 export interface LossResult {
