@@ -1,8 +1,9 @@
+import { validateTopK, validateTopP } from '../checks/filter';
 import { ArgumentError } from '../errors';
 import type { Backend, Tensor, TypedArray } from '../types';
-import { allMinusInfinity, checkDtype, checkTopK, checkTopP, FLOAT, lastAxis } from '../validate';
+import { allMinusInfinity } from '../validate';
 import { largestSorted } from './select';
-import { type CpuTensor, output, use } from './tensor';
+import { type CpuTensor, output } from './tensor';
 
 /** Refuses NaN logits (a NaN has no place in a ranking or a distribution). */
 export function checkNoNaN(op: string, data: TypedArray, n: number): void {
@@ -36,20 +37,17 @@ function cutAt(top: Float64Array, count: number): Cut {
 }
 
 /**
- * Validates logits [..., N] and writes each row's kept entries (the rest −∞). `cut(row)` gets the row as a
- * scratch Float64Array it may rearrange, plus the row itself, and returns the cut.
+ * Writes each row of validated logits [rows, n] with its kept entries (the rest −∞), refusing NaN. `cut(row)`
+ * gets the row as a scratch Float64Array it may rearrange, plus the row itself, and returns the cut.
  */
 function filterRows(
   backend: Backend,
   op: string,
   logits: Tensor,
-  check: (n: number) => void,
+  { rows, n }: { rows: number; n: number },
   cut: (scratch: Float64Array, src: TypedArray, start: number) => Cut,
 ): CpuTensor {
-  const tl = use(op, 'logits', logits, backend);
-  checkDtype(op, 'logits', tl, FLOAT);
-  const { rows, n } = lastAxis(op, 'logits', tl);
-  check(n);
+  const tl = logits as CpuTensor;
   checkNoNaN(op, tl.data, n);
   const out = output(backend, tl.shape, tl.dtype);
   const src = tl.data;
@@ -73,13 +71,8 @@ function filterRows(
  * Keeps exactly the k largest logits of each row (ties broken toward the lower index), sets the rest to −∞.
  */
 export function topK(backend: Backend, logits: Tensor, k: number): CpuTensor {
-  return filterRows(
-    backend,
-    'topK',
-    logits,
-    (n) => checkTopK('topK', k, n),
-    (scratch) => cutAt(largestSorted(scratch, k), k),
-  );
+  const rows = validateTopK(backend, logits, k);
+  return filterRows(backend, 'topK', logits, rows, (scratch) => cutAt(largestSorted(scratch, k), k));
 }
 
 /**
@@ -89,12 +82,9 @@ export function topK(backend: Backend, logits: Tensor, k: number): CpuTensor {
  * cumulative mass sums the sorted probabilities from the top.
  */
 export function topP(backend: Backend, logits: Tensor, p: number): CpuTensor {
-  return filterRows(
-    backend,
-    'topP',
-    logits,
-    () => checkTopP('topP', p),
-    (scratch, src, start) => nucleusCut(scratch, src, start, p),
+  const rows = validateTopP(backend, logits, p);
+  return filterRows(backend, 'topP', logits, rows, (scratch, src, start) =>
+    nucleusCut(scratch, src, start, p),
   );
 }
 

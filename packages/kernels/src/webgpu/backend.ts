@@ -1,15 +1,13 @@
 /**
  * The WebGPU backend: tensors are storage buffers that stay on the device between ops, every op is a WGSL
  * compute kernel run through TypeGPU (pipelines cached per kernel, dtype and variant), and `read()` is the only
- * readback. Inputs are validated by the shared checks in ../validate, so both backends refuse the same inputs with
- * the same typed errors.
+ * readback. This class is a table: each op is a function of the backend's GpuContext in the file of its family
+ * (create, elementwise, linalg, reduce, gather, random, sample, filter, extension — the cpu backend's families),
+ * validated by the same shared checks (../checks) as the cpu backend, so both refuse the same inputs with the
+ * same typed errors. Operands bigger than one storage binding run over windows (windows.ts).
  */
-
 import { instrumentBackend } from '../autograd/backend-gradients';
-import { GPU_DTYPES } from '../checks/dtypes';
-import { ArgumentError, describeShape, ShapeError } from '../errors';
 import type {
-  ArrayFor,
   CompareOp,
   CreateBackendOptions,
   CustomKernel,
@@ -23,31 +21,19 @@ import type {
   TypedArray,
   WebGPUBackend,
 } from '../types';
-import {
-  checkDtype,
-  checkDtypeArg,
-  checkShape,
-  checkTopK,
-  checkTopP,
-  FLOAT,
-  lastAxis,
-  shapeSize,
-} from '../validate';
+import { FLOAT } from '../validate';
 import { GpuContext } from './context';
 import * as create from './create';
 import { acquireDevice } from './device';
 import * as ew from './elementwise';
+import * as extension from './extension';
+import { topK, topP } from './filter';
 import * as gather from './gather';
-import { topKSpec, topPSpec } from './kernels/rows';
 import { matmul } from './linalg';
 import * as random from './random';
 import * as reduce from './reduce';
-import { GpuRuntime, type KernelSpec } from './runtime';
+import { GpuRuntime } from './runtime';
 import { sampleCategorical } from './sample';
-import type { GpuTensor } from './tensor';
-
-/** Float tensor inputs: listed like the cpu backend (an f64 tensor cannot exist here), so messages match. */
-const FLOAT_IN: readonly DType[] = ['f32', 'f64'];
 
 export interface WebGPUTuning {
   /** Split dispatches into 2-D grids above this many workgroups per dimension (default: the device limit). */
@@ -102,35 +88,6 @@ class WebGPUBackendImpl implements WebGPUBackend {
     return this.g.device;
   }
 
-  private get rt(): GpuRuntime {
-    return this.g.rt;
-  }
-
-  private alive(op: string): void {
-    this.g.alive(op);
-  }
-
-  private use(op: string, name: string, t: Tensor, allowed: readonly DType[] = GPU_DTYPES): GpuTensor {
-    const gt = this.g.use(op, name, t);
-    checkDtype(op, name, gt, allowed);
-    return gt;
-  }
-
-  private output<D extends DType>(shape: Shape, dtype: D): GpuTensor<D> {
-    return this.g.output(shape, dtype);
-  }
-
-  private run(
-    op: string,
-    spec: () => Omit<KernelSpec, 'key'>,
-    key: string,
-    buffers: Record<string, GPUBuffer>,
-    params: Record<string, unknown>,
-    groups: number,
-  ): void {
-    this.g.run(op, spec, key, buffers, params, groups);
-  }
-
   tensor<D extends DType>(data: ArrayLike<number>, shape: Shape, dtype: D): Tensor<D>;
   tensor(data: TypedArray, shape: Shape): Tensor;
   tensor(data: ArrayLike<number>, shape: Shape, dtype?: DType): Tensor {
@@ -148,8 +105,6 @@ class WebGPUBackendImpl implements WebGPUBackend {
   reshape<D extends DType>(x: Tensor<D>, shape: Shape): Tensor<D> {
     return create.reshape(this.g, x, shape);
   }
-
-  // --- elementwise -----------------------------------------------------------------------------------------
 
   add(a: Tensor, b: Tensor): Tensor {
     return ew.binary(this.g, 'add', a, b);
@@ -185,8 +140,6 @@ class WebGPUBackendImpl implements WebGPUBackend {
     return ew.where(this.g, cond, a, b);
   }
 
-  // --- linear algebra --------------------------------------------------------------------------------------
-
   matmul(a: Tensor, b: Tensor, options?: MatmulOptions): Tensor {
     return matmul(this.g, a, b, options);
   }
@@ -213,8 +166,6 @@ class WebGPUBackendImpl implements WebGPUBackend {
     return reduce.argmax(this.g, a);
   }
 
-  // --- gathers and scatters --------------------------------------------------------------------------------
-
   embedding(table: Tensor, ids: Tensor): Tensor {
     return gather.embedding(this.g, table, ids);
   }
@@ -231,92 +182,35 @@ class WebGPUBackendImpl implements WebGPUBackend {
     return gather.scatterAdd(this.g, target, indices, src);
   }
 
-  // --- sampling and filtering ------------------------------------------------------------------------------
-
   sampleCategorical(logits: Tensor, options: SampleOptions): Tensor<'i32'> {
     return sampleCategorical(this.g, logits, options);
   }
-
   topK(logits: Tensor, k: number): Tensor {
-    const op = 'topK';
-    const tl = this.use(op, 'logits', logits, FLOAT_IN);
-    const { rows, n } = lastAxis(op, 'logits', tl);
-    checkTopK(op, k, n);
-    const run = { extra: { a: k, mode: 'group' as const }, more: { fault: this.g.faultBuffer() } };
-    return reduce.runRows(this.g, op, tl, rows, n, tl.shape, 'f32', 'topK', topKSpec, run);
+    return topK(this.g, logits, k);
   }
-
   topP(logits: Tensor, p: number): Tensor {
-    const op = 'topP';
-    const tl = this.use(op, 'logits', logits, FLOAT_IN);
-    const { rows, n } = lastAxis(op, 'logits', tl);
-    checkTopP(op, p);
-    const run = { extra: { a: p, mode: 'group' as const }, more: { fault: this.g.faultBuffer() } };
-    return reduce.runRows(this.g, op, tl, rows, n, tl.shape, 'f32', 'topP', topPSpec, run);
+    return topP(this.g, logits, p);
   }
-
-  // --- random streams --------------------------------------------------------------------------------------
 
   uniform(shape: Shape, stream: RandomStream, dtype?: FloatDType): Tensor {
     return random.uniform(this.g, shape, stream, dtype);
+  }
+  normal(shape: Shape, stream: RandomStream, dtype?: FloatDType): Tensor {
+    return random.normal(this.g, shape, stream, dtype);
   }
   /** The raw Philox words of a stream (u32), for tests and for kernels that need their own transforms. */
   uniformWords(shape: Shape, stream: RandomStream): Tensor<'u32'> {
     return random.uniformWords(this.g, shape, stream);
   }
-  normal(shape: Shape, stream: RandomStream, dtype?: FloatDType): Tensor {
-    return random.normal(this.g, shape, stream, dtype);
-  }
-
-  // --- WebGPU extension ------------------------------------------------------------------------------------
 
   bufferOf(t: Tensor): GPUBuffer {
-    return this.use('bufferOf', 't', t).buffer;
+    return extension.bufferOf(this.g, t);
   }
-
   fromBuffer<D extends DType>(buffer: GPUBuffer, shape: Shape, dtype: D): Tensor<D> {
-    const op = 'fromBuffer';
-    this.alive(op);
-    checkDtypeArg(op, dtype, GPU_DTYPES);
-    checkShape(op, shape);
-    const need = shapeSize(shape) * 4;
-    if (buffer.size < need) {
-      throw new ShapeError(
-        op,
-        `a buffer of ${buffer.size} bytes`,
-        `at least ${need} bytes for ${describeShape(shape)}`,
-      );
-    }
-    if (!(buffer.usage & GPUBufferUsage.STORAGE) || !(buffer.usage & GPUBufferUsage.COPY_SRC)) {
-      throw new ArgumentError(op, `buffer usage ${buffer.usage}`, 'STORAGE | COPY_SRC usage');
-    }
-    return this.g.wrap(buffer, shape, dtype);
+    return extension.fromBuffer(this.g, buffer, shape, dtype);
   }
-
   runKernel(kernel: CustomKernel): Promise<void> {
-    const op = `runKernel(${kernel.name})`;
-    this.alive(op);
-    const bindings = kernel.bindings.map((b, i) => {
-      if ('uniform' in b) {
-        const bytes = Math.max(16, Math.ceil(b.uniform.byteLength / 16) * 16);
-        const buffer = this.device.createBuffer({
-          size: bytes,
-          usage: GPUBufferUsage.UNIFORM | GPUBufferUsage.COPY_DST,
-        });
-        this.device.queue.writeBuffer(buffer, 0, b.uniform);
-        return { buffer, type: 'uniform' as const, temporary: true };
-      }
-      const t = this.use(op, `binding ${i}`, b.tensor);
-      return {
-        buffer: t.buffer,
-        type: b.access === 'read' ? ('read-only-storage' as const) : ('storage' as const),
-        temporary: false,
-      };
-    });
-    const [x, y = 1, z = 1] = kernel.workgroups;
-    const run = this.rt.runRaw(op, kernel.name, kernel.wgsl, bindings, [x, y, z]);
-    for (const b of bindings) if (b.temporary) b.buffer.destroy();
-    return run;
+    return extension.runKernel(this.g, kernel);
   }
 
   sync(): Promise<void> {
@@ -331,4 +225,4 @@ class WebGPUBackendImpl implements WebGPUBackend {
   }
 }
 
-export type { ArrayFor };
+export type { ArrayFor } from '../types';
