@@ -16,6 +16,20 @@ export function gridOf(ctx: WebGPUKernelContext, n: number, wg = WG): [number, n
   return [x, Math.ceil(groups / x)];
 }
 
+/**
+ * A WGSL entry point running `body` once per row (`row` < `params.rows`, which must have `rows` and `gridX`):
+ * 1-D workgroups of WG invocations on the 2-D grid of `gridOf`.
+ */
+export function perRowMain(body: string): string {
+  return /* wgsl */ `
+@compute @workgroup_size(${WG})
+fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
+  let row = gid.x + gid.y * params.gridX * ${WG}u;
+  if (row >= params.rows) { return; }
+${body}
+}`;
+}
+
 /** Row-major strides of a shape. */
 export function stridesOf(shape: Shape): number[] {
   const s = new Array<number>(shape.length);

@@ -12,7 +12,7 @@ import { describeShape, IndexOutOfRangeError, ShapeError } from '../errors';
 import type { Tensor } from '../types';
 import { checkDtype, checkSameDtype, checkSameShape, FLOAT, INDEX, lastAxis } from '../validate';
 import { type DefinedOp, defineOp, type WebGPUKernelContext } from './define';
-import { checkBindable, gridOf, WG } from './kernel-utils';
+import { checkBindable, gridOf, perRowMain } from './kernel-utils';
 
 export interface SoftmaxCrossEntropyOptions {
   /** Per-row weights [...] (the shape of targets), in the logits' dtype; differentiable. */
@@ -65,10 +65,7 @@ struct Params { rows: u32, n: u32, gridX: u32, hasW: u32 }
 @group(0) @binding(3) var<storage, read_write> loss: array<f32>;
 @group(0) @binding(4) var<uniform> params: Params;
 // loss[row] = (m + log Σ exp(z − m) − z_y)·w
-@compute @workgroup_size(${WG})
-fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
-  let row = gid.x + gid.y * params.gridX * ${WG}u;
-  if (row >= params.rows) { return; }
+${perRowMain(`
   let base = row * params.n;
   var m = z[base];
   for (var j = 1u; j < params.n; j++) { m = max(m, z[base + j]); }
@@ -76,8 +73,7 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
   for (var j = 0u; j < params.n; j++) { s += exp(z[base + j] - m); }
   var l = m + log(s) - zy[row];
   if (params.hasW == 1u) { l = l * w[row]; }
-  loss[row] = l;
-}`;
+  loss[row] = l;`)}`;
 
 const BACKWARD_WGSL = /* wgsl */ `
 struct Params { rows: u32, n: u32, gridX: u32, hasW: u32 }
@@ -89,10 +85,7 @@ struct Params { rows: u32, n: u32, gridX: u32, hasW: u32 }
 @group(0) @binding(5) var<storage, read_write> gw: array<f32>;
 @group(0) @binding(6) var<uniform> params: Params;
 // gz = (softmax(z) − onehot(y))·w·gy;  gw = (logsumexp(z) − z_y)·gy
-@compute @workgroup_size(${WG})
-fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
-  let row = gid.x + gid.y * params.gridX * ${WG}u;
-  if (row >= params.rows) { return; }
+${perRowMain(`
   let n = params.n;
   let base = row * n;
   let t = y[row];
@@ -110,8 +103,7 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
   for (var j = 0u; j < n; j++) {
     let p = exp(z[base + j] - m) * inv;
     gz[base + j] = (p - select(0.0, 1.0, j == t)) * g;
-  }
-}`;
+  }`)}`;
 
 function forwardGpu(ctx: WebGPUKernelContext, z: Tensor, y: Tensor, o?: SoftmaxCrossEntropyOptions): Tensor {
   const { rows, n, outer } = check(z, y, o);

@@ -11,7 +11,7 @@ import type { Tensor } from '../types';
 import { checkDtype, checkEps, checkSameDtype, FLOAT, lastAxis } from '../validate';
 import { layerNormGrad } from './activation-grads';
 import { type DefinedOp, defineOp } from './define';
-import { checkBindable, gridOf, WG } from './kernel-utils';
+import { checkBindable, gridOf, perRowMain } from './kernel-utils';
 import { reduceToShape } from './sum-to-shape';
 
 function check(x: Tensor, w: Tensor, eps: number): { rows: number; n: number; outer: number[] } {
@@ -34,10 +34,7 @@ struct Params { rows: u32, n: u32, gridX: u32, eps: f32 }
 @group(0) @binding(4) var<storage, read_write> rstdOut: array<f32>;
 @group(0) @binding(5) var<uniform> params: Params;
 // one row per invocation, in order: mean, Σ(x − mean)², rstd, then y
-@compute @workgroup_size(${WG})
-fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
-  let row = gid.x + gid.y * params.gridX * ${WG}u;
-  if (row >= params.rows) { return; }
+${perRowMain(`
   let n = params.n;
   let base = row * n;
   var acc = 0.0;
@@ -48,8 +45,7 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
   let inv = 1.0 / sqrt(sq / f32(n) + params.eps);
   for (var j = 0u; j < n; j++) { y[base + j] = (x[base + j] - mean) * inv * w[j]; }
   meanOut[row] = mean;
-  rstdOut[row] = inv;
-}`;
+  rstdOut[row] = inv;`)}`;
 
 /** [y, mean, rstd] of the weight-only LayerNorm over the last axis (see the module doc). eps ≥ 0, default 1e-5. */
 export const layerNormStats: DefinedOp<[Tensor, Tensor, number?], [Tensor, Tensor, Tensor]> = defineOp({
