@@ -48,10 +48,17 @@ function findPrefix(reader: SafetensorsReader): string {
 const isDiTConfig = (c: unknown): c is DiTConfig =>
   typeof (c as DiTConfig).vocabSize === 'number' && typeof (c as DiTConfig).hiddenSize === 'number';
 
-/** Infers the architecture from the tensor shapes (nHeads from the rotary buffer's length Dh/2). */
-function inferConfig(reader: SafetensorsReader, prefix: string, length: number | undefined): DiTConfig {
-  const shape = (name: string) => reader.info(prefix + name)?.shape;
-  const embedding = shape(EMBEDDING) as readonly number[];
+/**
+ * Infers the architecture from the shapes of the reference's state-dict names (nHeads from the rotary buffer's
+ * length Dh/2, blocks by counting, causal = no sigma map); `shape(name)` is undefined for an absent tensor.
+ */
+export function inferDiTConfig(
+  shape: (name: string) => readonly number[] | undefined,
+  length: number | undefined,
+): DiTConfig {
+  const embedding = shape(EMBEDDING);
+  if (!embedding)
+    throw new MissingTensorError('loadDiT', `no tensor named "${EMBEDDING}"`, 'a DiT state dict');
   const [vocabSize, hiddenSize] = embedding;
   const inv = shape('rotary_emb.inv_freq');
   if (!inv)
@@ -63,7 +70,7 @@ function inferConfig(reader: SafetensorsReader, prefix: string, length: number |
   if (length === undefined)
     throw new ModelConfigError('loadDiT', 'no config and no length', 'options.length (the context length)');
   let nBlocks = 0;
-  while (reader.has(`${prefix}blocks.${nBlocks}.norm1.weight`)) nBlocks++;
+  while (shape(`blocks.${nBlocks}.norm1.weight`)) nBlocks++;
   const sigma = shape('sigma_map.mlp.0.weight');
   const mlp = shape('blocks.0.mlp.0.weight');
   return ditConfig({
@@ -95,7 +102,7 @@ function resolveConfig(reader: SafetensorsReader, prefix: string, options: LoadD
     }
     return configFromReference(parsed);
   }
-  return inferConfig(reader, prefix, options.length);
+  return inferDiTConfig((name) => reader.info(prefix + name)?.shape, options.length);
 }
 
 /** Opens a checkpoint (a path in Node, bytes, any ByteSource or an open reader) and builds the DiT on `backend`. */

@@ -1,6 +1,13 @@
 export { type AtomicData, cleanStaleTemporaries, writeFileAtomic } from './atomic-file';
 export { joinHeadsRotaryOp, mergeHeads, type SplitHeads, splitHeadsRotary } from './attention-ops';
-export { type LoadDiTOptions, loadDiT, type SaveDiTOptions, saveDiT, serializeDiT } from './checkpoint';
+export {
+  inferDiTConfig,
+  type LoadDiTOptions,
+  loadDiT,
+  type SaveDiTOptions,
+  saveDiT,
+  serializeDiT,
+} from './checkpoint';
 export {
   configFromReference,
   configToReference,

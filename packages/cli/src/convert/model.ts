@@ -8,8 +8,8 @@ import { basename, join } from 'node:path';
 import {
   configToReference,
   type DiTConfig,
-  ditConfig,
   type FloatStorageDType,
+  inferDiTConfig,
   referenceStateDictShapes,
   type TensorToWrite,
   writeSafetensorsFile,
@@ -71,21 +71,7 @@ export function inferConfig(
       'no config in the checkpoint and no --length',
       '--length (the context length)',
     );
-  let nBlocks = 0;
-  while (shapes.has(`blocks.${nBlocks}.norm1.weight`)) nBlocks++;
-  const [vocabSize, hiddenSize] = embedding;
-  const sigma = shapes.get('sigma_map.mlp.0.weight');
-  const mlp = shapes.get('blocks.0.mlp.0.weight');
-  return ditConfig({
-    vocabSize,
-    hiddenSize,
-    condDim: sigma ? sigma[0] : hiddenSize,
-    nHeads: hiddenSize / (2 * inv[0]),
-    nBlocks,
-    length,
-    mlpRatio: mlp ? mlp[0] / hiddenSize : 4,
-    causal: !sigma,
-  });
+  return inferDiTConfig((name) => shapes.get(name), length);
 }
 
 /** The reference's algorithm names and what their models are. */
