@@ -43,15 +43,15 @@ export function runRows(
 ): GpuTensor {
   const mode = extra.mode ?? rowMode(n, rows);
   const out = g.output(outShape, outType);
-  const run = (count: number, buffers: Record<string, GPUBuffer>) => {
-    const params = { rows: count, n, a: extra.a ?? 0, b: extra.b ?? 0 };
+  const run = (count: number, first: number, buffers: Record<string, GPUBuffer>) => {
+    const params = { rows: count, n, a: extra.a ?? 0, b: extra.b ?? 0, first };
     g.run(op, () => spec(mode), `${key}_${mode}`, buffers, params, rowGroups(mode, count));
   };
   const outRow = out.size === x.size ? n : 1;
-  const windows = rowWindows(g, op, x, n, out, outRow, (count, _first, buffers) =>
-    run(count, { ...more, ...buffers }),
+  const windows = rowWindows(g, op, x, n, out, outRow, (count, first, buffers) =>
+    run(count, first, { ...more, ...buffers }),
   );
-  if (!windows) run(rows, { x: x.buffer, out: out.buffer, ...more });
+  if (!windows) run(rows, 0, { x: x.buffer, out: out.buffer, ...more });
   return out;
 }
 

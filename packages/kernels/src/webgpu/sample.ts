@@ -20,7 +20,8 @@ export function sampleCategorical(g: GpuContext, logits: Tensor, options: Sample
   const { k0, k1 } = philoxKey(options.seed);
   const mode = rowMode(n, rows);
   const run = (count: number, first: number, buffers: Record<string, GPUBuffer>) => {
-    const params = { rows: count, n, k0, k1, start: split64(offset + first * n), invT: 1 / temperature };
+    const start = split64(offset + first * n);
+    const params = { rows: count, n, k0, k1, start, invT: 1 / temperature, first };
     const key = `sampleCategorical_${mode}`;
     g.runFaulting(op, () => sampleSpec(mode), key, buffers, params, rowGroups(mode, count));
   };

@@ -1,11 +1,12 @@
 /**
- * Ops on tensors bigger than one storage binding run window by window (see `windowed` in backend.ts). A second
+ * Ops on tensors bigger than one storage binding run window by window (see windows.ts). A second
  * backend on the same device gets a tiny artificial binding limit (`maxBindingBytes`), so small tensors exercise
  * the windows quickly; its results must equal the unwindowed backend's bit for bit (same kernels, same row layout,
  * same stream positions), and the windowed runs must really submit more work than the whole ones.
  */
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ArgumentError } from '../errors';
 import type { Backend, Shape, Tensor, TypedArray, WebGPUBackend } from '../types';
 import { createWebGPUBackend } from './backend';
 import { bitsOf, createPair, type Pair, randomF32, randomInts, sizeOf } from './test-utils';
@@ -115,6 +116,62 @@ describe('row ops over windows of whole rows', () => {
     const ids = await expectSameAsWhole([x], (b, [t]) => b.sampleCategorical(t, options));
     const cpu = await runOn(pair.cpu, [x], (b, [t]) => b.sampleCategorical(t, options));
     expect(ids).toEqual(cpu.data);
+  });
+});
+
+/** The error `op` throws (cpu) or its read() rejects with (webgpu: device faults surface at read). */
+async function errorOf(b: Backend, x: Input, op: (b: Backend, t: Tensor) => Tensor): Promise<unknown> {
+  const t = b.tensor(x.data, x.shape, x.dtype);
+  try {
+    const out = op(b, t);
+    await out.read();
+    out.dispose();
+  } catch (error) {
+    return error;
+  } finally {
+    t.dispose();
+  }
+  return undefined;
+}
+
+describe('device faults inside a window name rows of the whole tensor', () => {
+  // [12, 64] f32 rows: 4 rows per 1200-byte window, so row 9 is row 1 of the third window
+  const rows = 12;
+  const n = 64;
+  const withRow = (row: number, fill: (values: Float32Array, start: number) => void): Input => {
+    const x = f32([rows, n], 71);
+    const values = Float32Array.from(x.data);
+    fill(values, row * n);
+    return { ...x, data: values };
+  };
+  const ops: Array<[string, (b: Backend, t: Tensor) => Tensor]> = [
+    ['topK', (b, t) => b.topK(t, 3)],
+    ['topP', (b, t) => b.topP(t, 0.9)],
+    ['sampleCategorical', (b, t) => b.sampleCategorical(t, { seed: 5 })],
+  ];
+
+  it.each(ops)('a NaN logit in row 9: %s names row 9, as the cpu does', async (name, op) => {
+    const x = withRow(9, (v, start) => {
+      v[start + 5] = Number.NaN;
+    });
+    const cpu = await errorOf(pair.cpu, x, op);
+    const gpu = await errorOf(windowed, x, op);
+    expect((cpu as Error).message).toBe(
+      `${name}: got NaN logit at row 9, index 5, expected logits without NaN`,
+    );
+    expect(gpu).toBeInstanceOf(ArgumentError);
+    expect((gpu as Error).message).toBe((cpu as Error).message);
+  });
+
+  it.each(ops.slice(1))('a row of all −∞ in row 10: %s names row 10, as the cpu does', async (name, op) => {
+    const x = withRow(10, (v, start) => {
+      v.fill(Number.NEGATIVE_INFINITY, start, start + n);
+    });
+    const cpu = await errorOf(pair.cpu, x, op);
+    const gpu = await errorOf(windowed, x, op);
+    expect((cpu as Error).message).toContain(`${name}: got a row of all −∞ logits (row 10)`);
+    expect(gpu).toBeInstanceOf(ArgumentError);
+    expect((gpu as Error).message).toBe((cpu as Error).message);
   });
 });
 

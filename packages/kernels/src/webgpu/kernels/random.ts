@@ -107,6 +107,8 @@ export const SampleParams = d.struct({
   /** Stream position of row 0's first element, as (lo, hi). */
   start: d.vec2u,
   invT: d.f32,
+  /** Index of this dispatch's first row in the whole tensor (faults name rows of the whole tensor). */
+  first: d.u32,
 });
 
 /**
@@ -120,7 +122,7 @@ const BEATS = tgpu.fn([d.f32, d.f32, d.f32, d.f32], d.bool)`(v: f32, x: f32, b: 
 
 /** Writes the row's id; a row whose best logit is −∞ (all −∞: no distribution) gets 0 and records a fault. */
 const finishRow = (id: string, bestLogit: string) => /* wgsl */ `
-  L.$.out[row] = select(i32(${id}), 0, ${id} == 0xffffffffu);${emptyRowCheck('sampleCategorical', 'row', bestLogit)}`;
+  L.$.out[row] = select(i32(${id}), 0, ${id} == 0xffffffffu);${emptyRowCheck('sampleCategorical', 'P.first + row', bestLogit)}`;
 
 /**
  * Fused Gumbel-max: id = argmax_i (x_i/T + G_i), G_i = −log(−log u_i), u_i the uniform at stream position
@@ -201,7 +203,7 @@ export function sampleSpec(mode: RowMode): Omit<KernelSpec, 'key'> {
         let i = pos - skip;
         let g = -log(negLog(toUniform(w[j])));
         let logit = L.$.x[base + i];
-        ${nanCheck('sampleCategorical', 'row', 'i', 'logit')}
+        ${nanCheck('sampleCategorical', 'P.first + row', 'i', 'logit')}
         let v = logit * P.invT + g;
         if (bi == 0xffffffffu || beats(v, logit, best, bestLogit)) { best = v; bestLogit = logit; bi = i; }
       }

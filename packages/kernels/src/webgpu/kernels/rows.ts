@@ -27,7 +27,8 @@ export const rowMode = (n: number, rows: number): RowMode =>
 export const rowGroups = (mode: RowMode, rows: number) =>
   mode === 'group' ? rows : Math.ceil(rows / THREAD_WG);
 
-export const RowParams = d.struct({ rows: d.u32, n: d.u32, a: d.f32, b: d.f32 });
+/** rows and n of this dispatch, two scalar arguments, and the first row's index in the whole tensor (for faults). */
+export const RowParams = d.struct({ rows: d.u32, n: d.u32, a: d.f32, b: d.f32, first: d.u32 });
 
 /** Workgroup scratch shared by the row kernels (each kernel declares what it uses). */
 const redF = tgpu.workgroupVar(d.arrayOf(d.f32, ROW_WG));
@@ -316,7 +317,7 @@ export function topKSpec(): Omit<KernelSpec, 'key'> {
     workgroupSize: ROW_WG,
     uses: { ...SCRATCH, ...HELPERS, key: F32_KEY },
     body: `${ROW_HEADER}
-  for (var j = lid; j < n; j += ${ROW_WG}u) { ${nanCheck('topK', 'row', 'j', 'L.$.x[base + j]')} }
+  for (var j = lid; j < n; j += ${ROW_WG}u) { ${nanCheck('topK', 'P.first + row', 'j', 'L.$.x[base + j]')} }
   var remaining = u32(P.a);
   var prefix = 0u;
   for (var digitPass = 0u; digitPass < 4u; digitPass++) {
@@ -366,8 +367,8 @@ export function topPSpec(): Omit<KernelSpec, 'key'> {
     workgroupSize: ROW_WG,
     uses: { ...SCRATCH, ...HELPERS, key: F32_KEY, keyToF32: KEY_F32, binMass, sharedF },
     body: `${ROW_HEADER}
-  for (var j = lid; j < n; j += ${ROW_WG}u) { ${nanCheck('topP', 'row', 'j', 'L.$.x[base + j]')} }${rowMax(LAYOUTS.group)}
-  if (lid == 0u) {${emptyRowCheck('topP', 'row', 'm')}
+  for (var j = lid; j < n; j += ${ROW_WG}u) { ${nanCheck('topP', 'P.first + row', 'j', 'L.$.x[base + j]')} }${rowMax(LAYOUTS.group)}
+  if (lid == 0u) {${emptyRowCheck('topP', 'P.first + row', 'm')}
   }${rowSumExp(LAYOUTS.group)}
   let goal = P.a * se;
   var tau = 0u;
