@@ -6,6 +6,7 @@ import { groupsOf } from './context';
 import { castSpec, EW_WG, fillSpec } from './kernels/elementwise';
 import type { Scalar } from './runtime';
 import type { GpuTensor } from './tensor';
+import { elementWindows } from './windows';
 
 const CTORS = { f32: Float32Array, i32: Int32Array, u32: Uint32Array } as const;
 
@@ -38,7 +39,7 @@ export function full<D extends DType>(g: GpuContext, shape: Shape, value: number
   return out;
 }
 
-/** Elementwise conversion (out-of-range floats saturate, as WGSL converts). */
+/** Elementwise conversion (out-of-range floats saturate, as WGSL converts), over element windows when too big. */
 export function cast<D extends DType>(g: GpuContext, x: Tensor, dtype: D): GpuTensor<D> {
   const op = 'cast';
   g.alive(op);
@@ -50,9 +51,18 @@ export function cast<D extends DType>(g: GpuContext, x: Tensor, dtype: D): GpuTe
     return out;
   }
   const [from, to] = [src.dtype as Scalar, dtype as Scalar];
-  const buffers = { a: src.buffer, out: out.buffer };
-  const params = { size: src.size, value: 0 };
-  g.run(op, () => castSpec(from, to), `cast_${from}_${to}`, buffers, params, groupsOf(src.size, EW_WG));
+  const run = (size: number, buffers: Record<string, GPUBuffer>) =>
+    g.run(
+      op,
+      () => castSpec(from, to),
+      `cast_${from}_${to}`,
+      buffers,
+      { size, value: 0 },
+      groupsOf(size, EW_WG),
+    );
+  if (!elementWindows(g, op, src, out, (count, _first, buffers) => run(count, buffers))) {
+    run(src.size, { a: src.buffer, out: out.buffer });
+  }
   return out;
 }
 

@@ -5,11 +5,12 @@ import type { FloatDType, RandomStream, Shape } from '../types';
 import { type GpuContext, groupsOf, type SpecOf, split64 } from './context';
 import { normalSpec, uniformSpec } from './kernels/random';
 import type { GpuTensor } from './tensor';
+import { operand, windowed } from './windows';
 
 /** Elements per workgroup's worth of Philox blocks (one invocation per block of 4 words). */
 const BLOCK_WG = 64;
 
-/** Fills a new [shape] tensor of `dtype` with elements offset … offset + size − 1 of a stream kernel. */
+/** A new [shape] tensor of stream elements offset … offset + size − 1 (element windows when too big). */
 function fillStream(
   g: GpuContext,
   op: string,
@@ -23,11 +24,16 @@ function fillStream(
   g.alive(op);
   const { offset, count } = validateStream(g.backend, op, shape, stream, argDtype);
   const { k0, k1 } = philoxKey(stream.seed);
-  const skip = offset % 4;
-  const blocks = Math.ceil((count + skip) / 4);
-  const params = { size: count, k0, k1, block: split64((offset - skip) / 4), skip, ...extra };
   const out = g.output(shape, outDtype);
-  g.run(op, spec, op, { out: out.buffer }, params, groupsOf(blocks, BLOCK_WG));
+  // elements first … first + size − 1 of the output are stream elements offset + first …, in any window
+  const run = (size: number, first: number, buffers: Record<string, GPUBuffer>) => {
+    const at = offset + first;
+    const skip = at % 4;
+    const blocks = Math.ceil((size + skip) / 4);
+    const params = { size, k0, k1, block: split64((at - skip) / 4), skip, ...extra };
+    g.run(op, spec, op, buffers, params, groupsOf(blocks, BLOCK_WG));
+  };
+  if (!windowed(g, op, count, [], [operand('out', out, 1)], run)) run(count, 0, { out: out.buffer });
   return out;
 }
 

@@ -242,3 +242,68 @@ describe('embedding and output-head matmul with a weight bigger than one binding
     await expectSameAsWhole([xt, w], (k, [a, b]) => k.matmul(a, b, { transposeA: true, transposeB: true }));
   });
 });
+
+describe('casts, streams, gathers and scatters over windows', () => {
+  const ints = (shape: Shape, seed: number, hi: number, dtype: 'i32' | 'u32' = 'i32'): Input => ({
+    data: randomInts(sizeOf(shape), seed, 0, hi),
+    shape,
+    dtype,
+  });
+
+  it('cast (f32 → i32, i32 → f32, u32 → i32) over element windows', async () => {
+    const x = f32([7, 100], 51, 1000);
+    await expectSameAsWhole([x], (b, [t]) => b.cast(t, 'i32'));
+    await expectSameAsWhole([ints([7, 100], 52, 5000)], (b, [t]) => b.cast(t, 'f32'));
+    await expectSameAsWhole([ints([7, 100], 53, 5000, 'u32')], (b, [t]) => b.cast(t, 'i32'));
+  });
+
+  it('uniform, normal and the raw words over element windows keep every element at its stream position', async () => {
+    const stream = { seed: 77, offset: 3 };
+    const words = (b: Backend) => b as WebGPUBackend & { uniformWords(s: Shape, r: typeof stream): Tensor };
+    const ones = f32([1], 1);
+    const uniform = await expectSameAsWhole([ones], (b) => b.uniform([1001], stream));
+    await expectSameAsWhole([ones], (b) => b.normal([4, 250], stream));
+    await expectSameAsWhole([ones], (b) => words(b).uniformWords([999], stream));
+    const cpu = await runOn(pair.cpu, [ones], (b) => b.uniform([1001], stream));
+    expect(bitsOf(uniform)).toEqual(bitsOf(cpu.data));
+  });
+
+  it('embedding over windows of ids (the table fits), embeddingBag over windows of bags', async () => {
+    const table = f32([20, 8], 61);
+    await expectSameAsWhole([table, ints([2, 60], 62, 20)], (k, [t, i]) => k.embedding(t, i));
+    const weights = f32([50, 3], 63, 1);
+    await expectSameAsWhole([table, ints([50, 3], 64, 20, 'u32'), weights], (k, [t, i, w]) =>
+      k.embeddingBag(t, i, w),
+    );
+  });
+
+  it('gatherLast over windows of rows, oneHot over windows of ids', async () => {
+    await expectSameAsWhole([f32([40, 17], 65), ints([40], 66, 17)], (k, [x, i]) => k.gatherLast(x, i));
+    await expectSameAsWhole([ints([100], 67, 10)], (k, [i]) => k.oneHot(i, 10, 'f32'));
+  });
+
+  it('scatterAdd over windows of columns accumulates repeated indices in order', async () => {
+    const indices: Input = { data: [3, 0, 3, 29, 7, 3, 0, 12, 12, 5, 3, 28], shape: [12], dtype: 'i32' };
+    const sums = await expectSameAsWhole([f32([30, 20], 68), indices, f32([12, 20], 69)], (k, [t, i, x]) =>
+      k.scatterAdd(t, i, x),
+    );
+    const cpu = await runOn(pair.cpu, [f32([30, 20], 68), indices, f32([12, 20], 69)], (k, [t, i, x]) =>
+      k.scatterAdd(t, i, x),
+    );
+    cpu.data.forEach((want, i) => {
+      expect(Math.abs(sums[i] - want)).toBeLessThanOrEqual(1e-5 * (1 + Math.abs(want)));
+    });
+  });
+
+  it('an id outside its range still gives IndexOutOfRangeError through windows of ids', async () => {
+    const table = windowed.tensor(randomF32(20 * 8, 70), [20, 8], 'f32');
+    const ids = windowed.tensor(
+      Int32Array.from({ length: 60 }, (_, i) => (i === 41 ? 20 : i % 20)),
+      [60],
+      'i32',
+    );
+    const out = windowed.embedding(table, ids);
+    await expect(out.read()).rejects.toThrow(/embedding.*id 20.*ids in \[0, 20\)/s);
+    for (const t of [table, ids, out]) t.dispose();
+  });
+});

@@ -26,6 +26,18 @@ export interface WindowOperand {
   unit: number;
   blocks?: number;
   stride?: number;
+  /** An output that the kernel also reads (updated in place): its window is copied in before the dispatch too. */
+  inout?: boolean;
+}
+
+/** A split operand over a tensor's buffer. */
+export function operand(
+  name: string,
+  t: GpuTensor,
+  unit: number,
+  layout: { blocks?: number; stride?: number; inout?: boolean } = {},
+): WindowOperand {
+  return { name, buffer: t.buffer, dtype: t.dtype as Scalar, unit, ...layout };
 }
 
 /** Runs on one window: `count` units starting at unit `first` of the whole op, on the window buffers. */
@@ -35,8 +47,9 @@ const elementsPerUnit = (x: WindowOperand) => (x.blocks ?? 1) * x.unit;
 
 /**
  * Runs `dispatch` window by window when some operand (split inputs `sliced`, split outputs `outputs`) exceeds one
- * binding, with as many units per window as the widest operand allows. Returns false (nothing done) when every
- * operand fits one binding, or when one unit alone does not fit.
+ * binding, with as many units per window as the widest operand allows; operands the kernel binds whole are its
+ * own business. Returns false (nothing done) when every split operand fits one binding, or when one unit alone
+ * does not fit (the op then binds everything whole, and a binding over the limit fails as GPUValidationError).
  */
 export function windowed(
   g: GpuContext,
@@ -59,8 +72,8 @@ export function windowed(
       all.forEach((x, i) => {
         buffers[x.name] = temps[i];
       });
-      sliced.forEach((x, i) => {
-        copyWindow(g, op, x, temps[i], first, count, 'in');
+      all.forEach((x, i) => {
+        if (i < sliced.length || x.inout) copyWindow(g, op, x, temps[i], first, count, 'in');
       });
       dispatch(count, first, buffers);
       outputs.forEach((x, i) => {
