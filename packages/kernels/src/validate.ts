@@ -281,6 +281,11 @@ export function checkTemperature(op: string, temperature: number): void {
   }
 }
 
+/** A NaN logit has no place in a ranking or a distribution (found by a cpu scan or a webgpu fault). */
+export function nanLogit(op: string, row: number, index: number): ArgumentError {
+  return new ArgumentError(op, `NaN logit at row ${row}, index ${index}`, 'logits without NaN');
+}
+
 /** A row whose logits are all −∞ has no distribution to draw from (or to filter). */
 export function allMinusInfinity(op: string, row: number): ArgumentError {
   return new ArgumentError(op, `a row of all −∞ logits (row ${row})`, 'at least one logit above −∞ per row');

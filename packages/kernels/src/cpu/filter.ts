@@ -1,20 +1,13 @@
 import { validateTopK, validateTopP } from '../checks/filter';
-import { ArgumentError } from '../errors';
 import type { Backend, Tensor, TypedArray } from '../types';
-import { allMinusInfinity } from '../validate';
+import { allMinusInfinity, nanLogit } from '../validate';
 import { largestSorted } from './select';
 import { type CpuTensor, output } from './tensor';
 
 /** Refuses NaN logits (a NaN has no place in a ranking or a distribution). */
 export function checkNoNaN(op: string, data: TypedArray, n: number): void {
   for (let i = 0; i < data.length; i++) {
-    if (Number.isNaN(data[i])) {
-      throw new ArgumentError(
-        op,
-        `NaN logit at row ${Math.floor(i / n)}, index ${i % n}`,
-        'logits without NaN',
-      );
-    }
+    if (Number.isNaN(data[i])) throw nanLogit(op, Math.floor(i / n), i % n);
   }
 }
 

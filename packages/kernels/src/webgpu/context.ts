@@ -4,15 +4,9 @@
  * (create.ts, elementwise.ts, linalg.ts, reduce.ts, gather.ts, random.ts, sample.ts, filter.ts) are functions of
  * a GpuContext, as the cpu families are functions of the cpu backend.
  */
-import {
-  AllocationError,
-  ArgumentError,
-  DisposedTensorError,
-  describeShape,
-  IndexOutOfRangeError,
-} from '../errors';
+import { AllocationError, DisposedTensorError, describeShape, IndexOutOfRangeError } from '../errors';
 import type { Backend, DType, Shape, Tensor } from '../types';
-import { allMinusInfinity, checkTensor, shapeSize } from '../validate';
+import { allMinusInfinity, checkTensor, nanLogit, shapeSize } from '../validate';
 import { FAULT_EMPTY, FAULT_NAN, FAULT_OPS, type FaultOp, faultCode } from './kernels/gather';
 import type { GpuRuntime, KernelSpec, Scalar } from './runtime';
 import { GpuStorage, GpuTensor } from './tensor';
@@ -123,9 +117,7 @@ export class GpuContext {
     if (words[0] === 0) return;
     this.device.queue.writeBuffer(this.fault, 0, new Uint32Array(4));
     const op = FAULT_OPS[words[1]] ?? 'gather';
-    if (words[0] === FAULT_NAN) {
-      throw new ArgumentError(op, `NaN logit at row ${words[2]}, index ${words[3]}`, 'logits without NaN');
-    }
+    if (words[0] === FAULT_NAN) throw nanLogit(op, words[2], words[3]);
     if (words[0] === FAULT_EMPTY) throw allMinusInfinity(op, words[2]);
     throw new IndexOutOfRangeError(
       op,
