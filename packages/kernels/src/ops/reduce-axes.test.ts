@@ -42,6 +42,22 @@ const outShape = (shape: number[], axes: number[], keep: boolean) =>
   keep ? shape.map((d, a) => (axes.includes(a) ? 1 : d)) : shape.filter((_, a) => !axes.includes(a));
 
 describe('sumAxes / meanAxes / maxAxes', () => {
+  it('cpu sums are the row-major fold bit for bit (f64; the row-wise pass keeps each output’s order of terms)', async () => {
+    await fc.assert(
+      fc.asyncProperty(arbAxes, async ([shape, axes, , , seed]) => {
+        // full 53-bit mantissas, so a different order of the terms would change the bits
+        const data = Float64Array.from(
+          seeded(sizeOf(shape), seed, -5, 5),
+          (v, i) => v * Math.PI + 1 / (i + 3),
+        );
+        const x = b.tensor(data, shape, 'f64');
+        const want = naive(await values(x), shape, axes, sum);
+        expect(await values(sumAxes(x, axes, true))).toEqual(want);
+      }),
+      RUNS,
+    );
+  });
+
   it('match a naive fold per output (f64); keepDims and negative axes give the same values', async () => {
     await fc.assert(
       fc.asyncProperty(arbAxes, async ([shape, axes, keep, negative, seed]) => {

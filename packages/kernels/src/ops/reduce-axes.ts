@@ -63,19 +63,34 @@ function checkReduce(op: string, x: Tensor, axes: Axes, keepDims: boolean | unde
   return plan;
 }
 
-/** Row-major pass over x: acc[o] ← acc[o] ⊕ x[i] (o = the kept part of i); the max keeps the first maximum. */
+/**
+ * Row-major pass over x: acc[o] ← acc[o] ⊕ x[i] (o = the kept part of i); the max keeps the first maximum. Walks
+ * x one innermost row at a time (the odometer steps once per row, not per element): a reduced last axis folds
+ * the row into one accumulator, a kept one adds it elementwise — each output sees its terms in row-major order
+ * either way, so the float64 sums are those of the element-by-element loop.
+ */
 export function reduceCpu(src: ArrayLike<number>, shape: Shape, plan: Plan, kind: Kind): Float64Array {
   const outSize = shapeSize(plan.kept);
   const acc = new Float64Array(outSize).fill(kind === 'max' ? Number.NEGATIVE_INFINITY : 0);
   const strides = keptStrides(shape, plan);
   const r = shape.length;
-  const idx = new Array<number>(r).fill(0);
+  const inner = r === 0 ? 1 : shape[r - 1];
+  const step = r === 0 ? 0 : strides[r - 1]; // 0: the last axis is reduced; 1: kept (innermost kept stride)
+  const rows = inner === 0 ? 0 : src.length / inner;
+  const idx = new Array<number>(Math.max(0, r - 1)).fill(0);
   let o = 0;
-  for (let i = 0; i < src.length; i++) {
-    const v = src[i];
-    if (kind !== 'max') acc[o] += v;
-    else if (v > acc[o] || (Number.isNaN(v) && !Number.isNaN(acc[o]))) acc[o] = v;
-    for (let a = r - 1; a >= 0; a--) {
+  for (let row = 0, i = 0; row < rows; row++, i += inner) {
+    if (kind === 'max') {
+      for (let j = 0, q = o; j < inner; j++, q += step) {
+        const v = src[i + j];
+        if (v > acc[q] || (Number.isNaN(v) && !Number.isNaN(acc[q]))) acc[q] = v;
+      }
+    } else if (step === 0) {
+      let t = acc[o];
+      for (let j = i, end = i + inner; j < end; j++) t += src[j];
+      acc[o] = t;
+    } else for (let j = 0; j < inner; j++) acc[o + j] += src[i + j];
+    for (let a = r - 2; a >= 0; a--) {
       idx[a]++;
       o += strides[a];
       if (idx[a] < shape[a]) break;
