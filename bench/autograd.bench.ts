@@ -31,6 +31,7 @@ import {
   MICRO,
   type Outcome,
   printProfile,
+  printRatioTable,
   printTorchProfile,
   runChildCase,
   TINY,
@@ -174,41 +175,7 @@ async function main(argv: string[]): Promise<void> {
   console.log(
     'DiT forward + backward (f32, cpu, mean cross-entropy, valueAndGrad vs loss.backward()): per step',
   );
-  const table = [
-    [
-      'config',
-      'B×L',
-      'ours tok/s',
-      'ours ms',
-      'ours cpu ms',
-      'ours MB',
-      'torch tok/s',
-      'torch ms',
-      'torch cpu ms',
-      'torch MB',
-      'ours/torch',
-      'cpu-time ratio',
-    ],
-  ];
-  for (const r of rows) {
-    const o = r.ours.ok ? r.ours.data : undefined;
-    const t = r.torch?.ok ? r.torch.data : undefined;
-    table.push([
-      r.config,
-      `${r.batch}×${r.length}`,
-      o ? fmt(o.tokens_per_s) : `— (${r.ours.ok ? '' : r.ours.reason.slice(0, 60)})`,
-      fmt(o?.median_ms, 0),
-      fmt(o?.cpu_ms, 0),
-      fmt(o?.peak_rss_mb, 0),
-      fmt(t?.tokens_per_s),
-      fmt(t?.median_ms, 0),
-      fmt(t?.cpu_ms, 0),
-      fmt(t?.peak_rss_mb, 0),
-      fmt(r.ratio, 2),
-      fmt(r.ratio_cpu, 2),
-    ]);
-  }
-  printTable(table);
+  printRatioTable(rows, 'config', (r) => r.config);
   console.log(
     '(ours/torch: tokens/s ratio of the wall-clock medians; cpu-time ratio: torch CPU ms / ours CPU ms per step)',
   );

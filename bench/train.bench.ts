@@ -36,6 +36,7 @@ import {
   MICRO,
   type Outcome,
   printProfile,
+  printRatioTable,
   runChildCase,
   TINY,
   torchConfig,
@@ -314,41 +315,7 @@ async function main(argv: string[]): Promise<void> {
   console.log(
     '\nOne training step (draw, forward, backward, clip + AdamW), f32, cpu vs PyTorch CPU (2 threads)',
   );
-  const table = [
-    [
-      'case',
-      'B×L',
-      'ours tok/s',
-      'ours ms',
-      'ours cpu ms',
-      'ours MB',
-      'torch tok/s',
-      'torch ms',
-      'torch cpu ms',
-      'torch MB',
-      'ours/torch',
-      'cpu-time ratio',
-    ],
-  ];
-  for (const r of rows) {
-    const o = r.ours.ok ? r.ours.data : undefined;
-    const t = r.torch?.ok ? r.torch.data : undefined;
-    table.push([
-      r.id,
-      `${r.batch}×${r.length}`,
-      o ? fmt(o.tokens_per_s) : `— (${r.ours.ok ? '' : r.ours.reason.slice(0, 50)})`,
-      fmt(o?.median_ms, 0),
-      fmt(o?.cpu_ms, 0),
-      fmt(o?.peak_rss_mb, 0),
-      fmt(t?.tokens_per_s),
-      fmt(t?.median_ms, 0),
-      fmt(t?.cpu_ms, 0),
-      fmt(t?.peak_rss_mb, 0),
-      fmt(r.ratio, 2),
-      fmt(r.ratio_cpu, 2),
-    ]);
-  }
-  printTable(table);
+  printRatioTable(rows, 'case', (r) => r.id);
 
   console.log('\nWhere the step goes (median ms per phase): ours | torch');
   const ph = [

@@ -181,3 +181,64 @@ export function printTorchProfile(
     ]);
   printTable(rows);
 }
+
+/** One side's step figures, as both suites record them. */
+export interface StepFigures {
+  tokens_per_s: number;
+  median_ms: number;
+  cpu_ms: number;
+  peak_rss_mb: number;
+}
+
+/** A row of the side-by-side table: our and torch's figures with their ratios. */
+export interface RatioRow {
+  batch: number;
+  length: number;
+  ours: Outcome<StepFigures>;
+  torch?: Outcome<StepFigures>;
+  ratio?: number;
+  ratio_cpu?: number;
+}
+
+/** Prints the ours-vs-torch table (tokens/s, ms, CPU ms, MB, ratios), first column from `label`. */
+export function printRatioTable<R extends RatioRow>(
+  rows: readonly R[],
+  first: string,
+  label: (r: R) => string,
+): void {
+  const table = [
+    [
+      first,
+      'B×L',
+      'ours tok/s',
+      'ours ms',
+      'ours cpu ms',
+      'ours MB',
+      'torch tok/s',
+      'torch ms',
+      'torch cpu ms',
+      'torch MB',
+      'ours/torch',
+      'cpu-time ratio',
+    ],
+  ];
+  for (const r of rows) {
+    const o = r.ours.ok ? r.ours.data : undefined;
+    const t = r.torch?.ok ? r.torch.data : undefined;
+    table.push([
+      label(r),
+      `${r.batch}×${r.length}`,
+      o ? fmt(o.tokens_per_s) : `— (${r.ours.ok ? '' : r.ours.reason.slice(0, 60)})`,
+      fmt(o?.median_ms, 0),
+      fmt(o?.cpu_ms, 0),
+      fmt(o?.peak_rss_mb, 0),
+      fmt(t?.tokens_per_s),
+      fmt(t?.median_ms, 0),
+      fmt(t?.cpu_ms, 0),
+      fmt(t?.peak_rss_mb, 0),
+      fmt(r.ratio, 2),
+      fmt(r.ratio_cpu, 2),
+    ]);
+  }
+  printTable(table);
+}

@@ -342,10 +342,17 @@ export async function runTrainingLoop(setup: LoopSetup): Promise<LoopResult> {
                 offset: (step * gradAccumulation + micro) * perForwardDropout,
               }
             : undefined;
-        const { value, grads: g } = await valueAndGrad(
-          async (_p: Params) =>
-            (await objective.loss(model, x0, batch.tokens, draw, dropout ? { dropout } : {})).loss,
-        )(params);
+        const { value, grads: g } = await valueAndGrad(async (_p: Params) => {
+          const { loss, perToken } = await objective.loss(
+            model,
+            x0,
+            batch.tokens,
+            draw,
+            dropout ? { dropout } : {},
+          );
+          perToken.dispose(); // deferred by the tape until backward ends; not needed after it
+          return loss;
+        })(params);
         lossSum += (await value.read())[0];
         dispose([value, draw, x0]);
         grads = grads ? accumulate(backend, grads, g as Params) : (g as Params);
