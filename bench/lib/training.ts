@@ -186,8 +186,8 @@ export function printTorchProfile(
 export interface StepFigures {
   tokens_per_s: number;
   median_ms: number;
-  cpu_ms: number;
-  peak_rss_mb: number;
+  cpu_ms?: number;
+  peak_rss_mb?: number;
 }
 
 /** A row of the side-by-side table: our and torch's figures with their ratios. */

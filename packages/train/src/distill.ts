@@ -38,6 +38,7 @@ import {
 } from './distill-config';
 import { CheckpointCorruptError, TrainConfigError } from './errors';
 import {
+  checkHooks,
   copyParams,
   fullStateDict,
   type LoopState,
@@ -189,6 +190,7 @@ async function removeTeachersBefore(outDir: string, round: number): Promise<void
  * then the rounds. Resumes from the newest checkpoint under `hooks.outDir` unless `resume: false`.
  */
 export async function distill(configInput: unknown, hooks: DistillHooks): Promise<DistillResult> {
+  checkHooks(hooks);
   const started = Date.now();
   const { config, teacher: source } = await loadDistillTeacher(configInput);
   const resumeFrom =

@@ -21,7 +21,7 @@ import type { DiT, DiTConfig, StoredTensor } from '@duality/models';
 import { type HostTensor, type LoadedCheckpoint, saveCheckpoint } from './checkpoint';
 import type { TrainConfig } from './config';
 import { BatchLoader, validationBatches } from './data/loader';
-import { TrainError } from './errors';
+import { TrainConfigError, TrainError } from './errors';
 import { type MetricsRecord, MetricsWriter, peakMemoryMB } from './metrics';
 import {
   arObjective,
@@ -62,6 +62,18 @@ export interface TrainHooks {
   onProgress?: (p: TrainProgress) => void;
   /** A backend to use instead of creating config.backend (tests share one). */
   backend?: Backend;
+  /**
+   * Stop after this update (a checkpoint is written there) without changing the run's schedule: the same
+   * config resumed later continues to config.steps exactly as an uninterrupted run would.
+   */
+  stopAfter?: number;
+}
+
+/** Refuses a `stopAfter` that is not an update number (≥ 1), before any work. */
+export function checkHooks(hooks: Pick<TrainHooks, 'stopAfter'>): void {
+  const n = hooks.stopAfter;
+  if (n !== undefined && !(Number.isSafeInteger(n) && n >= 1))
+    throw new TrainConfigError('stopAfter', String(n), 'an integer ≥ 1 (the last update to run)');
 }
 
 export interface LoopResult {
@@ -313,7 +325,8 @@ export async function runTrainingLoop(setup: LoopSetup): Promise<LoopResult> {
   };
 
   try {
-    while (step < config.steps) {
+    const last = Math.min(config.steps, hooks.stopAfter ?? config.steps);
+    while (step < last) {
       // a macrotask turn per step, so signal handlers (Ctrl-C → abort) run even when every op is synchronous
       await new Promise((resolve) => setImmediate(resolve));
       if (hooks.signal?.aborted) {
@@ -413,7 +426,7 @@ export async function runTrainingLoop(setup: LoopSetup): Promise<LoopResult> {
         ...progress('train', gradNorm),
         ...(validateNow ? { valBpc: result.valBpc } : {}),
       });
-      if (step % config.checkpoint.every === 0 || step === config.steps) {
+      if (step % config.checkpoint.every === 0 || step === config.steps || step === last) {
         await writeCheckpoint();
         await metrics.writePlot({ title: setup.plotTitle });
       }

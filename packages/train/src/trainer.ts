@@ -9,7 +9,7 @@ import { DiT, type DiTConfig, initStateDict } from '@duality/models';
 import { checkResumeCompatible, latestCheckpoint, loadCheckpoint } from './checkpoint';
 import { checkConfigFitsData, DATASET_VOCAB, parseTrainConfig, type TrainConfig } from './config';
 import { prepareDataset } from './data/prepare';
-import { type LoopResult, runTrainingLoop, type TrainHooks, toStored } from './loop';
+import { checkHooks, type LoopResult, runTrainingLoop, type TrainHooks, toStored } from './loop';
 import { modelVocabSize, objectiveAt } from './objectives';
 
 export {
@@ -43,6 +43,7 @@ export function modelConfigOf(config: TrainConfig): DiTConfig {
 
 /** Trains per `configInput` (validated first: a bad config throws TrainConfigError before any work). */
 export async function train(configInput: unknown, hooks: TrainHooks): Promise<TrainResult> {
+  checkHooks(hooks);
   const config = parseTrainConfig(configInput);
   const started = Date.now();
   const resumeFrom =

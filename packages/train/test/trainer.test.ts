@@ -88,4 +88,28 @@ describe('train', () => {
     const steps = (await readMetrics(join(out, 'metrics.jsonl'))).map((r) => r.step);
     expect(steps).toEqual(Array.from({ length: 20 }, (_, i) => i + 1));
   });
+
+  it('stopAfter stops at that update with a checkpoint; resuming ends where one uninterrupted run ends', async () => {
+    const whole = join(work, 'whole');
+    const staged = join(work, 'staged');
+    const cfg = { ...tiny, steps: 5, checkpoint: { every: 10, keep: 1 } };
+    await train(cfg, { outDir: whole });
+    const first = await train(cfg, { outDir: staged, stopAfter: 2 });
+    expect(first).toMatchObject({ step: 2, aborted: false });
+    expect(first.checkpoint).toMatch(/step-0+2$/);
+    const second = await train(cfg, { outDir: staged });
+    expect(second.step).toBe(5);
+    const a = await readMetrics(join(whole, 'metrics.jsonl'));
+    const b = await readMetrics(join(staged, 'metrics.jsonl'));
+    expect(b.map((r) => [r.step, r.loss, r.gradNorm])).toEqual(a.map((r) => [r.step, r.loss, r.gradNorm]));
+    const ckpt = (root: string) => join(root, 'checkpoints', 'step-000000005');
+    const files = readdirSync(ckpt(whole)).filter((f) => f.endsWith('.safetensors'));
+    expect(files).toContain('weights.safetensors');
+    expect(readdirSync(ckpt(staged)).filter((f) => f.endsWith('.safetensors'))).toEqual(files);
+    for (const name of files)
+      expect(readFileSync(join(ckpt(staged), name)).equals(readFileSync(join(ckpt(whole), name)))).toBe(true);
+    for (const bad of [0, 1.5, -2])
+      await expect(train(cfg, { outDir: join(work, 'bad'), stopAfter: bad })).rejects.toThrow(/stopAfter/);
+    expect(existsSync(join(work, 'bad'))).toBe(false);
+  });
 });

@@ -10,6 +10,7 @@ import type { Command } from 'commander';
 import { readJsonFile } from '../config-file';
 import type { CommandContext } from '../context';
 import { ConfigError } from '../errors';
+import { integer } from '../options';
 import { progressBar } from '../progress';
 import type { CommandModule } from './index';
 import { progressLine } from './train';
@@ -19,6 +20,7 @@ interface DistillOptions {
   out: string;
   fresh: boolean;
   teacher?: string;
+  until?: number;
 }
 
 /** One plain line per validation / checkpoint: train's line with the round and δ. */
@@ -44,6 +46,11 @@ export const distillCommand: CommandModule = {
         'start over even if <dir> holds checkpoints (default: resume from the newest)',
         false,
       )
+      .option(
+        '--until <step>',
+        'stop after this update, with a checkpoint, keeping the run’s schedule (the same command resumes)',
+        integer(1),
+      )
       .addHelpText(
         'after',
         '\nExamples:\n  duality distill -c models/duo-dcd-brown8/config.json -o models/duo-dcd-brown8/run\n' +
@@ -62,6 +69,7 @@ export const distillCommand: CommandModule = {
         const tty = (context.io.stderr as { isTTY?: boolean }).isTTY === true;
         const result = await distill(input, {
           outDir: options.out,
+          ...(options.until === undefined ? {} : { stopAfter: options.until }),
           resume: !options.fresh,
           signal: context.io.interrupt(),
           onProgress: (p) => {

@@ -16,6 +16,7 @@ interface TrainOptions {
   out: string;
   fresh: boolean;
   steps?: number;
+  until?: number;
 }
 
 /** One plain line per validation / checkpoint (for logs and pipes, where no bar is drawn). */
@@ -39,6 +40,11 @@ export const trainCommand: CommandModule = {
         false,
       )
       .option('--steps <n>', 'override the config’s total steps', integer(1))
+      .option(
+        '--until <step>',
+        'stop after this update, with a checkpoint, keeping the run’s schedule (the same command resumes)',
+        integer(1),
+      )
       .addHelpText(
         'after',
         '\nExamples:\n  duality train -c models/duo-brown8/config.json -o models/duo-brown8/run\n  duality train --json -c cfg.json -o run   # one JSON line per progress event',
@@ -50,6 +56,7 @@ export const trainCommand: CommandModule = {
         const bar = progressBar(context, 'train', config.steps, ['loss', 'bpc', 'tok_s']);
         const result = await train(input, {
           outDir: options.out,
+          ...(options.until === undefined ? {} : { stopAfter: options.until }),
           resume: !options.fresh,
           signal: context.io.interrupt(),
           onProgress: (p) => {
