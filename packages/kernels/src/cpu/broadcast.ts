@@ -1,5 +1,7 @@
 import type { Shape, TypedArray } from '../types';
 import { broadcastStrides, shapeSize } from '../validate';
+import { type RangeKernel, rangeKernelSource, runRange } from './parallel';
+import type { CpuTensor } from './tensor';
 
 /** How one operand is read inside a broadcast output: base offset of each output row and last-axis stride. */
 export interface OperandLayout {
@@ -34,45 +36,71 @@ export function layoutOf(shape: Shape, outShape: Shape): OperandLayout {
 
 const sameShape = (a: Shape, b: Shape) => a.length === b.length && a.every((d, i) => d === b[i]);
 
-/**
- * One output row of a binary op: out[o + j] = f(a[ia + j·sa], b[ib + j·sb]) for j < n. Each op has its own row
- * kernel (a plain loop, no per-element callback), so the per-call dispatch happens once per row.
- */
-export type RowKernel = (
-  a: TypedArray,
-  ia: number,
-  sa: number,
-  b: TypedArray,
-  ib: number,
-  sb: number,
-  out: TypedArray,
-  o: number,
-  n: number,
-) => void;
+/** Arguments of a binary row kernel: rows r0 … r1 − 1 of the output (see binaryKernel). */
+export interface BinaryArgs {
+  a: TypedArray;
+  b: TypedArray;
+  out: TypedArray;
+  /** Offsets of each output row in a and b (broadcast layouts), or null: row r starts at r·n·step. */
+  ao: Int32Array | null;
+  bo: Int32Array | null;
+  sa: number;
+  sb: number;
+  n: number;
+  size: number;
+}
 
-/** Runs `row` over the broadcast of a and b (one call when no broadcasting is needed). */
+/**
+ * The row kernel of one binary op: out[o + j] = f(a[ia + j·sa], b[ib + j·sb]) for the rows of the output, with
+ * f given as an expression of the JS values a[ia] and b[ib] (a plain loop per op, no per-element callback).
+ */
+export function binaryKernel(expr: string): RangeKernel<BinaryArgs> {
+  return rangeKernelSource(`(p, r0, r1) => {
+    const { a, b, out, ao, bo, sa, sb, n, size } = p;
+    for (let r = r0; r < r1; r++) {
+      let ia = ao ? ao[r] : r * n * sa;
+      let ib = bo ? bo[r] : r * n * sb;
+      const end = Math.min(size, (r + 1) * n);
+      for (let j = r * n; j < end; j++, ia += sa, ib += sb) out[j] = ${expr};
+    }
+  }`);
+}
+
+/** Rows of a flat (non-broadcast) elementwise job: long enough to amortise a row, short enough to split. */
+const FLAT_ROW = 1024;
+
+/** Runs a binary row kernel over the broadcast of a and b into out (one row per output row when broadcasting). */
 export function mapBinary(
-  a: TypedArray,
-  aShape: Shape,
-  b: TypedArray,
-  bShape: Shape,
-  outShape: Shape,
+  a: CpuTensor,
+  b: CpuTensor,
+  shape: Shape,
   out: TypedArray,
-  row: RowKernel,
+  kernel: RangeKernel<BinaryArgs>,
+  cost: number,
 ): void {
-  if (sameShape(aShape, outShape) && sameShape(bShape, outShape)) {
-    row(a, 0, 1, b, 0, 1, out, 0, out.length);
+  const size = out.length;
+  const flatA = sameShape(a.shape, shape);
+  if (flatA && (b.data.length === 1 || sameShape(b.shape, shape))) {
+    const sb = b.data.length === 1 && size !== 1 ? 0 : 1;
+    const args = { a: a.data, b: b.data, out, ao: null, bo: null, sa: 1, sb, n: FLAT_ROW, size };
+    runRange(kernel, args, Math.ceil(size / FLAT_ROW), size * cost);
     return;
   }
-  if (b.length === 1 && sameShape(aShape, outShape)) {
-    row(a, 0, 1, b, 0, 0, out, 0, out.length);
-    return;
-  }
-  const { rows, n } = rowsOf(outShape);
-  const la = layoutOf(aShape, outShape);
-  const lb = layoutOf(bShape, outShape);
-  for (let r = 0; r < rows; r++)
-    row(a, la.rowOffsets[r], la.step, b, lb.rowOffsets[r], lb.step, out, r * n, n);
+  const { rows, n } = rowsOf(shape);
+  const la = layoutOf(a.shape, shape);
+  const lb = layoutOf(b.shape, shape);
+  const args = {
+    a: a.data,
+    b: b.data,
+    out,
+    ao: la.rowOffsets,
+    bo: lb.rowOffsets,
+    sa: la.step,
+    sb: lb.step,
+    n,
+    size,
+  };
+  runRange(kernel, args, rows, size * cost);
 }
 
 /** out[i] = c[i'] ? a[i''] : b[i'''] over the broadcast of all three. */

@@ -6,7 +6,8 @@ import {
   validateWhere,
 } from '../checks/elementwise';
 import type { Backend, CompareOp, DType, Tensor, TypedArray } from '../types';
-import { mapBinary, mapSelect, type RowKernel } from './broadcast';
+import { type BinaryArgs, binaryKernel, mapBinary, mapSelect } from './broadcast';
+import { type RangeKernel, rangeKernelSource, runRange } from './parallel';
 import { type CpuTensor, output } from './tensor';
 
 /** A broadcasting binary op; inputs share one dtype (from `allowed` when given), the output has it too. */
@@ -15,99 +16,92 @@ export function binary(
   op: string,
   a: Tensor,
   b: Tensor,
-  row: RowKernel,
+  kernel: RangeKernel<BinaryArgs>,
   allowed?: readonly DType[],
 ): CpuTensor {
   const shape = validateBinary(backend, op, a, b, allowed);
-  const [ta, tb] = [a as CpuTensor, b as CpuTensor];
-  const out = output(backend, shape, ta.dtype);
-  mapBinary(ta.data, ta.shape, tb.data, tb.shape, shape, out.data, row);
+  const out = output(backend, shape, (a as CpuTensor).dtype);
+  mapBinary(a as CpuTensor, b as CpuTensor, shape, out.data, kernel, 1);
   return out;
 }
 
-/** A whole-array loop dst[i] = f(src[i]) (written out per op: no per-element callback). */
-export type MapKernel = (src: TypedArray, dst: TypedArray) => void;
+/** Arguments of an elementwise map: dst[i] = f(src[i]) (and s, shift for scale). */
+export interface MapArgs {
+  src: TypedArray;
+  out: TypedArray;
+  s?: number;
+  shift?: number;
+}
+
+/** The elementwise kernel of one map, f an expression of the JS value x = src[i] (and of p.s, p.shift). */
+export function mapKernel(expr: string): RangeKernel<MapArgs> {
+  return rangeKernelSource(`(p, i0, i1) => {
+    const { src, out } = p;
+    for (let i = i0; i < i1; i++) {
+      const x = src[i];
+      out[i] = ${expr};
+    }
+  }`);
+}
+
+/** A map kernel with its cost per element (~ns on one core: Math.exp/tanh ≈ 30, arithmetic ≈ 1). */
+export interface MapOp {
+  kernel: RangeKernel<MapArgs>;
+  cost: number;
+}
 
 /** A float elementwise map, computed in float64 and stored in the input's dtype. */
-export function unary(backend: Backend, op: string, a: Tensor, map: MapKernel): CpuTensor {
+export function unary(backend: Backend, op: string, a: Tensor, map: MapOp): CpuTensor {
   validateUnary(backend, op, a);
-  return floatMap(backend, a as CpuTensor, map);
+  return floatMap(backend, a as CpuTensor, map, {});
 }
 
-function floatMap(backend: Backend, ta: CpuTensor, map: MapKernel): CpuTensor {
+function floatMap(backend: Backend, ta: CpuTensor, map: MapOp, extra: Partial<MapArgs>): CpuTensor {
   const out = output(backend, ta.shape, ta.dtype);
-  map(ta.data, out.data);
+  const size = out.data.length;
+  runRange(map.kernel, { src: ta.data, out: out.data, ...extra }, size, size * map.cost);
   return out;
 }
 
-export const addRow: RowKernel = (a, ia, sa, b, ib, sb, out, o, n) => {
-  for (let j = o; j < o + n; j++, ia += sa, ib += sb) out[j] = a[ia] + b[ib];
-};
-export const subRow: RowKernel = (a, ia, sa, b, ib, sb, out, o, n) => {
-  for (let j = o; j < o + n; j++, ia += sa, ib += sb) out[j] = a[ia] - b[ib];
-};
-export const mulRow: RowKernel = (a, ia, sa, b, ib, sb, out, o, n) => {
-  for (let j = o; j < o + n; j++, ia += sa, ib += sb) out[j] = a[ia] * b[ib];
-};
-export const divRow: RowKernel = (a, ia, sa, b, ib, sb, out, o, n) => {
-  for (let j = o; j < o + n; j++, ia += sa, ib += sb) out[j] = a[ia] / b[ib];
-};
+export const addRow = binaryKernel('a[ia] + b[ib]');
+export const subRow = binaryKernel('a[ia] - b[ib]');
+export const mulRow = binaryKernel('a[ia] * b[ib]');
+export const divRow = binaryKernel('a[ia] / b[ib]');
 
-export const expMap: MapKernel = (src, dst) => {
-  for (let i = 0; i < src.length; i++) dst[i] = Math.exp(src[i]);
-};
-export const logMap: MapKernel = (src, dst) => {
-  for (let i = 0; i < src.length; i++) dst[i] = Math.log(src[i]);
-};
-
-const SQRT_2_OVER_PI = Math.sqrt(2 / Math.PI);
-/** GELU, tanh approximation, exactly torch's approximate='tanh': ½x(1 + tanh(√(2/π)(x + 0.044715x³))). */
-export const geluTanhMap: MapKernel = (src, dst) => {
-  for (let i = 0; i < src.length; i++) {
-    const x = src[i];
-    dst[i] = 0.5 * x * (1 + Math.tanh(SQRT_2_OVER_PI * (x + 0.044715 * x * x * x)));
-  }
+export const expMap: MapOp = { kernel: mapKernel('Math.exp(x)'), cost: 20 };
+export const logMap: MapOp = { kernel: mapKernel('Math.log(x)'), cost: 20 };
+/**
+ * GELU, tanh approximation, exactly torch's approximate='tanh': ½x(1 + tanh(√(2/π)(x + 0.044715x³)))
+ * (0.7978845608028654 = √(2/π), the double Math.sqrt(2 / Math.PI)).
+ */
+export const geluTanhMap: MapOp = {
+  kernel: mapKernel('0.5 * x * (1 + Math.tanh(0.7978845608028654 * (x + 0.044715 * x * x * x)))'),
+  cost: 40,
 };
 /** SiLU: x·σ(x). */
-export const siluMap: MapKernel = (src, dst) => {
-  for (let i = 0; i < src.length; i++) dst[i] = src[i] / (1 + Math.exp(-src[i]));
-};
+export const siluMap: MapOp = { kernel: mapKernel('x / (1 + Math.exp(-x))'), cost: 25 };
+const scaleMap: MapOp = { kernel: mapKernel('x * p.s + p.shift'), cost: 1 };
 
 /** a·s + shift. */
 export function scale(backend: Backend, a: Tensor, s: number, shift = 0): CpuTensor {
   validateScale(backend, a, s, shift);
-  return floatMap(backend, a as CpuTensor, (src, dst) => {
-    for (let i = 0; i < src.length; i++) dst[i] = src[i] * s + shift;
-  });
+  return floatMap(backend, a as CpuTensor, scaleMap, { s, shift });
 }
 
-const COMPARE: Record<CompareOp, RowKernel> = {
-  lt: (a, ia, sa, b, ib, sb, out, o, n) => {
-    for (let j = o; j < o + n; j++, ia += sa, ib += sb) out[j] = a[ia] < b[ib] ? 1 : 0;
-  },
-  le: (a, ia, sa, b, ib, sb, out, o, n) => {
-    for (let j = o; j < o + n; j++, ia += sa, ib += sb) out[j] = a[ia] <= b[ib] ? 1 : 0;
-  },
-  gt: (a, ia, sa, b, ib, sb, out, o, n) => {
-    for (let j = o; j < o + n; j++, ia += sa, ib += sb) out[j] = a[ia] > b[ib] ? 1 : 0;
-  },
-  ge: (a, ia, sa, b, ib, sb, out, o, n) => {
-    for (let j = o; j < o + n; j++, ia += sa, ib += sb) out[j] = a[ia] >= b[ib] ? 1 : 0;
-  },
-  eq: (a, ia, sa, b, ib, sb, out, o, n) => {
-    for (let j = o; j < o + n; j++, ia += sa, ib += sb) out[j] = a[ia] === b[ib] ? 1 : 0;
-  },
-  ne: (a, ia, sa, b, ib, sb, out, o, n) => {
-    for (let j = o; j < o + n; j++, ia += sa, ib += sb) out[j] = a[ia] !== b[ib] ? 1 : 0;
-  },
+const COMPARE: Record<CompareOp, RangeKernel<BinaryArgs>> = {
+  lt: binaryKernel('a[ia] < b[ib] ? 1 : 0'),
+  le: binaryKernel('a[ia] <= b[ib] ? 1 : 0'),
+  gt: binaryKernel('a[ia] > b[ib] ? 1 : 0'),
+  ge: binaryKernel('a[ia] >= b[ib] ? 1 : 0'),
+  eq: binaryKernel('a[ia] === b[ib] ? 1 : 0'),
+  ne: binaryKernel('a[ia] !== b[ib] ? 1 : 0'),
 };
 
 /** Broadcasting comparison → i32 0/1 (any dtype; both inputs the same dtype; NaN compares false except `ne`). */
 export function compare(backend: Backend, a: Tensor, b: Tensor, cmp: CompareOp): CpuTensor<'i32'> {
   const shape = validateCompare(backend, a, b, cmp);
-  const [ta, tb] = [a as CpuTensor, b as CpuTensor];
   const out = output(backend, shape, 'i32');
-  mapBinary(ta.data, ta.shape, tb.data, tb.shape, shape, out.data, COMPARE[cmp]);
+  mapBinary(a as CpuTensor, b as CpuTensor, shape, out.data, COMPARE[cmp], 1);
   return out;
 }
 

@@ -18,6 +18,9 @@
  *           task t → elements t·chunk … of out = stream elements offset + t·chunk …; fills them in slices of
  *           whole Philox block groups in wasm memory (the slice's first block holds its first element), copies
  *           the wanted elements out
+ *   js:     { kind, source, args, count, chunk }
+ *           task t → items t·chunk … of a range kernel (parallel.ts): the self-contained JS function whose text is
+ *           `source` (compiled once per thread and source), called as f(args, start, end)
  *   fault:  { kind, fault ('exit' | 'oom' | 'throw' | 'hang'), sleep, mainSleepMs, workerSleepMs }
  *           fault injection for the pool's crash tests: a worker thread that takes a task exits, exhausts its heap,
  *           throws or sleeps workerSleepMs; the calling thread sleeps mainSleepMs per task so workers take tasks
@@ -169,6 +172,17 @@ function createRunner(wasm, MR, NR, inWorker) {
     }
   }
 
+  const rangeKernels = new Map();
+  function jsTask(job, t) {
+    let f = rangeKernels.get(job.source);
+    if (!f) {
+      f = new Function('return (' + job.source + ');')();
+      rangeKernels.set(job.source, f);
+    }
+    const start = t * job.chunk;
+    f(job.args, start, Math.min(job.count, start + job.chunk));
+  }
+
   function faultTask(job) {
     if (!inWorker) {
       Atomics.wait(job.sleep, 0, 0, job.mainSleepMs);
@@ -194,6 +208,7 @@ function createRunner(wasm, MR, NR, inWorker) {
       if (job.kind === 'matmul') matmulTask(job, t);
       else if (job.kind === 'sample') sampleTask(job, t);
       else if (job.kind === 'random') randomTask(job, t);
+      else if (job.kind === 'js') jsTask(job, t);
       else faultTask(job);
     },
     packB,

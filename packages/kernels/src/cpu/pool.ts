@@ -5,7 +5,7 @@ import { instantiateKernels, type KernelExports, kernelsModule } from './wasm/mo
 
 /** A job the runner understands (see pool-runner-source.ts); `tasks` is how many task indices it has. */
 export interface PoolJob {
-  kind: 'matmul' | 'sample' | 'random' | 'fault';
+  kind: 'matmul' | 'sample' | 'random' | 'js' | 'fault';
   tasks: number;
   [field: string]: unknown;
 }
@@ -87,6 +87,13 @@ export const cpuKernelLimits = {
   randomParallelMinElements: 1 << 17,
   /** Elements per task of a threaded stream fill. */
   randomTaskElements: 1 << 16,
+  /**
+   * From this much work on (items × the kernel's cost per item, ~1 unit ≈ 1 ns on one core), a JS range kernel
+   * (elementwise and row kernels, parallel.ts) is spread over the pool: 2^17 ≈ 0.13 ms, a few wake-ups.
+   */
+  rangeParallelMinWork: 1 << 17,
+  /** Tasks per thread of a threaded range kernel (more than one, so a thread slowed by the OS is balanced). */
+  rangeTasksPerThread: 4,
 };
 
 /** How long the calling thread spins on the completion counter before blocking in Atomics.wait. */

@@ -1,5 +1,6 @@
 import { validateLayerNorm, validateRows } from '../checks/reduce';
 import type { Backend, Tensor, TypedArray } from '../types';
+import { type RangeKernel, rangeKernel, runRange } from './parallel';
 import { type CpuTensor, output } from './tensor';
 
 /** Applies `f(src, start, n)` to each last-axis row, writing one value per row. Accumulates in float64. */
@@ -48,57 +49,97 @@ export const sum = (b: Backend, a: Tensor) => reduceRows(b, 'sum', a, rowSum);
 export const max = (b: Backend, a: Tensor) => reduceRows(b, 'max', a, rowMax);
 export const logsumexp = (b: Backend, a: Tensor) => reduceRows(b, 'logsumexp', a, rowLogsumexp);
 
-/** Row-wise map: out[row] = f(row) written by `f(src, dst, start, n)` into a tensor of a's shape. */
+/** Arguments of a row kernel over rows of n: src (and w for LayerNorm) in, out of src's shape. */
+interface RowArgs {
+  src: TypedArray;
+  out: TypedArray;
+  n: number;
+  w?: TypedArray;
+  eps?: number;
+}
+
+/** Row-wise map over the last axis: `kernel` writes each row of a tensor of a's shape (`cost` per element). */
 function mapRows(
   backend: Backend,
   op: string,
   a: Tensor,
-  f: (src: TypedArray, dst: TypedArray, start: number, n: number) => void,
+  kernel: RangeKernel<RowArgs>,
+  cost: number,
 ): CpuTensor {
   const { rows, n } = validateRows(backend, op, a);
   const ta = a as CpuTensor;
   const out = output(backend, ta.shape, ta.dtype);
-  for (let r = 0; r < rows; r++) f(ta.data, out.data, r * n, n);
+  runRange(kernel, { src: ta.data, out: out.data, n }, rows, rows * n * cost);
   return out;
 }
 
-/** softmax = exp(x − max) / Σ exp(x − max); a row of all −∞ gives NaN (0/0), like torch. */
-export function softmax(backend: Backend, a: Tensor): CpuTensor {
-  let e = new Float64Array(0);
-  return mapRows(backend, 'softmax', a, (src, dst, start, n) => {
-    if (e.length !== n) e = new Float64Array(n);
-    const m = rowMax(src, start, n);
+/** softmax = exp(x − max) / Σ exp(x − max); a row of all −∞ gives NaN (0/0), like torch; NaN anywhere: NaN. */
+const softmaxRows = rangeKernel<RowArgs>(({ src, out, n }, r0, r1) => {
+  const e = new Float64Array(n);
+  for (let r = r0; r < r1; r++) {
+    const start = r * n;
+    let m = Number.NEGATIVE_INFINITY;
+    for (let i = start; i < start + n; i++) {
+      const v = src[i];
+      if (v > m) m = v;
+      else if (Number.isNaN(v)) {
+        m = Number.NaN;
+        break;
+      }
+    }
     let s = 0;
     for (let i = 0; i < n; i++) {
       e[i] = Math.exp(src[start + i] - m);
       s += e[i];
     }
-    for (let i = 0; i < n; i++) dst[start + i] = e[i] / s;
-  });
-}
+    for (let i = 0; i < n; i++) out[start + i] = e[i] / s;
+  }
+});
+export const softmax = (backend: Backend, a: Tensor) => mapRows(backend, 'softmax', a, softmaxRows, 30);
 
-/** logSoftmax = x − logsumexp(x). */
+/** logSoftmax = x − logsumexp(x) (the row max shift of rowLogsumexp; ±∞ or NaN maxima pass through). */
+const logSoftmaxRows = rangeKernel<RowArgs>(({ src, out, n }, r0, r1) => {
+  for (let r = r0; r < r1; r++) {
+    const start = r * n;
+    let m = Number.NEGATIVE_INFINITY;
+    for (let i = start; i < start + n; i++) {
+      const v = src[i];
+      if (v > m) m = v;
+      else if (Number.isNaN(v)) {
+        m = Number.NaN;
+        break;
+      }
+    }
+    let lse = m;
+    if (Number.isFinite(m)) {
+      let s = 0;
+      for (let i = start; i < start + n; i++) s += Math.exp(src[i] - m);
+      lse = m + Math.log(s);
+    }
+    for (let i = start; i < start + n; i++) out[i] = src[i] - lse;
+  }
+});
 export const logSoftmax = (backend: Backend, a: Tensor) =>
-  mapRows(backend, 'logSoftmax', a, (src, dst, start, n) => {
-    const lse = rowLogsumexp(src, start, n);
-    for (let i = start; i < start + n; i++) dst[i] = src[i] - lse;
-  });
+  mapRows(backend, 'logSoftmax', a, logSoftmaxRows, 25);
 
 /** Weight-only LayerNorm over the last axis with biased variance: (x − mean)/√(var + eps) · weight. */
+const layerNormRows = rangeKernel<RowArgs>(({ src, out, n, w, eps }, r0, r1) => {
+  for (let r = r0; r < r1; r++) {
+    const start = r * n;
+    let sum = 0;
+    for (let i = start; i < start + n; i++) sum += src[i];
+    const mean = sum / n;
+    let v = 0;
+    for (let i = start; i < start + n; i++) v += (src[i] - mean) * (src[i] - mean);
+    const inv = 1 / Math.sqrt(v / n + (eps as number));
+    for (let i = 0; i < n; i++) out[start + i] = (src[start + i] - mean) * inv * (w as TypedArray)[i];
+  }
+});
 export function layerNorm(backend: Backend, x: Tensor, weight: Tensor, eps = 1e-5): CpuTensor {
   const { rows, n } = validateLayerNorm(backend, x, weight, eps);
   const [tx, tw] = [x as CpuTensor, weight as CpuTensor];
   const out = output(backend, tx.shape, tx.dtype);
-  const src = tx.data;
-  const w = tw.data;
-  for (let r = 0; r < rows; r++) {
-    const start = r * n;
-    const mean = rowSum(src, start, n) / n;
-    let v = 0;
-    for (let i = start; i < start + n; i++) v += (src[i] - mean) * (src[i] - mean);
-    const inv = 1 / Math.sqrt(v / n + eps);
-    for (let i = 0; i < n; i++) out.data[start + i] = (src[start + i] - mean) * inv * w[i];
-  }
+  runRange(layerNormRows, { src: tx.data, out: out.data, n, w: tw.data, eps }, rows, rows * n * 6);
   return out;
 }
 

@@ -2,8 +2,10 @@
  * Fused backward kernels of the activations and of LayerNorm: each is one pass, so a backward costs what its
  * forward costs (they are the adjoints the tape calls, not ops users need).
  */
+
+import { type RangeKernel, rangeKernel, runRange } from '../cpu/parallel';
 import { ArgumentError } from '../errors';
-import type { Tensor } from '../types';
+import type { Tensor, TypedArray } from '../types';
 import { checkDtype, checkRank, checkSameDtype, checkSameShape, FLOAT, shapeSize } from '../validate';
 import { defineOp, type WebGPUKernelContext } from './define';
 import { checkBindable } from './kernel-utils';
@@ -33,10 +35,16 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
 }`;
 }
 
-/** A whole-array loop out[i] = gy[i]·f′(x[i]), written out per op (no per-element callback: V8 inlines it). */
-type GradLoop = (x: ArrayLike<number>, gy: ArrayLike<number>, out: { [i: number]: number }) => void;
+/** Arguments of the cpu loops: x (or y) and gy in, out = gx; rows of n for the row kernels. */
+interface GradArgs {
+  x: TypedArray;
+  gy: TypedArray;
+  out: TypedArray;
+  n: number;
+}
 
-function pointwiseGrad(name: string, loop: GradLoop, wgslBody: string) {
+/** A pointwise backward out[i] = gy[i]·f′(x[i]): its cpu loop over elements (`cost` per element) and WGSL body. */
+function pointwiseGrad(name: string, loop: RangeKernel<GradArgs>, cost: number, wgslBody: string) {
   const wgsl = pointwiseGradWgsl(name, wgslBody);
   return defineOp({
     name,
@@ -46,10 +54,8 @@ function pointwiseGrad(name: string, loop: GradLoop, wgslBody: string) {
       checkSameShape(name, 'x and gy', x.shape, gy.shape);
     },
     cpu(ctx, x: Tensor, gy: Tensor): Tensor {
-      const xs = ctx.data(x);
-      const gs = ctx.data(gy);
       const { tensor, data } = ctx.output(x.shape, x.dtype);
-      loop(xs, gs, data);
+      runRange(loop, { x: ctx.data(x), gy: ctx.data(gy), out: data, n: 1 }, x.size, x.size * cost);
       return tensor;
     },
     webgpu(ctx, x: Tensor, gy: Tensor): Tensor {
@@ -82,14 +88,16 @@ const C = Math.sqrt(2 / Math.PI);
  */
 export const geluTanhGrad = pointwiseGrad(
   'geluTanhGrad',
-  (xs, gs, out) => {
-    for (let i = 0; i < xs.length; i++) {
+  rangeKernel<GradArgs>(({ x: xs, gy, out }, i0, i1) => {
+    const c = 0.7978845608028654; // √(2/π) = Math.sqrt(2 / Math.PI)
+    for (let i = i0; i < i1; i++) {
       const x = xs[i];
-      const s = 1 / (1 + Math.exp(-2 * C * (x + 0.044715 * x * x * x)));
-      const d = s === 0 || s === 1 ? s : s * (1 + 2 * x * (1 - s) * C * (1 + 3 * 0.044715 * x * x));
-      out[i] = gs[i] * d;
+      const s = 1 / (1 + Math.exp(-2 * c * (x + 0.044715 * x * x * x)));
+      const d = s === 0 || s === 1 ? s : s * (1 + 2 * x * (1 - s) * c * (1 + 3 * 0.044715 * x * x));
+      out[i] = gy[i] * d;
     }
-  },
+  }),
+  30,
   `let c = clamp(v, -10.0, 10.0);
   let s = 1.0 / (1.0 + exp(-2.0 * ${C} * (c + 0.044715 * c * c * c)));
   gx[i] = gy[i] * (s * (1.0 + 2.0 * c * (1.0 - s) * ${C} * (1.0 + 3.0 * 0.044715 * c * c)));`,
@@ -98,12 +106,13 @@ export const geluTanhGrad = pointwiseGrad(
 /** d/dx of x·σ(x): σ(x)(1 + x(1 − σ(x))). WGSL clamps x to ±80 so exp stays finite (beyond: 1, or 0 to 1e-33). */
 export const siluGrad = pointwiseGrad(
   'siluGrad',
-  (xs, gs, out) => {
-    for (let i = 0; i < xs.length; i++) {
+  rangeKernel<GradArgs>(({ x: xs, gy, out }, i0, i1) => {
+    for (let i = i0; i < i1; i++) {
       const s = 1 / (1 + Math.exp(-xs[i]));
-      out[i] = gs[i] * s * (1 + xs[i] * (1 - s));
+      out[i] = gy[i] * s * (1 + xs[i] * (1 - s));
     }
-  },
+  }),
+  25,
   `let c = clamp(v, -80.0, 80.0);
   let s = 1.0 / (1.0 + exp(-c));
   gx[i] = gy[i] * (s * (1.0 + c * (1.0 - s)));`,
@@ -149,16 +158,17 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
 }`;
 }
 
-/** Rows of n: out = the backward of one row op from y and gy (a whole-array loop per op, no callbacks). */
-type RowsLoop = (
-  y: ArrayLike<number>,
-  gy: ArrayLike<number>,
-  out: { [i: number]: number },
-  n: number,
-) => void;
-
-/** A fused last-axis backward (y, gy) → gx: the cpu loop and the WGSL `term`/`grad` (see rowGradWgsl). */
-function rowGrad(name: string, rows: RowsLoop, wgslTerm: string, wgslGrad: string) {
+/**
+ * A fused last-axis backward (y, gy) → gx: the cpu loop over rows (x = y; `cost` per element) and the WGSL
+ * `term`/`grad` (see rowGradWgsl).
+ */
+function rowGrad(
+  name: string,
+  rows: RangeKernel<GradArgs>,
+  cost: number,
+  wgslTerm: string,
+  wgslGrad: string,
+) {
   const wgsl = rowGradWgsl(name, wgslTerm, wgslGrad);
   return defineOp({
     name,
@@ -171,7 +181,8 @@ function rowGrad(name: string, rows: RowsLoop, wgslTerm: string, wgslGrad: strin
     cpu(ctx, y: Tensor, gy: Tensor): Tensor {
       const { tensor, data } = ctx.output(y.shape, y.dtype);
       const n = y.shape[y.shape.length - 1];
-      if (n > 0) rows(ctx.data(y), ctx.data(gy), data, n);
+      const count = n === 0 ? 0 : y.size / n;
+      runRange(rows, { x: ctx.data(y), gy: ctx.data(gy), out: data, n }, count, y.size * cost);
       return tensor;
     },
     webgpu(ctx, y: Tensor, gy: Tensor): Tensor {
@@ -200,13 +211,14 @@ function rowGrad(name: string, rows: RowsLoop, wgslTerm: string, wgslGrad: strin
 /** Backward of y = softmax(x) over the last axis from y itself: gx = y ⊙ (gy − Σ gy·y), one pass per row. */
 export const softmaxGrad = rowGrad(
   'softmaxGrad',
-  (ys, gs, out, n) => {
-    for (let base = 0; base < ys.length; base += n) {
+  rangeKernel<GradArgs>(({ x: ys, gy, out, n }, r0, r1) => {
+    for (let base = r0 * n; base < r1 * n; base += n) {
       let t = 0;
-      for (let j = base; j < base + n; j++) t += ys[j] * gs[j];
-      for (let j = base; j < base + n; j++) out[j] = ys[j] * (gs[j] - t);
+      for (let j = base; j < base + n; j++) t += ys[j] * gy[j];
+      for (let j = base; j < base + n; j++) out[j] = ys[j] * (gy[j] - t);
     }
-  },
+  }),
+  4,
   'yv * g',
   'yv * (g - t)',
 );
@@ -217,13 +229,14 @@ export const softmaxGrad = rowGrad(
  */
 export const logSoftmaxGrad = rowGrad(
   'logSoftmaxGrad',
-  (ys, gs, out, n) => {
-    for (let base = 0; base < ys.length; base += n) {
+  rangeKernel<GradArgs>(({ x: ys, gy, out, n }, r0, r1) => {
+    for (let base = r0 * n; base < r1 * n; base += n) {
       let t = 0;
-      for (let j = base; j < base + n; j++) t += gs[j];
-      for (let j = base; j < base + n; j++) out[j] = gs[j] - Math.exp(ys[j]) * t;
+      for (let j = base; j < base + n; j++) t += gy[j];
+      for (let j = base; j < base + n; j++) out[j] = gy[j] - Math.exp(ys[j]) * t;
     }
-  },
+  }),
+  20,
   'g',
   'g - select(exp(yv) * t, 0.0, yv < -87.0)',
 );
@@ -266,6 +279,46 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
   }
 }`;
 
+interface LayerNormGradArgs {
+  x: TypedArray;
+  w: TypedArray;
+  gy: TypedArray;
+  out: TypedArray;
+  outXhat: TypedArray;
+  d: number;
+  eps: number;
+}
+
+/** xhat = (x − μ)·r, g = gy·w, gx = r(g − mean(g) − xhat·mean(g·xhat)), gy·xhat, per row of d. */
+const layerNormGradRows = rangeKernel<LayerNormGradArgs>(
+  ({ x: xs, w: ws, gy: gs, out, outXhat, d, eps }, r0, r1) => {
+    for (let r = r0; r < r1; r++) {
+      const base = r * d;
+      let mean = 0;
+      for (let j = 0; j < d; j++) mean += xs[base + j];
+      mean /= d;
+      let v = 0;
+      for (let j = 0; j < d; j++) v += (xs[base + j] - mean) ** 2;
+      const rstd = 1 / Math.sqrt(v / d + eps);
+      let mg = 0;
+      let mgx = 0;
+      for (let j = 0; j < d; j++) {
+        const xh = (xs[base + j] - mean) * rstd;
+        const g = gs[base + j] * ws[j];
+        mg += g;
+        mgx += g * xh;
+        outXhat[base + j] = gs[base + j] * xh;
+      }
+      mg /= d;
+      mgx /= d;
+      for (let j = 0; j < d; j++) {
+        const xh = (xs[base + j] - mean) * rstd;
+        out[base + j] = rstd * (gs[base + j] * ws[j] - mg - xh * mgx);
+      }
+    }
+  },
+);
+
 /**
  * Backward of the weight-only LayerNorm y = xhat·w (xhat = (x − μ)/√(var + eps), biased var): returns
  * [gx, gy·xhat] (the second summed over rows is the weight's gradient; the caller sums it).
@@ -284,37 +337,20 @@ export const layerNormGrad = defineOp({
       throw new ArgumentError(op, `eps = ${String(eps)}`, 'a finite number ≥ 0');
   },
   cpu(ctx, x: Tensor, w: Tensor, gy: Tensor, eps: number): [Tensor, Tensor] {
-    const xs = ctx.data(x);
-    const ws = ctx.data(w);
-    const gs = ctx.data(gy);
     const d = x.shape[x.shape.length - 1];
-    const rows = d === 0 ? 0 : xs.length / d;
+    const rows = d === 0 ? 0 : x.size / d;
     const gx = ctx.output(x.shape, x.dtype);
     const gxh = ctx.output(x.shape, x.dtype);
-    for (let r = 0; r < rows; r++) {
-      const base = r * d;
-      let mean = 0;
-      for (let j = 0; j < d; j++) mean += xs[base + j];
-      mean /= d;
-      let v = 0;
-      for (let j = 0; j < d; j++) v += (xs[base + j] - mean) ** 2;
-      const rstd = 1 / Math.sqrt(v / d + eps);
-      let mg = 0;
-      let mgx = 0;
-      for (let j = 0; j < d; j++) {
-        const xh = (xs[base + j] - mean) * rstd;
-        const g = gs[base + j] * ws[j];
-        mg += g;
-        mgx += g * xh;
-        gxh.data[base + j] = gs[base + j] * xh;
-      }
-      mg /= d;
-      mgx /= d;
-      for (let j = 0; j < d; j++) {
-        const xh = (xs[base + j] - mean) * rstd;
-        gx.data[base + j] = rstd * (gs[base + j] * ws[j] - mg - xh * mgx);
-      }
-    }
+    const args = {
+      x: ctx.data(x),
+      w: ctx.data(w),
+      gy: ctx.data(gy),
+      out: gx.data,
+      outXhat: gxh.data,
+      d,
+      eps,
+    };
+    runRange(layerNormGradRows, args, rows, x.size * 10);
     return [gx.tensor, gxh.tensor];
   },
   webgpu(ctx, x: Tensor, w: Tensor, gy: Tensor, eps: number): [Tensor, Tensor] {

@@ -6,8 +6,10 @@
  * The same operation sequence as `Backend.layerNorm`, so y equals it bit for bit on cpu. Differentiable in x and
  * w through y (the fused layerNormGrad kernel); the mean and rstd outputs pass no gradient.
  */
+
+import { rangeKernel, runRange } from '../cpu/parallel';
 import { describeShape, ShapeError } from '../errors';
-import type { Tensor } from '../types';
+import type { Tensor, TypedArray } from '../types';
 import { checkDtype, checkEps, checkSameDtype, FLOAT, lastAxis } from '../validate';
 import { layerNormGrad } from './activation-grads';
 import { type DefinedOp, defineOp } from './define';
@@ -47,6 +49,34 @@ ${perRowMain(`
   meanOut[row] = mean;
   rstdOut[row] = inv;`)}`;
 
+interface StatsArgs {
+  x: TypedArray;
+  w: TypedArray;
+  n: number;
+  eps: number;
+  out: TypedArray;
+  outMean: TypedArray;
+  outRstd: TypedArray;
+}
+
+/** Per row: mean, Σ(x − mean)², rstd, then y = (x − mean)·rstd·w (the order of Backend.layerNorm). */
+const layerNormStatsRows = rangeKernel<StatsArgs>(
+  ({ x: xs, w: ws, n, eps, out, outMean, outRstd }, r0, r1) => {
+    for (let r = r0; r < r1; r++) {
+      const start = r * n;
+      let s = 0;
+      for (let i = start; i < start + n; i++) s += xs[i];
+      const m = s / n;
+      let v = 0;
+      for (let i = start; i < start + n; i++) v += (xs[i] - m) * (xs[i] - m);
+      const inv = 1 / Math.sqrt(v / n + eps);
+      for (let i = 0; i < n; i++) out[start + i] = (xs[start + i] - m) * inv * ws[i];
+      outMean[r] = m;
+      outRstd[r] = inv;
+    }
+  },
+);
+
 /** [y, mean, rstd] of the weight-only LayerNorm over the last axis (see the module doc). eps ≥ 0, default 1e-5. */
 export const layerNormStats: DefinedOp<[Tensor, Tensor, number?], [Tensor, Tensor, Tensor]> = defineOp({
   name: 'layerNormStats',
@@ -55,23 +85,19 @@ export const layerNormStats: DefinedOp<[Tensor, Tensor, number?], [Tensor, Tenso
   },
   cpu(ctx, x: Tensor, w: Tensor, eps = 1e-5): [Tensor, Tensor, Tensor] {
     const { rows, n, outer } = check(x, w, eps);
-    const xs = ctx.data(x);
-    const ws = ctx.data(w);
     const y = ctx.output(x.shape, x.dtype);
     const mean = ctx.output([...outer, 1], x.dtype);
     const rstd = ctx.output([...outer, 1], x.dtype);
-    for (let r = 0; r < rows; r++) {
-      const start = r * n;
-      let s = 0;
-      for (let i = start; i < start + n; i++) s += xs[i];
-      const m = s / n;
-      let v = 0;
-      for (let i = start; i < start + n; i++) v += (xs[i] - m) * (xs[i] - m);
-      const inv = 1 / Math.sqrt(v / n + eps);
-      for (let i = 0; i < n; i++) y.data[start + i] = (xs[start + i] - m) * inv * ws[i];
-      mean.data[r] = m;
-      rstd.data[r] = inv;
-    }
+    const args = {
+      x: ctx.data(x),
+      w: ctx.data(w),
+      n,
+      eps,
+      out: y.data,
+      outMean: mean.data,
+      outRstd: rstd.data,
+    };
+    runRange(layerNormStatsRows, args, rows, rows * n * 6);
     return [y.tensor, mean.tensor, rstd.tensor];
   },
   webgpu(ctx, x: Tensor, w: Tensor, eps = 1e-5): [Tensor, Tensor, Tensor] {

@@ -1,0 +1,139 @@
+/**
+ * The range kernels (cpu/parallel.ts: elementwise and row loops) split over the worker pool give the inline
+ * result bit for bit, in f64 and f32, on full-mantissa values and broadcast shapes; a kernel's compiled text
+ * really runs on the workers.
+ */
+import fc from 'fast-check';
+import { afterAll, afterEach, describe, expect, it } from 'vitest';
+import { createCpuBackend } from '../src/cpu/backend';
+import { rangeKernel, runRange } from '../src/cpu/parallel';
+import { configureCpuPool, cpuKernelLimits, cpuPoolTesting, destroyCpuPool } from '../src/cpu/pool';
+import { allocate } from '../src/cpu/storage';
+import {
+  geluTanhGrad,
+  layerNormGrad,
+  logSoftmaxGrad,
+  siluGrad,
+  softmaxGrad,
+} from '../src/ops/activation-grads';
+import { layerNormStats } from '../src/ops/norm';
+import type { Tensor } from '../src/types';
+
+const cpu = createCpuBackend();
+const defaults = { ...cpuKernelLimits };
+afterEach(() => {
+  Object.assign(cpuKernelLimits, defaults);
+  configureCpuPool({});
+});
+afterAll(() => {
+  cpu.destroy();
+  destroyCpuPool();
+});
+
+/** Full-mantissa values in (lo, hi) from a seed (an LCG: the low bits are not round). */
+function values(n: number, seed: number, lo = -4, hi = 4): number[] {
+  let s = seed >>> 0;
+  return Array.from({ length: n }, () => {
+    s = (Math.imul(s, 1664525) + 1013904223) >>> 0;
+    const u = (s + Math.sin(s) * 0.5 + 0.5) / 2 ** 32;
+    return lo + (hi - lo) * u;
+  });
+}
+
+type Build = (dtype: 'f32' | 'f64', seed: number) => Tensor[];
+
+/** Every op on the range kernels, as a function of freshly built inputs (shapes: rows × n with broadcasts). */
+function cases(rows: number, n: number): Array<[string, Build]> {
+  const t = (shape: number[], seed: number, dtype: 'f32' | 'f64', lo?: number, hi?: number) =>
+    cpu.tensor(
+      values(
+        shape.reduce((a, b) => a * b, 1),
+        seed,
+        lo,
+        hi,
+      ),
+      shape,
+      dtype,
+    );
+  const x = (d: 'f32' | 'f64', s: number, lo?: number, hi?: number) => t([2, rows, n], s, d, lo, hi);
+  return [
+    ['add (flat)', (d, s) => [cpu.add(x(d, s), x(d, s + 1))]],
+    ['sub (scalar)', (d, s) => [cpu.sub(x(d, s), t([], s + 1, d))]],
+    ['mul (broadcast [2, 1, n])', (d, s) => [cpu.mul(x(d, s), t([2, 1, n], s + 1, d))]],
+    ['div (broadcast [rows, 1])', (d, s) => [cpu.div(x(d, s), t([rows, 1], s + 1, d, 1, 3))]],
+    ['compare lt (broadcast)', (d, s) => [cpu.compare(x(d, s), t([n], s + 1, d), 'lt')]],
+    ['exp, log', (d, s) => [cpu.exp(x(d, s)), cpu.log(x(d, s, 0.1, 9))]],
+    [
+      'geluTanh, silu, scale',
+      (d, s) => [cpu.geluTanh(x(d, s)), cpu.silu(x(d, s)), cpu.scale(x(d, s), 0.3, 1.7)],
+    ],
+    ['softmax, logSoftmax', (d, s) => [cpu.softmax(x(d, s, -30, 30)), cpu.logSoftmax(x(d, s, -30, 30))]],
+    [
+      'layerNorm, layerNormStats',
+      (d, s) => [cpu.layerNorm(x(d, s), t([n], s + 1, d)), ...layerNormStats(x(d, s), t([n], s + 1, d))],
+    ],
+    [
+      'geluTanhGrad, siluGrad',
+      (d, s) => [geluTanhGrad(x(d, s, -9, 9), x(d, s + 1)), siluGrad(x(d, s), x(d, s + 1))],
+    ],
+    [
+      'softmaxGrad, logSoftmaxGrad',
+      (d, s) => [
+        softmaxGrad(cpu.softmax(x(d, s)), x(d, s + 1)),
+        logSoftmaxGrad(cpu.logSoftmax(x(d, s)), x(d, s + 1)),
+      ],
+    ],
+    ['layerNormGrad', (d, s) => layerNormGrad(x(d, s), t([n], s + 1, d), x(d, s + 2), 1e-5)],
+  ];
+}
+
+const bits = (ts: Tensor[]) => ts.map((y) => Array.from(cpu.dataOf(y)));
+
+describe('range kernels on the worker pool', () => {
+  it('every elementwise and row op: threaded = inline bit for bit (f64 and f32)', () => {
+    fc.assert(
+      fc.property(
+        fc.integer({ min: 20, max: 40 }),
+        fc.integer({ min: 52, max: 70 }),
+        fc.nat(1000),
+        (rows, n, seed) => {
+          for (const [name, build] of cases(rows, n)) {
+            for (const dtype of ['f64', 'f32'] as const) {
+              configureCpuPool({ threads: 0 });
+              const inline = bits(build(dtype, seed));
+              configureCpuPool({ threads: 2 });
+              Object.assign(cpuKernelLimits, { rangeParallelMinWork: 0, rangeTasksPerThread: 16 });
+              const before = cpuPoolTesting.stats().sharedJobs;
+              const threaded = bits(build(dtype, seed));
+              Object.assign(cpuKernelLimits, defaults);
+              expect(threaded, `${name} ${dtype} ${rows}×${n}`).toEqual(inline);
+              expect(cpuPoolTesting.stats().sharedJobs, name).toBeGreaterThan(before);
+            }
+          }
+        },
+      ),
+      { numRuns: 12, seed: 20261201 },
+    );
+  });
+
+  it('a range kernel runs on the workers from its source text (items tagged by the thread that ran them)', () => {
+    configureCpuPool({ threads: 2 });
+    const tag = rangeKernel<{ out: Float64Array }>(({ out }, i0, i1) => {
+      const proc = (globalThis as { process?: { getBuiltinModule(m: string): { isMainThread: boolean } } })
+        .process;
+      const worker = !proc?.getBuiltinModule('node:worker_threads').isMainThread;
+      for (let i = i0; i < i1; i++) {
+        const t = Date.now();
+        while (Date.now() - t < 2); // slow items, so the workers get some
+        out[i] = worker ? 1 : 0;
+      }
+    });
+    const out = allocate('f64', 64) as Float64Array;
+    let byWorkers = 0;
+    for (let attempt = 0; attempt < 20 && byWorkers === 0; attempt++) {
+      runRange(tag, { out }, out.length, Number.POSITIVE_INFINITY);
+      byWorkers = out.reduce((a, b) => a + b, 0);
+    }
+    expect(byWorkers).toBeGreaterThan(0);
+  });
+});
