@@ -61,8 +61,10 @@ export type DistillConfigInput = v.InferInput<typeof DistillInputSchema>;
 
 /** A parsed distillation config: the student's TrainConfig (model = the teacher's) plus the teacher and DCD. */
 export interface DistillConfig extends TrainConfig {
-  /** The teacher checkpoint directory (resolved to a committed step-N/ directory). */
+  /** The teacher checkpoint directory (resolved to a committed step-N/ directory; where it was on this machine). */
   teacher: string;
+  /** SHA-256 of the teacher's weights file: the teacher's identity, which resume compares instead of its path. */
+  teacherHash?: string;
   distill: DistillSection;
 }
 
@@ -138,6 +140,7 @@ export function parseDistillConfig(
   input: unknown,
   teacherConfig: TrainConfig,
   teacherDir: string,
+  teacherHash?: string,
 ): DistillConfig {
   const given = parseDistillInput(input);
   if (!(DISTILLABLE as readonly string[]).includes(teacherConfig.algorithm)) {
@@ -170,7 +173,7 @@ export function parseDistillConfig(
         .map((k) => [k, given[k]]),
     ),
   });
-  return { ...train, teacher: teacherDir, distill };
+  return { ...train, teacher: teacherDir, ...(teacherHash ? { teacherHash } : {}), distill };
 }
 
 /** δ at optimiser step n (1-based): δ0·2^round (round = ⌊(n − 1)/M⌋), or linear in (n − 1)/steps. */

@@ -26,6 +26,8 @@ import {
   type LoadedCheckpoint,
   latestCheckpoint,
   loadCheckpoint,
+  RESUMABLE_KEYS,
+  WEIGHTS_FILE,
 } from './checkpoint';
 import { checkConfigFitsData, parseTrainConfig, type TrainConfig } from './config';
 import { prepareDataset } from './data/prepare';
@@ -107,7 +109,7 @@ export async function loadDistillTeacher(
       'a checkpoint written by train',
     );
   }
-  const config = parseDistillConfig(configInput, teacherConfig, dir);
+  const config = parseDistillConfig(configInput, teacherConfig, dir, teacher.hashes[WEIGHTS_FILE]);
   if (config.distill.studentFrom === 'ema' && !teacher.ema)
     throw new TrainConfigError(
       'distill.studentFrom',
@@ -196,7 +198,8 @@ export async function distill(configInput: unknown, hooks: DistillHooks): Promis
   const resumeFrom =
     hooks.resume === false ? undefined : await latestCheckpoint(`${hooks.outDir}/checkpoints`);
   const saved = resumeFrom ? await loadCheckpoint(resumeFrom) : undefined;
-  if (saved) checkResumeCompatible(saved.state.config, config);
+  // the teacher is known by its weights' hash, not by where this clone of the repository keeps it
+  if (saved) checkResumeCompatible(saved.state.config, config, [...RESUMABLE_KEYS, 'teacher']);
   const data = await prepareDataset(
     config.data.dataset,
     config.data.cacheDir ? { cacheDir: config.data.cacheDir } : {},

@@ -3,7 +3,7 @@
  * teachers written per round, metrics, checkpoints `loadDiT` reads) and exact resume from an abort mid-round.
  */
 import { createHash } from 'node:crypto';
-import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { cpSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createCpuBackend } from '@duality/kernels';
@@ -294,5 +294,31 @@ describe('distill run', () => {
     ).catch((e) => e);
     expect(error.name).toBe('CheckpointMismatchError');
     expect(error.keys).toEqual(['distill.direction']);
+  });
+
+  it('knows its teacher by the weights’ hash: resumes from a moved copy of it, refuses another teacher', async () => {
+    const run = join(work, 'moved');
+    await distill(base({ distill: { rounds: 2, stepsPerRound: 1 } }), { outDir: run, backend, stopAfter: 1 });
+    const saved = (await loadCheckpoint((await latestCheckpoint(`${run}/checkpoints`)) as string)).state
+      .config as { teacherHash?: string };
+    const teacherCkpt = await loadCheckpoint((await latestCheckpoint(`${teacherDir}/checkpoints`)) as string);
+    expect(saved.teacherHash).toBe(teacherCkpt.hashes[WEIGHTS_FILE]);
+    // the same teacher somewhere else (another clone of the repository): the run continues
+    const moved = join(work, 'teacher-moved');
+    cpSync(teacherDir, moved, { recursive: true });
+    const more = await distill(base({ teacher: moved, distill: { rounds: 2, stepsPerRound: 1 } }), {
+      outDir: run,
+      backend,
+    });
+    expect(more.step).toBe(2);
+    // another teacher: refused, naming the hash
+    const other = join(work, 'teacher-other');
+    await writeTeacher(other, teacherConfig, 11);
+    const error = await distill(base({ teacher: other, distill: { rounds: 2, stepsPerRound: 1 } }), {
+      outDir: run,
+      backend,
+    }).catch((e) => e);
+    expect(error.name).toBe('CheckpointMismatchError');
+    expect(error.keys).toEqual(['teacherHash']);
   });
 });

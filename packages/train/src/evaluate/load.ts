@@ -45,10 +45,10 @@ export interface LoadedModel {
 
 const specOf = (s: ModelSource): ModelSpec => (typeof s === 'string' || s instanceof DiT ? { source: s } : s);
 
-/** The TrainConfig a checkpoint's state.json holds (a distillation's: without its `teacher` and `distill` keys). */
+/** The TrainConfig a checkpoint's state.json holds (a distillation's: without its teacher and distill keys). */
 export function trainConfigOfCheckpoint(config: unknown): TrainConfig {
   if (config && typeof config === 'object' && 'distill' in config) {
-    const { teacher: _t, distill: _d, ...rest } = config as Record<string, unknown>;
+    const { teacher: _t, teacherHash: _h, distill: _d, ...rest } = config as Record<string, unknown>;
     return parseTrainConfig(rest);
   }
   return parseTrainConfig(config);
