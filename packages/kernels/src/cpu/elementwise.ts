@@ -7,6 +7,7 @@ import {
 } from '../checks/elementwise';
 import type { Backend, CompareOp, DType, Tensor, TypedArray } from '../types';
 import { type BinaryArgs, binaryKernel, mapBinary, mapSelect } from './broadcast';
+import { FAST_EXP } from './fast-math';
 import { type RangeKernel, rangeKernelSource, runRange } from './parallel';
 import { type CpuTensor, output } from './tensor';
 
@@ -33,9 +34,12 @@ export interface MapArgs {
   shift?: number;
 }
 
-/** The elementwise kernel of one map, f an expression of the JS value x = src[i] (and of p.s, p.shift). */
-export function mapKernel(expr: string): RangeKernel<MapArgs> {
-  return rangeKernelSource(`(p, i0, i1) => {
+/**
+ * The elementwise kernel of one map, f an expression of the JS value x = src[i] (and of p.s, p.shift, and of
+ * what `prelude` declares).
+ */
+export function mapKernel(expr: string, prelude = ''): RangeKernel<MapArgs> {
+  return rangeKernelSource(`(p, i0, i1) => {${prelude}
     const { src, out } = p;
     for (let i = i0; i < i1; i++) {
       const x = src[i];
@@ -44,10 +48,14 @@ export function mapKernel(expr: string): RangeKernel<MapArgs> {
   }`);
 }
 
-/** A map kernel with its cost per element (~ns on one core: Math.exp/tanh ≈ 30, arithmetic ≈ 1). */
+/**
+ * A map kernel with its cost per element (~ns on one core: Math.exp/tanh ≈ 30, arithmetic ≈ 1), and optionally a
+ * cheaper kernel for f32 tensors (fast-math.ts; error far below the f32 rounding).
+ */
 export interface MapOp {
   kernel: RangeKernel<MapArgs>;
   cost: number;
+  f32?: { kernel: RangeKernel<MapArgs>; cost: number };
 }
 
 /** A float elementwise map, computed in float64 and stored in the input's dtype. */
@@ -59,7 +67,8 @@ export function unary(backend: Backend, op: string, a: Tensor, map: MapOp): CpuT
 function floatMap(backend: Backend, ta: CpuTensor, map: MapOp, extra: Partial<MapArgs>): CpuTensor {
   const out = output(backend, ta.shape, ta.dtype);
   const size = out.data.length;
-  runRange(map.kernel, { src: ta.data, out: out.data, ...extra }, size, size * map.cost);
+  const { kernel, cost } = (ta.dtype === 'f32' && map.f32) || map;
+  runRange(kernel, { src: ta.data, out: out.data, ...extra }, size, size * cost);
   return out;
 }
 
@@ -71,12 +80,24 @@ export const divRow = binaryKernel('a[ia] / b[ib]');
 export const expMap: MapOp = { kernel: mapKernel('Math.exp(x)'), cost: 20 };
 export const logMap: MapOp = { kernel: mapKernel('Math.log(x)'), cost: 20 };
 /**
+ * f32 GELU: ½x(1 + tanh u) = x·σ(2u) with e = exp(−2|u|) ≤ 1: x/(1 + e) for u ≥ 0, x·e/(1 + e) below (no
+ * cancellation in the negative tail; the exp of fast-math.ts).
+ */
+const GELU_F32 = `${FAST_EXP}
+  function gelu(x) {
+    const u = 0.7978845608028654 * (x + 0.044715 * x * x * x);
+    const e = expNonPositive(-2 * Math.abs(u));
+    return (x * (u >= 0 ? 1 : e)) / (1 + e);
+  }`;
+
+/**
  * GELU, tanh approximation, exactly torch's approximate='tanh': ½x(1 + tanh(√(2/π)(x + 0.044715x³)))
  * (0.7978845608028654 = √(2/π), the double Math.sqrt(2 / Math.PI)).
  */
 export const geluTanhMap: MapOp = {
   kernel: mapKernel('0.5 * x * (1 + Math.tanh(0.7978845608028654 * (x + 0.044715 * x * x * x)))'),
   cost: 40,
+  f32: { kernel: mapKernel('gelu(x)', GELU_F32), cost: 15 },
 };
 /** SiLU: x·σ(x). */
 export const siluMap: MapOp = { kernel: mapKernel('x / (1 + Math.exp(-x))'), cost: 25 };

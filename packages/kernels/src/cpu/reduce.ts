@@ -1,6 +1,7 @@
 import { validateLayerNorm, validateRows } from '../checks/reduce';
 import type { Backend, Tensor, TypedArray } from '../types';
-import { type RangeKernel, rangeKernel, runRange } from './parallel';
+import { FAST_EXP } from './fast-math';
+import { type RangeKernel, rangeKernel, rangeKernelSource, runRange } from './parallel';
 import { type CpuTensor, output } from './tensor';
 
 /** Applies `f(src, start, n)` to each last-axis row, writing one value per row. Accumulates in float64. */
@@ -58,17 +59,15 @@ interface RowArgs {
   eps?: number;
 }
 
-/** Row-wise map over the last axis: `kernel` writes each row of a tensor of a's shape (`cost` per element). */
-function mapRows(
-  backend: Backend,
-  op: string,
-  a: Tensor,
-  kernel: RangeKernel<RowArgs>,
-  cost: number,
-): CpuTensor {
-  const { rows, n } = validateRows(backend, op, a);
+/** A row kernel with its cost per element (~ns on one core). */
+type RowOp = { kernel: RangeKernel<RowArgs>; cost: number };
+
+/** Row-wise map over the last axis: `op` (or `f32` on f32 tensors) writes each row of a tensor of a's shape. */
+function mapRows(backend: Backend, name: string, a: Tensor, op: RowOp, f32?: RowOp): CpuTensor {
+  const { rows, n } = validateRows(backend, name, a);
   const ta = a as CpuTensor;
   const out = output(backend, ta.shape, ta.dtype);
+  const { kernel, cost } = (ta.dtype === 'f32' && f32) || op;
   runRange(kernel, { src: ta.data, out: out.data, n }, rows, rows * n * cost);
   return out;
 }
@@ -95,7 +94,31 @@ const softmaxRows = rangeKernel<RowArgs>(({ src, out, n }, r0, r1) => {
     for (let i = 0; i < n; i++) out[start + i] = e[i] / s;
   }
 });
-export const softmax = (backend: Backend, a: Tensor) => mapRows(backend, 'softmax', a, softmaxRows, 30);
+/** f32 softmax: the same passes with the exp of fast-math.ts (x − max ≤ 0) and one 1/Σ (NaN rows stay NaN). */
+const softmaxRowsF32 = rangeKernelSource<RowArgs>(`({ src, out, n }, r0, r1) => {${FAST_EXP}
+  const e = new Float64Array(n);
+  for (let r = r0; r < r1; r++) {
+    const start = r * n;
+    let m = Number.NEGATIVE_INFINITY;
+    for (let i = start; i < start + n; i++) {
+      const v = src[i];
+      if (v > m) m = v;
+      else if (v !== v) {
+        m = Number.NaN;
+        break;
+      }
+    }
+    let s = 0;
+    for (let i = 0; i < n; i++) {
+      e[i] = expNonPositive(src[start + i] - m);
+      s += e[i];
+    }
+    const inv = 1 / s;
+    for (let i = 0; i < n; i++) out[start + i] = e[i] * inv;
+  }
+}`);
+export const softmax = (backend: Backend, a: Tensor) =>
+  mapRows(backend, 'softmax', a, { kernel: softmaxRows, cost: 30 }, { kernel: softmaxRowsF32, cost: 12 });
 
 /** logSoftmax = x − logsumexp(x) (the row max shift of rowLogsumexp; ±∞ or NaN maxima pass through). */
 const logSoftmaxRows = rangeKernel<RowArgs>(({ src, out, n }, r0, r1) => {
@@ -120,7 +143,7 @@ const logSoftmaxRows = rangeKernel<RowArgs>(({ src, out, n }, r0, r1) => {
   }
 });
 export const logSoftmax = (backend: Backend, a: Tensor) =>
-  mapRows(backend, 'logSoftmax', a, logSoftmaxRows, 25);
+  mapRows(backend, 'logSoftmax', a, { kernel: logSoftmaxRows, cost: 25 });
 
 /** Weight-only LayerNorm over the last axis with biased variance: (x − mean)/√(var + eps) · weight. */
 const layerNormRows = rangeKernel<RowArgs>(({ src, out, n, w, eps }, r0, r1) => {

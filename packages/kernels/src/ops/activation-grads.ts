@@ -3,7 +3,8 @@
  * forward costs (they are the adjoints the tape calls, not ops users need).
  */
 
-import { type RangeKernel, rangeKernel, runRange } from '../cpu/parallel';
+import { FAST_EXP } from '../cpu/fast-math';
+import { type RangeKernel, rangeKernel, rangeKernelSource, runRange } from '../cpu/parallel';
 import { ArgumentError } from '../errors';
 import type { Tensor, TypedArray } from '../types';
 import { checkDtype, checkRank, checkSameDtype, checkSameShape, FLOAT, shapeSize } from '../validate';
@@ -44,7 +45,13 @@ interface GradArgs {
 }
 
 /** A pointwise backward out[i] = gy[i]·f′(x[i]): its cpu loop over elements (`cost` per element) and WGSL body. */
-function pointwiseGrad(name: string, loop: RangeKernel<GradArgs>, cost: number, wgslBody: string) {
+function pointwiseGrad(
+  name: string,
+  loop: RangeKernel<GradArgs>,
+  cost: number,
+  wgslBody: string,
+  f32?: { loop: RangeKernel<GradArgs>; cost: number },
+) {
   const wgsl = pointwiseGradWgsl(name, wgslBody);
   return defineOp({
     name,
@@ -55,7 +62,8 @@ function pointwiseGrad(name: string, loop: RangeKernel<GradArgs>, cost: number, 
     },
     cpu(ctx, x: Tensor, gy: Tensor): Tensor {
       const { tensor, data } = ctx.output(x.shape, x.dtype);
-      runRange(loop, { x: ctx.data(x), gy: ctx.data(gy), out: data, n: 1 }, x.size, x.size * cost);
+      const k = x.dtype === 'f32' && f32 ? f32 : { loop, cost };
+      runRange(k.loop, { x: ctx.data(x), gy: ctx.data(gy), out: data, n: 1 }, x.size, x.size * k.cost);
       return tensor;
     },
     webgpu(ctx, x: Tensor, gy: Tensor): Tensor {
@@ -101,6 +109,22 @@ export const geluTanhGrad = pointwiseGrad(
   `let c = clamp(v, -10.0, 10.0);
   let s = 1.0 / (1.0 + exp(-2.0 * ${C} * (c + 0.044715 * c * c * c)));
   gx[i] = gy[i] * (s * (1.0 + 2.0 * c * (1.0 - s) * ${C} * (1.0 + 3.0 * 0.044715 * c * c)));`,
+  // f32: s and 1 − s from e = exp(−2|u|) ≤ 1 (fast-math.ts): 1/(1 + e) and e/(1 + e), swapped for u < 0
+  {
+    loop: rangeKernelSource<GradArgs>(`({ x: xs, gy, out }, i0, i1) => {${FAST_EXP}
+      const c = 0.7978845608028654;
+      for (let i = i0; i < i1; i++) {
+        const x = xs[i];
+        const u = c * (x + 0.044715 * x * x * x);
+        const e = expNonPositive(-2 * Math.abs(u));
+        const s = (u >= 0 ? 1 : e) / (1 + e);
+        const r = (u >= 0 ? e : 1) / (1 + e);
+        const d = s === 0 || s === 1 ? s : s * (1 + 2 * x * r * c * (1 + 3 * 0.044715 * x * x));
+        out[i] = gy[i] * d;
+      }
+    }`),
+    cost: 15,
+  },
 );
 
 /** d/dx of x·σ(x): σ(x)(1 + x(1 − σ(x))). WGSL clamps x to ±80 so exp stays finite (beyond: 1, or 0 to 1e-33). */
