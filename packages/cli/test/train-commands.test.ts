@@ -237,6 +237,40 @@ describe('duality eval', () => {
     expect(text.err).toContain(`wrote ${join(out, 'evaluation.json')}`);
   });
 
+  it('--validation-batches and --validation-windows: the validation of evaluate with those options', async () => {
+    const flags = ['--steps', '1', '--batch', '2', '--bootstrap', '50', '--validation'];
+    const extra = ['--validation-batches', '2', '--validation-windows'];
+    const report = lastJson(
+      (await duality(['--json', 'eval', duoRun, '--judge', arRun, ...flags, ...extra])).out,
+    );
+    const direct = await evaluate({
+      model: duoRun,
+      judge: arRun,
+      sampler: { kind: 'ancestral' },
+      steps: 1,
+      batch: 2,
+      length: 16,
+      bootstrapResamples: 50,
+      validation: { batches: 2, keepWindows: true },
+    });
+    expect(report.validation).toEqual(JSON.parse(JSON.stringify(direct.validation)));
+    expect(report.validation.model.windowNats).toHaveLength(report.validation.model.windows);
+    const plain = lastJson((await duality(['--json', 'eval', duoRun, '--judge', arRun, ...flags])).out);
+    expect(plain.validation.model).not.toHaveProperty('windowNats');
+  });
+
+  it.each([
+    [['--validation-batches', '2'], /--validation-batches without --validation/],
+    [['--validation-windows'], /--validation-windows without --validation/],
+    [['--validation', '--validation-batches', '0'], /--validation-batches/],
+  ])('eval %j → one line, exit 2', async (extra, pattern) => {
+    expectOneErrorLine(
+      await duality(['eval', duoRun, '--judge', arRun, '--steps', '1', ...extra]),
+      2,
+      pattern,
+    );
+  });
+
   it('reads a bundled model file (algorithm and tokenizer from its metadata) and a judge file', async () => {
     const folder = join(dir, 'bundled-duo');
     expect((await duality(['export', duoRun, folder])).code).toBe(0);

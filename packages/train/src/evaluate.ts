@@ -33,7 +33,7 @@ import type {
   ValidationFigures,
 } from './evaluate/report';
 import { makeSampler, processFor, type SamplerSpec, samplerLabel } from './evaluate/samplers';
-import { validationNats } from './trainer';
+import { validationWindowNats } from './trainer';
 
 export interface ValidationOptions {
   /** Validation ids (default: the validation split of the model's dataset, when a checkpoint names it). */
@@ -41,6 +41,8 @@ export interface ValidationOptions {
   /** Windows per batch and batches (default: the checkpoint's validation settings; 16 × 16 otherwise). */
   batchSize?: number;
   batches?: number;
+  /** Keep the mean NELBO of every validation window in the report (`windowNats`; default false). */
+  keepWindows?: boolean;
 }
 
 export interface EvaluateProgress {
@@ -160,19 +162,21 @@ async function validationOf(
   m: LoadedModel,
   o: ValidationOptions,
   stream: Uint8Array,
+  resamples: number,
 ): Promise<ValidationFigures> {
   const config = validationConfig(m, o);
   checkFits('validation', stream.length, config.data.contextLength, config.data.batchSize);
-  const nats = await validationNats(m.model, config, stream);
-  const windows = Math.min(
-    config.validation.batches,
-    Math.floor(stream.length / config.data.contextLength / config.data.batchSize),
-  );
+  const { nats, windows } = await validationWindowNats(m.model, config, stream);
+  // the bootstrap of exp(mean window NELBO) over windows; log / ln 2 of its bounds is the BPC interval
+  const [lo, hi] = bootstrapPerplexity(windows, 1, { resamples });
   return {
     nelbo: nats,
     bpc: nats / Math.LN2,
     ppl: Math.exp(nats),
-    tokens: windows * config.data.batchSize * config.data.contextLength,
+    tokens: windows.length * config.data.contextLength,
+    windows: windows.length,
+    bpcCi95: [Math.log(lo) / Math.LN2, Math.log(hi) / Math.LN2],
+    ...(o.keepWindows ? { windowNats: Array.from(windows) } : {}),
   };
 }
 
@@ -252,8 +256,8 @@ export async function evaluate(options: EvaluateOptions): Promise<EvaluationRepo
       const vo = options.validation === true ? {} : options.validation;
       const stream = await validationStream(model, vo);
       validation = {
-        model: await validationOf(model, vo, stream),
-        ...(judge ? { judge: await validationOf(judge, vo, stream) } : {}),
+        model: await validationOf(model, vo, stream, resamples),
+        ...(judge ? { judge: await validationOf(judge, vo, stream, resamples) } : {}),
       };
     }
 

@@ -172,4 +172,5 @@ export {
   train,
   VALIDATION_LANE,
   validationNats,
+  validationWindowNats,
 } from './trainer';

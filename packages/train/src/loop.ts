@@ -202,9 +202,23 @@ export async function validationNats(
   config: TrainConfig,
   stream: Uint8Array,
 ): Promise<number> {
+  return (await validationWindowNats(model, config, stream)).nats;
+}
+
+/**
+ * `validationNats` with the mean NELBO of each validation window too (window i of the stream order, nats per
+ * scored token): the draws are the same, so `nats` is bit-identical to `validationNats`; `windows` is what a
+ * bootstrap over validation windows resamples.
+ */
+export async function validationWindowNats(
+  model: TrainableModel,
+  config: TrainConfig,
+  stream: Uint8Array,
+): Promise<{ nats: number; windows: Float64Array }> {
   const { contextLength, batchSize } = config.data;
   const batches = validationBatches(stream, contextLength, batchSize, config.validation.batches);
   const objective = validationObjective(config, model.config.vocabSize);
+  const windows = new Float64Array(batches.length * batchSize);
   let total = 0;
   let count = 0;
   for (let j = 0; j < batches.length; j++) {
@@ -224,10 +238,17 @@ export async function validationNats(
       let s = 0;
       for (const v of values) s += v;
       count += values.length;
+      const rows = batch.shape[0];
+      const perRow = values.length / rows; // L (diffusion) or L − 1 (AR) scored tokens per window
+      for (let r = 0; r < rows; r++) {
+        let w = 0;
+        for (let l = 0; l < perRow; l++) w += values[r * perRow + l];
+        windows[j * batchSize + r] = w / perRow;
+      }
       return s;
     });
   }
-  return total / count;
+  return { nats: total / count, windows };
 }
 
 // ------------------------------------------------------------------------------------------------ the loop

@@ -17,6 +17,7 @@ export {
   type TrainProgress,
   VALIDATION_LANE,
   validationNats,
+  validationWindowNats,
 } from './loop';
 
 export interface TrainResult extends LoopResult {

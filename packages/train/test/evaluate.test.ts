@@ -260,6 +260,42 @@ describe('evaluate from checkpoint directories', () => {
       expect(v?.bpc).toBeGreaterThan(0);
     }
     expect(r.rows[0].example).toHaveLength(16);
+    for (const v of [r.validation?.model, r.validation?.judge]) {
+      expect(v?.windows).toBe(2);
+      expect(v).not.toHaveProperty('windowNats');
+      const [lo, hi] = v?.bpcCi95 ?? [Number.NaN, Number.NaN];
+      expect(lo).toBeLessThanOrEqual(v?.bpc as number);
+      expect(hi).toBeGreaterThanOrEqual(v?.bpc as number);
+    }
+  });
+
+  it('keepWindows: the mean NELBO of each validation window, whose mean is the validation NELBO', async () => {
+    const o = {
+      model: join(work, 'duo-run'),
+      judge: join(work, 'ar-run'),
+      sampler: { kind: 'ancestral' } as const,
+      steps: [1],
+      batch: 2,
+      length: 16,
+      backend,
+      bootstrapResamples: 200,
+    };
+    const r = await evaluate({ ...o, validation: { batches: 3, batchSize: 4, keepWindows: true } });
+    const again = await evaluate({ ...o, validation: { batches: 3, batchSize: 4 } });
+    for (const who of ['model', 'judge'] as const) {
+      const v = r.validation?.[who];
+      const w = v?.windowNats ?? [];
+      expect(w).toHaveLength(12);
+      expect(v?.windows).toBe(12);
+      expect(w.reduce((a, b) => a + b, 0) / w.length).toBeCloseTo(v?.nelbo as number, 12);
+      // the interval: percentiles of the mean of 12 windows drawn with replacement, within the windows' range
+      const [lo, hi] = v?.bpcCi95 ?? [0, 0];
+      expect(lo).toBeLessThan(hi);
+      expect(lo).toBeGreaterThanOrEqual(Math.min(...w) / Math.LN2);
+      expect(hi).toBeLessThanOrEqual(Math.max(...w) / Math.LN2);
+      const { windowNats: _, ...rest } = v ?? {};
+      expect(again.validation?.[who]).toEqual(rest); // the same figures without the windows
+    }
   });
 
   it("a distillation checkpoint's config reads as the student's training config (teacher and distill keys aside)", async () => {

@@ -47,6 +47,8 @@ interface EvalOptions {
   batch: number;
   length?: number;
   validation: boolean;
+  validationBatches?: number;
+  validationWindows: boolean;
   weights: 'ema' | 'raw';
   algorithm?: Algorithm;
   bootstrap: number;
@@ -226,6 +228,12 @@ export const evalCommand: CommandModule = {
         integer(2),
       )
       .option('--validation', 'also the validation NELBO → BPC of the model and the judge', false)
+      .option(
+        '--validation-batches <n>',
+        "validation batches (default: the checkpoint's; more than the split holds = all of it)",
+        integer(1),
+      )
+      .option('--validation-windows', "keep each validation window's NELBO in the JSON report", false)
       .addOption(
         new Option('--weights <which>', 'training checkpoints: EMA (default) or raw weights')
           .choices(['ema', 'raw'])
@@ -258,6 +266,20 @@ export const evalCommand: CommandModule = {
           const judge = o.judge ? await sourceOf(backend, o.judge, 'judge', o) : undefined;
           if (judge) sources.push(judge);
           const length = o.length ?? defaultLength(sources);
+          if ((o.validationBatches !== undefined || o.validationWindows) && !o.validation)
+            throw new UsageError(
+              'eval',
+              o.validationWindows
+                ? '--validation-windows without --validation'
+                : '--validation-batches without --validation',
+              '--validation as well',
+            );
+          const validation = o.validation
+            ? {
+                ...(o.validationBatches !== undefined ? { batches: o.validationBatches } : {}),
+                ...(o.validationWindows ? { keepWindows: true } : {}),
+              }
+            : false;
           const total = samplers.length * o.steps.length * seeds.length;
           const bar = progressBar(context, 'eval', total, ['cell']);
           let report: EvaluationReport;
@@ -270,7 +292,7 @@ export const evalCommand: CommandModule = {
               seeds,
               batch: o.batch,
               length,
-              validation: o.validation,
+              validation,
               bootstrapResamples: o.bootstrap,
               backend,
               signal: context.io.interrupt(),

@@ -25,6 +25,12 @@ export interface ValidationFigures {
   ppl: number;
   /** Validation windows × length scored. */
   tokens: number;
+  /** Validation windows (each one diffusion time for a diffusion model). */
+  windows: number;
+  /** 95% percentile bootstrap interval of the BPC over windows (the report's `bootstrapResamples`). */
+  bpcCi95: [number, number];
+  /** Mean NELBO (nats per scored token) of each window, in stream order (with `keepWindows`). */
+  windowNats?: number[];
 }
 
 /** One (sampler, steps, seed) cell. */
@@ -86,7 +92,7 @@ export function evaluationTable(report: EvaluationReport): string {
   const out: string[] = [];
   const v = report.validation;
   const valLine = (who: string, f: ValidationFigures) =>
-    `${who}: validation NELBO ${fmt(f.nelbo)} nats/token, ${fmt(f.bpc)} BPC, perplexity ${fmt(f.ppl)} (${f.tokens} tokens)`;
+    `${who}: validation NELBO ${fmt(f.nelbo)} nats/token, ${fmt(f.bpc)} BPC [95% CI ${fmt(f.bpcCi95[0])}, ${fmt(f.bpcCi95[1])}], perplexity ${fmt(f.ppl)} (${f.windows} windows, ${f.tokens} tokens)`;
   out.push(`model: ${report.model.algorithm} ${report.model.source} (${report.model.weights})`);
   if (report.judge)
     out.push(`judge: ${report.judge.algorithm} ${report.judge.source} (${report.judge.weights})`);
