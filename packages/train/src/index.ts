@@ -132,6 +132,9 @@ export {
   genPplVsEntropySvg,
   genPplVsStepsSvg,
   type ModelInfo,
+  type PlotSeries,
+  type SeriesPlotOptions,
+  seriesPlotSvg,
   type ValidationFigures,
   writeEvaluation,
 } from './evaluate/report';

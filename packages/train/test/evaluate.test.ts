@@ -26,6 +26,7 @@ import {
   parseTrainConfig,
   type SamplerSpec,
   saveCheckpoint,
+  seriesPlotSvg,
   trainConfigOfCheckpoint,
   unigramEntropyBits,
   VocabularyMismatchError,
@@ -184,6 +185,47 @@ describe('evaluate on tiny random models', () => {
     const ids = r.rows[0].samples as number[];
     expect(Math.max(...ids)).toBeLessThan(27);
     expect(Number.isFinite(r.rows[0].genPpl)).toBe(true);
+  });
+
+  it('seriesPlotSvg: one path per series, a whisker per point that has one, dashed references in the legend', () => {
+    const svg = seriesPlotSvg({
+      title: 'BPC <by> step',
+      xLabel: 'training step',
+      yLabel: 'BPC',
+      series: [
+        {
+          label: 'a',
+          points: [
+            { x: 100, y: 4 },
+            { x: 200, y: 3.5, lo: 3.4, hi: 3.6 },
+          ],
+        },
+        {
+          label: 'b',
+          points: [
+            { x: 100, y: 4.2 },
+            { x: 300, y: 3.3 },
+          ],
+        },
+        { label: 'empty', points: [] },
+      ],
+      references: [{ y: 4.106, label: 'unigram entropy' }],
+    });
+    expect(svg.startsWith('<svg')).toBe(true);
+    expect(svg).toContain('BPC &lt;by&gt; step');
+    expect(svg.match(/<path /g)).toHaveLength(2);
+    expect(svg.match(/<circle /g)).toHaveLength(4);
+    expect(svg.match(/stroke-dasharray="6 4"/g)).toHaveLength(2); // the line and its legend entry
+    for (const label of ['a', 'b', 'empty', 'unigram entropy']) expect(svg).toContain(`>${label}</text>`);
+    const log = seriesPlotSvg({
+      title: 't',
+      xLabel: 'steps',
+      yLabel: 'y',
+      xScale: 'log2',
+      series: [{ label: 's', points: [1, 4, 16].map((x) => ({ x, y: 1 / x })) }],
+    });
+    for (const tick of ['1', '4', '16'])
+      expect(log).toContain(`text-anchor="middle" font-size="11">${tick}</text>`);
   });
 
   it('the table, the two plots and the files', async () => {

@@ -8,7 +8,7 @@ import type { DiTConfig } from '@duality/models';
 import { writeFileAtomic } from '@duality/models';
 import { scaleLinear, scaleLog } from 'd3-scale';
 import { line } from 'd3-shape';
-import { axesSvg, fmt, plotSvg, type Scale } from '../plot';
+import { axesSvg, fmt, type LegendEntry, plotSvg, type Scale } from '../plot';
 
 export interface ModelInfo {
   source: string;
@@ -179,16 +179,9 @@ function seriesBy(
   }));
 }
 
-function frame(
-  title: string,
-  xLabel: string,
-  yLabel: string,
-  x: Scale,
-  y: Scale,
-  xTicks: number[],
-  series: Series[],
-): string {
-  const parts = axesSvg(x, y, xTicks, xLabel, yLabel);
+/** Each series' path, whiskers and points. */
+function curveParts(x: Scale, y: Scale, series: Series[]): string[] {
+  const parts: string[] = [];
   for (const s of series) {
     if (s.points.length === 0) continue;
     const d = line<Point>()
@@ -203,6 +196,19 @@ function frame(
       parts.push(`<circle cx="${x(p.x)}" cy="${y(p.y)}" r="3" fill="${s.color}"/>`);
     }
   }
+  return parts;
+}
+
+function frame(
+  title: string,
+  xLabel: string,
+  yLabel: string,
+  x: Scale,
+  y: Scale,
+  xTicks: number[],
+  series: Series[],
+): string {
+  const parts = axesSvg(x, y, xTicks, xLabel, yLabel).concat(curveParts(x, y, series));
   return plotSvg(BOX, title, parts, series);
 }
 
@@ -214,6 +220,63 @@ function yScale(series: Series[]): Scale {
     .domain([y0 - pad, y1 + pad])
     .range([BOX.height - BOX.bottom, BOX.top])
     .nice() as unknown as Scale;
+}
+
+/** A series of `seriesPlotSvg`: points joined in the order given, with optional whiskers [lo, hi]. */
+export interface PlotSeries {
+  label: string;
+  points: ReadonlyArray<{ x: number; y: number; lo?: number; hi?: number }>;
+}
+
+export interface SeriesPlotOptions {
+  title: string;
+  xLabel: string;
+  yLabel: string;
+  series: readonly PlotSeries[];
+  /** 'linear' (default) or 'log2' (ticks at the points' x values). */
+  xScale?: 'linear' | 'log2';
+  /** Dashed horizontal reference lines, in the legend. */
+  references?: ReadonlyArray<{ y: number; label: string }>;
+}
+
+/**
+ * Any set of curves in the evaluation plots' frame (axes, palette, whiskers, legend) — the figures of a report
+ * that compares several runs, such as validation BPC against training steps.
+ */
+export function seriesPlotSvg(o: SeriesPlotOptions): string {
+  const series: Series[] = o.series.map((s, i) => ({
+    label: s.label,
+    color: PALETTE[i % PALETTE.length],
+    points: s.points.map((p) => ({ ...p })),
+  }));
+  const refs = o.references ?? [];
+  const xs = series.flatMap((s) => s.points.map((p) => p.x));
+  const [x0, x1] = xs.length ? [Math.min(...xs), Math.max(...xs)] : [1, 2];
+  const range = [BOX.left + 10, BOX.width - BOX.right - 10];
+  const x = (o.xScale === 'log2'
+    ? scaleLog()
+        .base(2)
+        .domain(x0 === x1 ? [x0 / 2, x1 * 2] : [x0, x1])
+        .range(range)
+    : scaleLinear()
+        .domain(x0 === x1 ? [x0 - 1, x1 + 1] : [x0, x1])
+        .range(range)
+        .nice()) as unknown as Scale;
+  const withRefs = [...series, { label: '', color: '', points: refs.map((r) => ({ x: x0, y: r.y })) }];
+  const y = yScale(withRefs);
+  const ticks = o.xScale === 'log2' ? [...new Set(xs)].sort((a, b) => a - b) : x.ticks(8);
+  const [left, right] = x.range();
+  const lines = refs.map(
+    (r) =>
+      `<line x1="${left}" x2="${right}" y1="${y(r.y)}" y2="${y(r.y)}" stroke="#555" stroke-width="1.2" stroke-dasharray="6 4"/>`,
+  );
+  // the references under the curves, and in the legend after the series
+  const legend: LegendEntry[] = [
+    ...series.map((s) => ({ label: s.label, color: s.color })),
+    ...refs.map((r) => ({ label: r.label, color: '#555', dash: '6 4' })),
+  ];
+  const parts = [...axesSvg(x, y, ticks, o.xLabel, o.yLabel), ...lines, ...curveParts(x, y, series)];
+  return plotSvg(BOX, o.title, parts, legend);
 }
 
 /** gen-PPL (pooled over seeds, 95% bootstrap whiskers) against sampling steps on a log₂ axis; undefined without a judge. */
