@@ -16,6 +16,7 @@ export {
   untaped,
 } from './autograd/tape';
 export { createCpuBackend } from './cpu/backend';
+export { expNonPositive } from './cpu/fast-math';
 export { createBackend } from './create-backend';
 export {
   AllocationError,

@@ -6,6 +6,7 @@
 import fc from 'fast-check';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { createCpuBackend } from '../src/cpu/backend';
+import { expNonPositive } from '../src/cpu/fast-math';
 import { rangeKernel, runRange } from '../src/cpu/parallel';
 import { configureCpuPool, cpuKernelLimits, cpuPoolTesting, destroyCpuPool } from '../src/cpu/pool';
 import { allocate } from '../src/cpu/storage';
@@ -135,5 +136,48 @@ describe('range kernels on the worker pool', () => {
       byWorkers = out.reduce((a, b) => a + b, 0);
     }
     expect(byWorkers).toBeGreaterThan(0);
+  });
+});
+
+const C = Math.sqrt(2 / Math.PI);
+
+describe('f32 fast math (fast-math.ts)', () => {
+  it('expNonPositive: within 1e-8 relative of Math.exp on [−103, 0]; 0 below and at −∞; NaN stays NaN', () => {
+    for (const x of values(20000, 7, -103, 0)) {
+      expect(Math.abs(expNonPositive(x) / Math.exp(x) - 1)).toBeLessThan(1e-8);
+    }
+    expect(expNonPositive(0)).toBe(1);
+    expect(expNonPositive(-103.5)).toBe(0);
+    expect(expNonPositive(Number.NEGATIVE_INFINITY)).toBe(0);
+    expect(expNonPositive(Number.NaN)).toBeNaN();
+  });
+
+  it('f32 softmax, geluTanh and geluTanhGrad: within one f32 rounding of f64 (2^−23 relative + 1e-30)', () => {
+    fc.assert(
+      fc.property(
+        fc.integer({ min: 1, max: 30 }),
+        fc.integer({ min: 1, max: 300 }),
+        fc.nat(1000),
+        (rows, n, seed) => {
+          const x = Float32Array.from(values(rows * n, seed, -12, 12));
+          const g = Float32Array.from(values(rows * n, seed + 1, -2, 2));
+          const pair = (f: (d: 'f32' | 'f64') => Tensor) => [cpu.dataOf(f('f32')), cpu.dataOf(f('f64'))];
+          const make = (v: Float32Array, d: 'f32' | 'f64') => cpu.tensor(v, [rows, n], d);
+          // GELU's reference: x·σ(2u) in f64 (the f64 kernel's ½x(1 + tanh u) cancels in the negative tail)
+          const gelu = Float64Array.from(x, (v) => v / (1 + Math.exp(-2 * C * (v + 0.044715 * v ** 3))));
+          const checks = [
+            pair((d) => cpu.softmax(make(x, d))),
+            [cpu.dataOf(cpu.geluTanh(make(x, 'f32'))), gelu],
+            pair((d) => geluTanhGrad(make(x, d), make(g, d))),
+          ];
+          for (const [y32, y64] of checks) {
+            y64.forEach((want, i) => {
+              expect(Math.abs(y32[i] - want)).toBeLessThanOrEqual(Math.abs(want) * 2 ** -23 + 1e-30);
+            });
+          }
+        },
+      ),
+      { numRuns: 20, seed: 20261202 },
+    );
   });
 });

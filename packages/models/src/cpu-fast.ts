@@ -1,34 +1,21 @@
 /**
  * f32 fast paths of the cpu backend for inference, as cpu-only ops (`defineOp`, no WGSL, no backward rule): a row
- * softmax and GELU-tanh built on one polynomial exp, and single-pass LayerNorm + adaLN modulation and gated
- * residual. The DiT uses them only outside gradient scopes (`!isRecording()`); inside one they refuse to run,
- * since they record nothing. The f64 model keeps the backend's exact ops; these trade ~1e-8 relative error (far
+ * softmax and GELU-tanh built on one polynomial exp (the kernels' `expNonPositive`, which their f32 training
+ * kernels use too), and single-pass LayerNorm + adaLN modulation and gated residual. The DiT uses them only
+ * outside gradient scopes (`!isRecording()`); inside one they refuse to run, since they record nothing. The f64 model keeps the backend's exact ops; these trade ~1e-8 relative error (far
  * below f32 rounding) for ~5× fewer cycles than Math.exp / Math.tanh.
  */
-import { ArgumentError, DTypeError, defineOp, isRecording, type Tensor } from '@duality/kernels';
+import {
+  ArgumentError,
+  DTypeError,
+  defineOp,
+  expNonPositive,
+  isRecording,
+  type Tensor,
+} from '@duality/kernels';
 
-const LOG2E = Math.LOG2E;
-const LN2 = Math.LN2;
-/** 2^n for n = −150 … 0 (index −n). */
-const POW2_NEG = Float64Array.from({ length: 151 }, (_, i) => 2 ** -i);
-// Taylor coefficients of 2^f = e^(f ln 2): (ln 2)^k / k!
-const C1 = LN2;
-const C2 = LN2 ** 2 / 2;
-const C3 = LN2 ** 3 / 6;
-const C4 = LN2 ** 4 / 24;
-const C5 = LN2 ** 5 / 120;
-const C6 = LN2 ** 6 / 720;
-const C7 = LN2 ** 7 / 5040;
-
-/** e^x for x ≤ 0 (relative error < 1e-8; 0 below −103, where f32 underflows anyway). */
-export function expNonPositive(x: number): number {
-  if (x < -103) return 0;
-  const t = x * LOG2E;
-  const n = (t - 0.5) | 0; // an int32 (never −0), t − n in (−½, ½]
-  const f = t - n;
-  const p = 1 + f * (C1 + f * (C2 + f * (C3 + f * (C4 + f * (C5 + f * (C6 + f * C7))))));
-  return p * POW2_NEG[-n];
-}
+/** e^x for x ≤ 0 (relative error < 1e-8; 0 below −103): the polynomial exp of the kernels' f32 training kernels. */
+export { expNonPositive };
 
 /** Refuses f64 and calls inside a gradient scope (these ops have no backward rule). */
 function checkInference(op: string, ...ts: Array<Tensor | undefined>): void {
