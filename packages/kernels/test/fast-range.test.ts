@@ -18,6 +18,8 @@ import {
   softmaxGrad,
 } from '../src/ops/activation-grads';
 import { layerNormStats } from '../src/ops/norm';
+import { meanAxes } from '../src/ops/reduce-axes';
+import { sumToShape } from '../src/ops/sum-to-shape';
 import type { Tensor } from '../src/types';
 
 const cpu = createCpuBackend();
@@ -85,6 +87,8 @@ function cases(rows: number, n: number): Array<[string, Build]> {
       ],
     ],
     ['layerNormGrad', (d, s) => layerNormGrad(x(d, s), t([n], s + 1, d), x(d, s + 2), 1e-5)],
+    ['sumToShape to [n] and [2, 1, n]', (d, s) => [sumToShape(x(d, s), [n]), sumToShape(x(d, s), [2, 1, n])]],
+    ['meanAxes over axis 1', (d, s) => [meanAxes(x(d, s), [1])]],
   ];
 }
 

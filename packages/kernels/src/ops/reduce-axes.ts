@@ -6,6 +6,9 @@
  * row-major order (f32 accumulation; i32/u32 sums wrap). Gradients: gy broadcast back (÷ count for the mean);
  * for the max, gy goes to the FIRST maximal element (row-major over the reduced axes) and 0 elsewhere.
  */
+
+import { rangeKernel, runRange } from '../cpu/parallel';
+import { allocate } from '../cpu/storage';
 import { ArgumentError, describeShape, ShapeError } from '../errors';
 import type { DType, Shape, Tensor } from '../types';
 import { checkDtype, FLOAT, shapeSize } from '../validate';
@@ -71,12 +74,27 @@ function checkReduce(op: string, x: Tensor, axes: Axes, keepDims: boolean | unde
  */
 export function reduceCpu(src: ArrayLike<number>, shape: Shape, plan: Plan, kind: Kind): Float64Array {
   const outSize = shapeSize(plan.kept);
-  const acc = new Float64Array(outSize).fill(kind === 'max' ? Number.NEGATIVE_INFINITY : 0);
   const strides = keptStrides(shape, plan);
   const r = shape.length;
   const inner = r === 0 ? 1 : shape[r - 1];
   const step = r === 0 ? 0 : strides[r - 1]; // 0: the last axis is reduced; 1: kept (innermost kept stride)
   const rows = inner === 0 ? 0 : src.length / inner;
+  if (kind !== 'max' && step === 1 && inner > 1) {
+    // a kept last axis: split over its columns (each output still sees its terms in row order)
+    const acc = allocate('f64', outSize) as Float64Array;
+    const args = {
+      src,
+      outAcc: acc,
+      shape: Int32Array.from(shape),
+      strides: Int32Array.from(strides),
+      rows,
+      inner,
+    };
+    runRange(sumColumns, args, inner, src.length);
+    if (kind === 'mean') for (let j = 0; j < outSize; j++) acc[j] /= plan.count;
+    return acc;
+  }
+  const acc = new Float64Array(outSize).fill(kind === 'max' ? Number.NEGATIVE_INFINITY : 0);
   const idx = new Array<number>(Math.max(0, r - 1)).fill(0);
   let o = 0;
   for (let row = 0, i = 0; row < rows; row++, i += inner) {
@@ -101,6 +119,32 @@ export function reduceCpu(src: ArrayLike<number>, shape: Shape, plan: Plan, kind
   if (kind === 'mean') for (let j = 0; j < outSize; j++) acc[j] /= plan.count;
   return acc;
 }
+
+interface ColumnArgs {
+  src: ArrayLike<number>;
+  outAcc: Float64Array;
+  shape: Int32Array;
+  strides: Int32Array;
+  rows: number;
+  inner: number;
+}
+
+/** acc[o(row) + j] += x[row·inner + j] for columns j in c0 … c1 − 1, rows in row-major order (o: the odometer). */
+const sumColumns = rangeKernel<ColumnArgs>(({ src, outAcc, shape, strides, rows, inner }, c0, c1) => {
+  const r = shape.length;
+  const idx = new Int32Array(Math.max(0, r - 1));
+  let o = 0;
+  for (let row = 0, i = 0; row < rows; row++, i += inner) {
+    for (let j = c0; j < c1; j++) outAcc[o + j] += src[i + j];
+    for (let a = r - 2; a >= 0; a--) {
+      idx[a]++;
+      o += strides[a];
+      if (idx[a] < shape[a]) break;
+      o -= strides[a] * idx[a];
+      idx[a] = 0;
+    }
+  }
+});
 
 /** Flat index in x of the first maximal element of each output's reduced set (cpu). */
 function firstMaxCpu(src: ArrayLike<number>, shape: Shape, plan: Plan): Int32Array {
