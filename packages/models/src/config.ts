@@ -71,8 +71,26 @@ export function ditConfig(
 /** Most elements of one tensor (one JS typed array; WebGPU bindings are smaller still). */
 const MAX_TENSOR_ELEMENTS = 2 ** 31 - 1;
 
-/** Every weight, and one row of activations [L, 4·D], must fit one typed array: refused here, not as a RangeError. */
+/** Most parameters of a whole model (16 GiB of f32): far above any DiT this library trains or loads. */
+const MAX_PARAMETERS = 2 ** 32;
+
+const elementsOf = (config: DiTConfig): number =>
+  referenceStateDictShapes(config).reduce((sum, [, shape]) => sum + shape.reduce((a, b) => a * b, 1), 0);
+
+/**
+ * Every weight, and one row of activations [L, 4·D], must fit one typed array, and the whole model
+ * MAX_PARAMETERS: refused here, not as a RangeError or an exhausted heap. The total is counted from a 1- and a
+ * 2-block model (the blocks are alike), so an absurd nBlocks never lists its tensors.
+ */
 function checkSizes(config: DiTConfig): void {
+  const one = elementsOf({ ...config, nBlocks: 1 });
+  const total = one + (elementsOf({ ...config, nBlocks: 2 }) - one) * (config.nBlocks - 1);
+  if (!(total <= MAX_PARAMETERS))
+    throw new ModelConfigError(
+      'ditConfig',
+      `${total} parameters (nBlocks ${config.nBlocks})`,
+      `at most ${MAX_PARAMETERS}`,
+    );
   const sizes: Array<[string, number]> = referenceStateDictShapes(config).map(([name, shape]) => [
     name,
     shape.reduce((a, b) => a * b, 1),

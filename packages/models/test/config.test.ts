@@ -64,6 +64,25 @@ describe('reference config and state-dict names', () => {
     expect(() => ditConfig({ ...SMALL_CONFIG, dropout: 1 })).toThrow(/dropout/);
   });
 
+  it('refuses a model too large to hold before allocating anything (an absurd nBlocks never lists its tensors)', () => {
+    // 2^32 small blocks: each tensor fits a typed array, the whole model (≈ 2^43 parameters) does not
+    const error = (() => {
+      try {
+        ditConfig({ ...SMALL_CONFIG, nBlocks: 2 ** 32 });
+      } catch (e) {
+        return e as ModelConfigError;
+      }
+    })();
+    expect(error).toBeInstanceOf(ModelConfigError);
+    expect(error?.message).toMatch(/parameters \(nBlocks 4294967296\)/);
+    // the limit is the total: just under it passes, just over it fails
+    const perBlock =
+      parameterCount({ ...SMALL_CONFIG, nBlocks: 2 }) - parameterCount({ ...SMALL_CONFIG, nBlocks: 1 });
+    const fits = Math.floor((2 ** 32 - parameterCount({ ...SMALL_CONFIG, nBlocks: 1 })) / perBlock) + 1;
+    expect(parameterCount(ditConfig({ ...SMALL_CONFIG, nBlocks: fits }))).toBeLessThanOrEqual(2 ** 32);
+    expect(() => ditConfig({ ...SMALL_CONFIG, nBlocks: fits + 1 })).toThrow(ModelConfigError);
+  });
+
   it('the small config has the reference’s parameter count', () => {
     // embedding + head 2·V·D + V, sigma map 256C + C + C² + C, 12 blocks of 12D² + 2D + 4D + D + adaLN 6D(C + 1), final 2D(C + 1) + D
     const V = 50257;
