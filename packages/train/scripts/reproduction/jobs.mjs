@@ -8,7 +8,7 @@ const ckpt = (name, step) => `models/${name}/run/checkpoints/step-${String(step)
 
 export const JUDGE = ckpt('ar-brown8', 2000);
 export const TEACHER = ckpt('duo-brown8', 2000);
-export const STUDENT = ckpt('duo-dcd-brown8', 2000);
+export const STUDENT = ckpt('duo-dcd-brown8', 1000);
 /** The models of part (a), by their bundled names. */
 export const MODELS = {
   mdlm: ckpt('mdlm-brown8', 2000),

@@ -135,7 +135,8 @@ if (!options['report-only'] && (options.seeds || only)) {
     const text = readFileSync(join(out, 'metrics.jsonl'), 'utf8');
     const last = JSON.parse(text.trim().split('\n').at(-1)).step;
     const until = Number(run.args[run.args.indexOf('--until') + 1]);
-    if (last < until) fail(`${run.id} stopped at step ${last} of ${until} (interrupted?); run it again to resume`);
+    if (last < until)
+      fail(`${run.id} stopped at step ${last} of ${until} (interrupted?); run it again to resume`);
     writeFileSync(`${metrics}.tmp`, text);
     renameSync(`${metrics}.tmp`, metrics);
     console.log(`${run.id}: wrote ${run.metrics}`);
