@@ -715,9 +715,16 @@ export function generatedBlocks(r: Results): Record<string, string> {
     '| --- | --- | --- | --- | ---: |',
     ...Object.entries(r.runs).map(
       ([id, x]) =>
-        `| \`${id}\` | ${JOBS.find((j) => j.id === id)?.part ?? ''} | \`${x.command}\` | ${x.code.commit.slice(0, 7)}${x.code.dirty.length ? ` + ${x.code.dirty.length} modified file(s) of others` : ''} | ${Math.round(x.seconds)} s |`,
+        `| \`${id}\` | ${JOBS.find((j) => j.id === id)?.part ?? ''} | \`${x.command}\` | ${x.code.commit.slice(0, 7)}${x.code.dirty.length ? ` + ${x.code.dirty.length} uncommitted file(s) under packages/` : ''} | ${Math.round(x.seconds)} s |`,
     ),
   ];
+  if (st)
+    blocks.commands.push(
+      '',
+      `The seed study (\`run.mjs --seeds\`; each config is the bundled one with \`seed\` changed; ${SEED_RUNS.length} runs of ${st.steps} steps):`,
+      '',
+      ...SEED_RUNS.map((x) => `- \`pnpm duality ${x.args.join(' ')}\` → \`${x.metrics}\``),
+    );
   return Object.fromEntries(
     Object.entries(blocks).map(([k, v]) => [k, `${begin(k)}\n\n${v.join('\n')}\n\n${end(k)}`]),
   );
