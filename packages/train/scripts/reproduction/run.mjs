@@ -6,7 +6,7 @@
  * (report.ts beside this script): docs/reproduction/results.json, the SVG plots under docs/reproduction/ and the
  * generated tables of docs/reproduction.md (between its markers).
  *
- *   node packages/train/scripts/reproduction/run.mjs                 # the evaluations not done yet (or whose command changed), then the report
+ *   node packages/train/scripts/reproduction/run.mjs                 # the evaluations not done yet (or whose command or checkpoints changed), then the report
  *   node packages/train/scripts/reproduction/run.mjs --only b-student,c-psi-capped
  *   node packages/train/scripts/reproduction/run.mjs --force         # every evaluation again
  *   node packages/train/scripts/reproduction/run.mjs --report-only   # only results.json, the plots and the tables, from the stored runs
@@ -17,6 +17,7 @@
  * judge is the AR run's. ≈ 40 min on the shared 2-core machine under load.
  */
 import { spawnSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -40,6 +41,18 @@ function codeVersion() {
     .filter(Boolean)
     .map((l) => l.slice(3));
   return { commit: git(['rev-parse', 'HEAD']).trim(), dirty };
+}
+
+/** SHA-256 of each checkpoint's state.json (which holds the SHA-256 of every file of the checkpoint). */
+function inputsOf(job) {
+  return Object.fromEntries(
+    (job.needs ?? []).map((dir) => [
+      dir,
+      createHash('sha256')
+        .update(readFileSync(join(REPO, dir, 'state.json')))
+        .digest('hex'),
+    ]),
+  );
 }
 
 let options;
@@ -75,12 +88,18 @@ if (!options['report-only']) {
     if (only && !only.includes(job.id)) continue;
     const path = join(RUNS, `${job.id}.json`);
     const command = `pnpm duality ${job.args.join(' ')}`;
-    if (!options.force && existsSync(path) && JSON.parse(readFileSync(path, 'utf8')).command === command) {
+    for (const dir of job.needs ?? [])
+      if (!existsSync(join(REPO, dir, 'state.json'))) fail(`${job.id} needs the checkpoint ${dir}`);
+    const inputs = inputsOf(job);
+    const previous = existsSync(path) ? JSON.parse(readFileSync(path, 'utf8')) : undefined;
+    if (
+      !options.force &&
+      previous?.command === command &&
+      JSON.stringify(previous.inputs) === JSON.stringify(inputs)
+    ) {
       console.log(`${job.id}: done (${path}); --force to run it again`);
       continue;
     }
-    for (const dir of job.needs ?? [])
-      if (!existsSync(join(REPO, dir, 'state.json'))) fail(`${job.id} needs the checkpoint ${dir}`);
     console.log(`$ ${command}`);
     const code = codeVersion();
     const started = new Date();
@@ -97,6 +116,7 @@ if (!options['report-only']) {
       job: job.id,
       part: job.part,
       command,
+      inputs,
       code,
       started: started.toISOString(),
       seconds: (Date.now() - started.getTime()) / 1000,
