@@ -95,6 +95,8 @@ describe('schedule laws', () => {
       }),
     );
     expect(lrFactor(2500, { lr: 1, warmupSteps: 2500, schedule: 'cosine', totalSteps: 5000 })).toBe(1);
+    // fast-check's counter-example: a warm-up longer than the run ends at the minimum, not at lr
+    expect(lrFactor(7, { lr: 1, warmupSteps: 7, schedule: 'cosine', totalSteps: 1, minLrRatio: 0 })).toBe(0);
     expect(lrFactor(3750, { lr: 1, warmupSteps: 2500, schedule: 'cosine', totalSteps: 5000 })).toBeCloseTo(
       0.5,
       14,

@@ -38,7 +38,8 @@ export function lrFactor(s: number, options: LrScheduleOptions): number {
     throw new ArgumentError('lrFactor', `totalSteps ${S}`, 'a positive integer for the cosine schedule');
   }
   const r = options.minLrRatio ?? 0;
-  const p = Math.min(1, (s - W) / Math.max(1, S - W));
+  // progress through the decay; a warm-up as long as the run leaves no decay phase: past it, the minimum
+  const p = S > W ? Math.min(1, (s - W) / (S - W)) : 1;
   return r + (1 - r) * 0.5 * (1 + Math.cos(Math.PI * p)); // half-cosine from 1 to r
 }
 
