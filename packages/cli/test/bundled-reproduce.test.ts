@@ -19,15 +19,16 @@ afterAll(() => rmSync(dir, { recursive: true, force: true }));
 const UPDATES = 3;
 
 async function duality(args: string[]): Promise<{ code: number; err: string }> {
-  let err = '';
+  const err: string[] = [];
   const sink = { write: () => true, isTTY: false };
   const io: Io = {
     stdout: sink,
-    stderr: { write: (s: string) => ((err += s), true), isTTY: false },
+    stderr: { write: (s: string) => err.push(s) > 0, isTTY: false },
     env: {},
     interrupt: () => new AbortController().signal,
   };
-  return { code: await run(args, io), err };
+  const code = await run(args, io);
+  return { code, err: err.join('') };
 }
 
 /** The deterministic figures of a run's first `UPDATES` records. */
@@ -37,7 +38,14 @@ function recorded(metricsFile: string): unknown[] {
     .filter((l) => l !== '')
     .map((l) => JSON.parse(l) as Record<string, unknown>)
     .filter((r) => (r.step as number) <= UPDATES)
-    .map((r) => ({ step: r.step, loss: r.loss, lr: r.lr, gradNorm: r.gradNorm, round: r.round, delta: r.delta }));
+    .map((r) => ({
+      step: r.step,
+      loss: r.loss,
+      lr: r.lr,
+      gradNorm: r.gradNorm,
+      round: r.round,
+      delta: r.delta,
+    }));
 }
 
 describe('the bundled models from their commands', () => {

@@ -267,6 +267,31 @@ export function diffKeys(a: unknown, b: unknown, prefix = ''): string[] {
 /** Config keys that may change between a run and its resumption (they do not change the training). */
 export const RESUMABLE_KEYS: readonly string[] = ['checkpoint', 'validation', 'data.cacheDir'];
 
+interface PlannedRun {
+  steps?: number;
+  optimizer?: { schedule?: string };
+}
+
+/**
+ * The keys `current` may change when resuming a run saved at `savedStep` with `saved`: RESUMABLE_KEYS, and
+ * `steps` when both use the constant LR schedule (no step of it depends on the total, so a run extended from its
+ * checkpoint equals an uninterrupted run of the new length; a cosine decay does depend on it). Steps behind the
+ * checkpoint would run nothing: a CheckpointMismatchError.
+ */
+export function resumableKeysFor(saved: PlannedRun, current: PlannedRun, savedStep: number): string[] {
+  const constant = saved.optimizer?.schedule === 'constant' && current.optimizer?.schedule === 'constant';
+  if (!constant || saved.steps === current.steps || current.steps === undefined) return [...RESUMABLE_KEYS];
+  if (current.steps < savedStep)
+    throw new CheckpointMismatchError(
+      'resume',
+      `steps = ${current.steps}`,
+      `at least the checkpoint's step ${savedStep}`,
+      'a run continues from its checkpoint; start a new run for a shorter one',
+      ['steps'],
+    );
+  return [...RESUMABLE_KEYS, 'steps'];
+}
+
 /**
  * Refuses to resume `current` from a checkpoint saved with another config: a CheckpointMismatchError naming
  * every differing key path (with both values), except those under `ignore` (default RESUMABLE_KEYS).

@@ -14,6 +14,7 @@ export {
   OPTIMIZER_FILE,
   pruneCheckpoints,
   RESUMABLE_KEYS,
+  resumableKeysFor,
   type SaveCheckpointOptions,
   type SaveOptions,
   STATE_FILE,

@@ -6,7 +6,7 @@
  */
 import { createBackend } from '@duality/kernels';
 import { DiT, type DiTConfig, initStateDict } from '@duality/models';
-import { checkResumeCompatible, latestCheckpoint, loadCheckpoint } from './checkpoint';
+import { checkResumeCompatible, latestCheckpoint, loadCheckpoint, resumableKeysFor } from './checkpoint';
 import { checkConfigFitsData, DATASET_VOCAB, parseTrainConfig, type TrainConfig } from './config';
 import { prepareDataset } from './data/prepare';
 import { checkHooks, type LoopResult, runTrainingLoop, type TrainHooks, toStored } from './loop';
@@ -50,7 +50,10 @@ export async function train(configInput: unknown, hooks: TrainHooks): Promise<Tr
   const resumeFrom =
     hooks.resume === false ? undefined : await latestCheckpoint(`${hooks.outDir}/checkpoints`);
   const saved = resumeFrom ? await loadCheckpoint(resumeFrom) : undefined;
-  if (saved) checkResumeCompatible(saved.state.config, config);
+  if (saved) {
+    const ignore = resumableKeysFor(saved.state.config as TrainConfig, config, saved.state.step);
+    checkResumeCompatible(saved.state.config, config, ignore);
+  }
   const data = await prepareDataset(
     config.data.dataset,
     config.data.cacheDir ? { cacheDir: config.data.cacheDir } : {},

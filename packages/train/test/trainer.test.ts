@@ -112,4 +112,40 @@ describe('train', () => {
       await expect(train(cfg, { outDir: join(work, 'bad'), stopAfter: bad })).rejects.toThrow(/stopAfter/);
     expect(existsSync(join(work, 'bad'))).toBe(false);
   });
+
+  it('a constant-LR run extended past its end (steps raised on resume) equals one uninterrupted longer run', async () => {
+    const cfg = { ...tiny, checkpoint: { every: 10, keep: 1 } };
+    const whole = join(work, 'long');
+    const extended = join(work, 'extended');
+    await train({ ...cfg, steps: 5 }, { outDir: whole });
+    await train({ ...cfg, steps: 3 }, { outDir: extended });
+    const second = await train({ ...cfg, steps: 5 }, { outDir: extended });
+    expect(second.step).toBe(5);
+    const ckpt = (root: string, name: string) => join(root, 'checkpoints', 'step-000000005', name);
+    for (const name of ['weights.safetensors', 'optimizer.safetensors'])
+      expect(readFileSync(ckpt(extended, name)).equals(readFileSync(ckpt(whole, name)))).toBe(true);
+    const a = await readMetrics(join(whole, 'metrics.jsonl'));
+    const b = await readMetrics(join(extended, 'metrics.jsonl'));
+    expect(b.map((r) => [r.step, r.loss, r.gradNorm])).toEqual(a.map((r) => [r.step, r.loss, r.gradNorm]));
+    // behind the checkpoint: nothing to run, refused and the run untouched
+    const before = hashTree(extended);
+    await expect(train({ ...cfg, steps: 4 }, { outDir: extended })).rejects.toThrow(
+      /steps = 4.*at least the checkpoint's step 5/,
+    );
+    expect(hashTree(extended)).toBe(before);
+  });
+
+  it('a cosine-LR run cannot change its steps on resume (its decay depends on them)', async () => {
+    const cfg = {
+      ...tiny,
+      optimizer: { ...tiny.optimizer, schedule: 'cosine' },
+      checkpoint: { every: 10, keep: 1 },
+    };
+    const out = join(work, 'cosine');
+    await train({ ...cfg, steps: 2 }, { outDir: out });
+    const before = hashTree(out);
+    await expect(train({ ...cfg, steps: 4 }, { outDir: out })).rejects.toThrow(CheckpointMismatchError);
+    await expect(train({ ...cfg, steps: 4 }, { outDir: out })).rejects.toThrow(/steps = 4/);
+    expect(hashTree(out)).toBe(before);
+  });
 });

@@ -39,7 +39,11 @@ export const trainCommand: CommandModule = {
         'start over even if <dir> holds checkpoints (default: resume from the newest)',
         false,
       )
-      .option('--steps <n>', 'override the config’s total steps', integer(1))
+      .option(
+        '--steps <n>',
+        'override the config’s total steps (a constant-LR run resumed with more steps continues as one longer run)',
+        integer(1),
+      )
       .option(
         '--until <step>',
         'stop after this update, with a checkpoint, keeping the run’s schedule (the same command resumes)',
