@@ -6,7 +6,7 @@
 import fc from 'fast-check';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { createCpuBackend } from '../src/cpu/backend';
-import { expNonPositive } from '../src/cpu/fast-math';
+import { EXP2_TAYLOR, expNonPositive } from '../src/cpu/fast-math';
 import { rangeKernel, runRange } from '../src/cpu/parallel';
 import { configureCpuPool, cpuKernelLimits, cpuPoolTesting, destroyCpuPool } from '../src/cpu/pool';
 import { allocate } from '../src/cpu/storage';
@@ -154,6 +154,24 @@ describe('f32 fast math (fast-math.ts)', () => {
     expect(expNonPositive(-103.5)).toBe(0);
     expect(expNonPositive(Number.NEGATIVE_INFINITY)).toBe(0);
     expect(expNonPositive(Number.NaN)).toBeNaN();
+  });
+
+  it('expNonPositive is 2^n·p(f) with the Taylor coefficients (ln 2)^k/k! written out, bit for bit', () => {
+    // the formula from EXP2_TAYLOR, Horner from the top coefficient down
+    const byFormula = (x: number): number => {
+      if (x < -103) return 0;
+      const t = x * Math.LOG2E;
+      const n = (t - 0.5) | 0;
+      const f = t - n;
+      const p = EXP2_TAYLOR.reduceRight((acc, c) => f * (c + acc), 0);
+      return (1 + p) * 2 ** n;
+    };
+    fc.assert(
+      fc.property(fc.double({ min: -110, max: 0, noNaN: true }), (x) =>
+        Object.is(expNonPositive(x), byFormula(x)),
+      ),
+      { numRuns: 5000 },
+    );
   });
 
   it('f32 softmax, geluTanh and geluTanhGrad: within one f32 rounding of f64 (2^−23 relative + 1e-30)', () => {

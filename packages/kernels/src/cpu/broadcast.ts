@@ -1,6 +1,6 @@
 import type { Shape, TypedArray } from '../types';
 import { broadcastStrides, shapeSize } from '../validate';
-import { type RangeKernel, rangeKernelSource, runRange } from './parallel';
+import { apply, code, type RangeKernel, type RangeLoop, rangeKernelOf, runRange } from './parallel';
 import type { CpuTensor } from './tensor';
 
 /** How one operand is read inside a broadcast output: base offset of each output row and last-axis stride. */
@@ -50,20 +50,22 @@ export interface BinaryArgs {
   size: number;
 }
 
-/**
- * The row kernel of one binary op: out[o + j] = f(a[ia + j·sa], b[ib + j·sb]) for the rows of the output, with
- * f given as an expression of the JS values a[ia] and b[ib] (a plain loop per op, no per-element callback).
- */
-export function binaryKernel(expr: string): RangeKernel<BinaryArgs> {
-  return rangeKernelSource(`(p, r0, r1) => {
+/** The loop of a binary op: out[o + j] = f(a[ia + j·sa], b[ib + j·sb]) over the rows of the output. */
+function binaryLoop(f: (x: number, y: number) => number): RangeLoop<BinaryArgs> {
+  return (p, r0, r1) => {
     const { a, b, out, ao, bo, sa, sb, n, size } = p;
     for (let r = r0; r < r1; r++) {
       let ia = ao ? ao[r] : r * n * sa;
       let ib = bo ? bo[r] : r * n * sb;
       const end = Math.min(size, (r + 1) * n);
-      for (let j = r * n; j < end; j++, ia += sa, ib += sb) out[j] = ${expr};
+      for (let j = r * n; j < end; j++, ia += sa, ib += sb) out[j] = f(a[ia], b[ib]);
     }
-  }`);
+  };
+}
+
+/** The row kernel of one binary op f, a self-contained function of the JS values a[ia] and b[ib]. */
+export function binaryKernel(f: (x: number, y: number) => number): RangeKernel<BinaryArgs> {
+  return rangeKernelOf(apply(binaryLoop, code(f)));
 }
 
 /** Rows of a flat (non-broadcast) elementwise job: long enough to amortise a row, short enough to split. */

@@ -7,8 +7,16 @@ import {
 } from '../checks/elementwise';
 import type { Backend, CompareOp, DType, Tensor, TypedArray } from '../types';
 import { type BinaryArgs, binaryKernel, mapBinary, mapSelect } from './broadcast';
-import { FAST_EXP } from './fast-math';
-import { type RangeKernel, rangeKernelSource, runRange } from './parallel';
+import { EXP_NON_POSITIVE } from './fast-math';
+import {
+  apply,
+  type Code,
+  code,
+  type RangeKernel,
+  type RangeLoop,
+  rangeKernelOf,
+  runRange,
+} from './parallel';
 import { type CpuTensor, output } from './tensor';
 
 /** A broadcasting binary op; inputs share one dtype (from `allowed` when given), the output has it too. */
@@ -34,19 +42,21 @@ export interface MapArgs {
   shift?: number;
 }
 
-/**
- * The elementwise kernel of one map, f an expression of the JS value x = src[i] (and of p.s, p.shift, and of
- * what `prelude` declares).
- */
-export function mapKernel(expr: string, prelude = ''): RangeKernel<MapArgs> {
-  return rangeKernelSource(`(p, i0, i1) => {${prelude}
+/** The loop of an elementwise map: out[i] = f(src[i], p) (f computes in float64; p holds s and shift). */
+function mapLoop(f: (x: number, p: MapArgs) => number): RangeLoop<MapArgs> {
+  return (p, i0, i1) => {
     const { src, out } = p;
-    for (let i = i0; i < i1; i++) {
-      const x = src[i];
-      out[i] = ${expr};
-    }
-  }`);
+    for (let i = i0; i < i1; i++) out[i] = f(src[i], p);
+  };
 }
+
+/** The elementwise kernel of one map f (Code: a self-contained function, or one built by `apply`). */
+export function mapKernel(f: Code<(x: number, p: MapArgs) => number>): RangeKernel<MapArgs> {
+  return rangeKernelOf(apply(mapLoop, f));
+}
+
+/** The elementwise kernel of a self-contained function of x = src[i] (and of p.s, p.shift). */
+const mapOf = (f: (x: number, p: MapArgs) => number): RangeKernel<MapArgs> => mapKernel(code(f));
 
 /**
  * A map kernel with its cost per element (~ns on one core: Math.exp/tanh ≈ 30, arithmetic ≈ 1), and optionally a
@@ -72,36 +82,38 @@ function floatMap(backend: Backend, ta: CpuTensor, map: MapOp, extra: Partial<Ma
   return out;
 }
 
-export const addRow = binaryKernel('a[ia] + b[ib]');
-export const subRow = binaryKernel('a[ia] - b[ib]');
-export const mulRow = binaryKernel('a[ia] * b[ib]');
-export const divRow = binaryKernel('a[ia] / b[ib]');
+export const addRow = binaryKernel((x, y) => x + y);
+export const subRow = binaryKernel((x, y) => x - y);
+export const mulRow = binaryKernel((x, y) => x * y);
+export const divRow = binaryKernel((x, y) => x / y);
 
-export const expMap: MapOp = { kernel: mapKernel('Math.exp(x)'), cost: 20 };
-export const logMap: MapOp = { kernel: mapKernel('Math.log(x)'), cost: 20 };
+export const expMap: MapOp = { kernel: mapOf((x) => Math.exp(x)), cost: 20 };
+export const logMap: MapOp = { kernel: mapOf((x) => Math.log(x)), cost: 20 };
+
 /**
  * f32 GELU: ½x(1 + tanh u) = x·σ(2u) with e = exp(−2|u|) ≤ 1: x/(1 + e) for u ≥ 0, x·e/(1 + e) below (no
  * cancellation in the negative tail; the exp of fast-math.ts).
  */
-const GELU_F32 = `${FAST_EXP}
-  function gelu(x) {
+function geluF32(expNonPositive: (x: number) => number): (x: number) => number {
+  return (x) => {
     const u = 0.7978845608028654 * (x + 0.044715 * x * x * x);
     const e = expNonPositive(-2 * Math.abs(u));
     return (x * (u >= 0 ? 1 : e)) / (1 + e);
-  }`;
+  };
+}
 
 /**
  * GELU, tanh approximation, exactly torch's approximate='tanh': ½x(1 + tanh(√(2/π)(x + 0.044715x³)))
  * (0.7978845608028654 = √(2/π), the double Math.sqrt(2 / Math.PI)).
  */
 export const geluTanhMap: MapOp = {
-  kernel: mapKernel('0.5 * x * (1 + Math.tanh(0.7978845608028654 * (x + 0.044715 * x * x * x)))'),
+  kernel: mapOf((x) => 0.5 * x * (1 + Math.tanh(0.7978845608028654 * (x + 0.044715 * x * x * x)))),
   cost: 40,
-  f32: { kernel: mapKernel('gelu(x)', GELU_F32), cost: 15 },
+  f32: { kernel: mapKernel(apply(geluF32, EXP_NON_POSITIVE)), cost: 15 },
 };
 /** SiLU: x·σ(x). */
-export const siluMap: MapOp = { kernel: mapKernel('x / (1 + Math.exp(-x))'), cost: 25 };
-const scaleMap: MapOp = { kernel: mapKernel('x * p.s + p.shift'), cost: 1 };
+export const siluMap: MapOp = { kernel: mapOf((x) => x / (1 + Math.exp(-x))), cost: 25 };
+const scaleMap: MapOp = { kernel: mapOf((x, p) => x * (p.s as number) + (p.shift as number)), cost: 1 };
 
 /** a·s + shift. */
 export function scale(backend: Backend, a: Tensor, s: number, shift = 0): CpuTensor {
@@ -110,12 +122,12 @@ export function scale(backend: Backend, a: Tensor, s: number, shift = 0): CpuTen
 }
 
 const COMPARE: Record<CompareOp, RangeKernel<BinaryArgs>> = {
-  lt: binaryKernel('a[ia] < b[ib] ? 1 : 0'),
-  le: binaryKernel('a[ia] <= b[ib] ? 1 : 0'),
-  gt: binaryKernel('a[ia] > b[ib] ? 1 : 0'),
-  ge: binaryKernel('a[ia] >= b[ib] ? 1 : 0'),
-  eq: binaryKernel('a[ia] === b[ib] ? 1 : 0'),
-  ne: binaryKernel('a[ia] !== b[ib] ? 1 : 0'),
+  lt: binaryKernel((x, y) => (x < y ? 1 : 0)),
+  le: binaryKernel((x, y) => (x <= y ? 1 : 0)),
+  gt: binaryKernel((x, y) => (x > y ? 1 : 0)),
+  ge: binaryKernel((x, y) => (x >= y ? 1 : 0)),
+  eq: binaryKernel((x, y) => (x === y ? 1 : 0)),
+  ne: binaryKernel((x, y) => (x !== y ? 1 : 0)),
 };
 
 /** Broadcasting comparison → i32 0/1 (any dtype; both inputs the same dtype; NaN compares false except `ne`). */

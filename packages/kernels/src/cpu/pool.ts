@@ -1,4 +1,5 @@
 import { ArgumentError, KernelError, WorkerCrashedError } from '../errors';
+import { CODEGEN_LIMIT, codeGenerationAllowed } from './codegen';
 import { CTL, RUNNER_SOURCE, SUPERVISOR_SOURCE, WORKER_SOURCE } from './pool-runner-source';
 import { GEMM_MR, GEMM_NR } from './wasm/generated/kernels-wasm';
 import { instantiateKernels, type KernelExports, kernelsModule } from './wasm/module';
@@ -228,6 +229,7 @@ export function cpuPoolThreads(): number {
  * Atomics.wait; a page (or its workers) that is not cross-origin isolated has no SharedArrayBuffer.
  */
 export function threadingLimit(): string | undefined {
+  if (!codeGenerationAllowed()) return CODEGEN_LIMIT;
   if (!workerSupport()) return 'this context cannot start workers';
   const browserMainThread = (globalThis as { document?: unknown }).document !== undefined;
   if (browserMainThread && !canBlock()) {
@@ -344,7 +346,7 @@ function poolState(threads: number, module: WebAssembly.Module): PoolState {
 export function localRunner(): Runner | null {
   if (mainRunner) return mainRunner;
   const module = kernelsModule();
-  if (!module) return null;
+  if (!module || !codeGenerationAllowed()) return null;
   const create = new Function(`${RUNNER_SOURCE}; return createRunner;`)() as (
     wasm: KernelExports,
     mr: number,

@@ -1,7 +1,16 @@
 import { validateLayerNorm, validateRows } from '../checks/reduce';
 import type { Backend, Tensor, TypedArray } from '../types';
-import { FAST_EXP } from './fast-math';
-import { type RangeKernel, rangeKernel, rangeKernelSource, runRange } from './parallel';
+import { EXP_NON_POSITIVE } from './fast-math';
+import {
+  apply,
+  code,
+  literal,
+  type RangeKernel,
+  type RangeLoop,
+  rangeKernel,
+  rangeKernelOf,
+  runRange,
+} from './parallel';
 import { type CpuTensor, output } from './tensor';
 
 /** Applies `f(src, start, n)` to each last-axis row, writing one value per row. Accumulates in float64. */
@@ -72,51 +81,45 @@ function mapRows(backend: Backend, name: string, a: Tensor, op: RowOp, f32?: Row
   return out;
 }
 
-/** softmax = exp(x − max) / Σ exp(x − max); a row of all −∞ gives NaN (0/0), like torch; NaN anywhere: NaN. */
-const softmaxRows = rangeKernel<RowArgs>(({ src, out, n }, r0, r1) => {
-  const e = new Float64Array(n);
-  for (let r = r0; r < r1; r++) {
-    const start = r * n;
-    let m = Number.NEGATIVE_INFINITY;
-    for (let i = start; i < start + n; i++) {
-      const v = src[i];
-      if (v > m) m = v;
-      else if (Number.isNaN(v)) {
-        m = Number.NaN;
-        break;
+/**
+ * softmax = exp(x − max) / Σ exp(x − max) with `exp` for e^(x − max) ≤ 1; `byInverse`: one 1/Σ and products (the
+ * f32 kernel), else quotients (f64). A row of all −∞ gives NaN (0/0), like torch; NaN anywhere: NaN.
+ */
+function softmaxLoop(exp: (x: number) => number, byInverse: boolean): RangeLoop<RowArgs> {
+  return ({ src, out, n }, r0, r1) => {
+    const e = new Float64Array(n);
+    for (let r = r0; r < r1; r++) {
+      const start = r * n;
+      let m = Number.NEGATIVE_INFINITY;
+      for (let i = start; i < start + n; i++) {
+        const v = src[i];
+        if (v > m) m = v;
+        else if (Number.isNaN(v)) {
+          m = Number.NaN;
+          break;
+        }
       }
-    }
-    let s = 0;
-    for (let i = 0; i < n; i++) {
-      e[i] = Math.exp(src[start + i] - m);
-      s += e[i];
-    }
-    for (let i = 0; i < n; i++) out[start + i] = e[i] / s;
-  }
-});
-/** f32 softmax: the same passes with the exp of fast-math.ts (x − max ≤ 0) and one 1/Σ (NaN rows stay NaN). */
-const softmaxRowsF32 = rangeKernelSource<RowArgs>(`({ src, out, n }, r0, r1) => {${FAST_EXP}
-  const e = new Float64Array(n);
-  for (let r = r0; r < r1; r++) {
-    const start = r * n;
-    let m = Number.NEGATIVE_INFINITY;
-    for (let i = start; i < start + n; i++) {
-      const v = src[i];
-      if (v > m) m = v;
-      else if (v !== v) {
-        m = Number.NaN;
-        break;
+      let s = 0;
+      for (let i = 0; i < n; i++) {
+        e[i] = exp(src[start + i] - m);
+        s += e[i];
       }
+      if (byInverse) {
+        const inv = 1 / s;
+        for (let i = 0; i < n; i++) out[start + i] = e[i] * inv;
+      } else for (let i = 0; i < n; i++) out[start + i] = e[i] / s;
     }
-    let s = 0;
-    for (let i = 0; i < n; i++) {
-      e[i] = expNonPositive(src[start + i] - m);
-      s += e[i];
-    }
-    const inv = 1 / s;
-    for (let i = 0; i < n; i++) out[start + i] = e[i] * inv;
-  }
-}`);
+  };
+}
+const softmaxRows = rangeKernelOf(
+  apply(
+    softmaxLoop,
+    code((x: number) => Math.exp(x)),
+    literal(false),
+  ),
+);
+/** f32: the exp of fast-math.ts (x − max ≤ 0) and one 1/Σ. */
+const softmaxRowsF32 = rangeKernelOf(apply(softmaxLoop, EXP_NON_POSITIVE, literal(true)));
 export const softmax = (backend: Backend, a: Tensor) =>
   mapRows(backend, 'softmax', a, { kernel: softmaxRows, cost: 30 }, { kernel: softmaxRowsF32, cost: 12 });
 

@@ -3,8 +3,15 @@
  * forward costs (they are the adjoints the tape calls, not ops users need).
  */
 
-import { FAST_EXP } from '../cpu/fast-math';
-import { type RangeKernel, rangeKernel, rangeKernelSource, runRange } from '../cpu/parallel';
+import { EXP_NON_POSITIVE } from '../cpu/fast-math';
+import {
+  apply,
+  type RangeKernel,
+  type RangeLoop,
+  rangeKernel,
+  rangeKernelOf,
+  runRange,
+} from '../cpu/parallel';
 import { ArgumentError } from '../errors';
 import type { Tensor, TypedArray } from '../types';
 import { checkDtype, checkRank, checkSameDtype, checkSameShape, FLOAT, shapeSize } from '../validate';
@@ -87,6 +94,23 @@ function pointwiseGrad(
 }
 
 const C = Math.sqrt(2 / Math.PI);
+
+/** f32 GELU-tanh gradient: s and 1 − s from e = exp(−2|u|) ≤ 1 (fast-math.ts), 1/(1 + e) and e/(1 + e). */
+function geluGradF32Loop(expNonPositive: (x: number) => number): RangeLoop<GradArgs> {
+  return ({ x: xs, gy, out }, i0, i1) => {
+    const c = 0.7978845608028654;
+    for (let i = i0; i < i1; i++) {
+      const x = xs[i];
+      const u = c * (x + 0.044715 * x * x * x);
+      const e = expNonPositive(-2 * Math.abs(u));
+      const s = (u >= 0 ? 1 : e) / (1 + e);
+      const r = (u >= 0 ? e : 1) / (1 + e);
+      const d = s === 0 || s === 1 ? s : s * (1 + 2 * x * r * c * (1 + 3 * 0.044715 * x * x));
+      out[i] = gy[i] * d;
+    }
+  };
+}
+
 /**
  * d/dx of ½x(1 + tanh u), u = √(2/π)(x + 0.044715x³), written with s = σ(2u) = ½(1 + tanh u) and
  * 1 − tanh²u = 4s(1 − s): s·(1 + 2x(1 − s)·√(2/π)(1 + 3·0.044715x²)). No 1 + tanh u cancellation in the
@@ -111,18 +135,7 @@ export const geluTanhGrad = pointwiseGrad(
   gx[i] = gy[i] * (s * (1.0 + 2.0 * c * (1.0 - s) * ${C} * (1.0 + 3.0 * 0.044715 * c * c)));`,
   // f32: s and 1 − s from e = exp(−2|u|) ≤ 1 (fast-math.ts): 1/(1 + e) and e/(1 + e), swapped for u < 0
   {
-    loop: rangeKernelSource<GradArgs>(`({ x: xs, gy, out }, i0, i1) => {${FAST_EXP}
-      const c = 0.7978845608028654;
-      for (let i = i0; i < i1; i++) {
-        const x = xs[i];
-        const u = c * (x + 0.044715 * x * x * x);
-        const e = expNonPositive(-2 * Math.abs(u));
-        const s = (u >= 0 ? 1 : e) / (1 + e);
-        const r = (u >= 0 ? e : 1) / (1 + e);
-        const d = s === 0 || s === 1 ? s : s * (1 + 2 * x * r * c * (1 + 3 * 0.044715 * x * x));
-        out[i] = gy[i] * d;
-      }
-    }`),
+    loop: rangeKernelOf(apply(geluGradF32Loop, EXP_NON_POSITIVE)),
     cost: 15,
   },
 );
