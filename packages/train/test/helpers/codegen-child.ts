@@ -22,7 +22,10 @@ const codegen = (() => {
 const result = await train(JSON.parse(readFileSync(configPath, 'utf8')), { outDir });
 const entries = await listCheckpoints(join(outDir, 'checkpoints'));
 const last = entries[entries.length - 1];
-const sha = (file: string) => createHash('sha256').update(readFileSync(join(last.dir, file))).digest('hex');
+const sha = (file: string) =>
+  createHash('sha256')
+    .update(readFileSync(join(last.dir, file)))
+    .digest('hex');
 const losses = (await readMetrics(join(outDir, 'metrics.jsonl'))).map((r) => r.loss);
 console.log(
   JSON.stringify({
