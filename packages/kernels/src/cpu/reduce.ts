@@ -81,24 +81,20 @@ function mapRows(backend: Backend, name: string, a: Tensor, op: RowOp, f32?: Row
   return out;
 }
 
+/** A row's max as Code for the row kernels (rowMax is self-contained). */
+const ROW_MAX = code(rowMax);
+type RowReduce = (src: TypedArray, start: number, n: number) => number;
+
 /**
  * softmax = exp(x − max) / Σ exp(x − max) with `exp` for e^(x − max) ≤ 1; `byInverse`: one 1/Σ and products (the
  * f32 kernel), else quotients (f64). A row of all −∞ gives NaN (0/0), like torch; NaN anywhere: NaN.
  */
-function softmaxLoop(exp: (x: number) => number, byInverse: boolean): RangeLoop<RowArgs> {
+function softmaxLoop(max: RowReduce, exp: (x: number) => number, byInverse: boolean): RangeLoop<RowArgs> {
   return ({ src, out, n }, r0, r1) => {
     const e = new Float64Array(n);
     for (let r = r0; r < r1; r++) {
       const start = r * n;
-      let m = Number.NEGATIVE_INFINITY;
-      for (let i = start; i < start + n; i++) {
-        const v = src[i];
-        if (v > m) m = v;
-        else if (Number.isNaN(v)) {
-          m = Number.NaN;
-          break;
-        }
-      }
+      const m = max(src, start, n);
       let s = 0;
       for (let i = 0; i < n; i++) {
         e[i] = exp(src[start + i] - m);
@@ -114,37 +110,33 @@ function softmaxLoop(exp: (x: number) => number, byInverse: boolean): RangeLoop<
 const softmaxRows = rangeKernelOf(
   apply(
     softmaxLoop,
+    ROW_MAX,
     code((x: number) => Math.exp(x)),
     literal(false),
   ),
 );
 /** f32: the exp of fast-math.ts (x − max ≤ 0) and one 1/Σ. */
-const softmaxRowsF32 = rangeKernelOf(apply(softmaxLoop, EXP_NON_POSITIVE, literal(true)));
+const softmaxRowsF32 = rangeKernelOf(apply(softmaxLoop, ROW_MAX, EXP_NON_POSITIVE, literal(true)));
 export const softmax = (backend: Backend, a: Tensor) =>
   mapRows(backend, 'softmax', a, { kernel: softmaxRows, cost: 30 }, { kernel: softmaxRowsF32, cost: 12 });
 
-/** logSoftmax = x − logsumexp(x) (the row max shift of rowLogsumexp; ±∞ or NaN maxima pass through). */
-const logSoftmaxRows = rangeKernel<RowArgs>(({ src, out, n }, r0, r1) => {
-  for (let r = r0; r < r1; r++) {
-    const start = r * n;
-    let m = Number.NEGATIVE_INFINITY;
-    for (let i = start; i < start + n; i++) {
-      const v = src[i];
-      if (v > m) m = v;
-      else if (Number.isNaN(v)) {
-        m = Number.NaN;
-        break;
+/** logSoftmax = x − logsumexp(x) (shifted by the row max; ±∞ or NaN maxima pass through). */
+function logSoftmaxLoop(max: RowReduce): RangeLoop<RowArgs> {
+  return ({ src, out, n }, r0, r1) => {
+    for (let r = r0; r < r1; r++) {
+      const start = r * n;
+      const m = max(src, start, n);
+      let lse = m;
+      if (Number.isFinite(m)) {
+        let s = 0;
+        for (let i = start; i < start + n; i++) s += Math.exp(src[i] - m);
+        lse = m + Math.log(s);
       }
+      for (let i = start; i < start + n; i++) out[i] = src[i] - lse;
     }
-    let lse = m;
-    if (Number.isFinite(m)) {
-      let s = 0;
-      for (let i = start; i < start + n; i++) s += Math.exp(src[i] - m);
-      lse = m + Math.log(s);
-    }
-    for (let i = start; i < start + n; i++) out[i] = src[i] - lse;
-  }
-});
+  };
+}
+const logSoftmaxRows = rangeKernelOf(apply(logSoftmaxLoop, ROW_MAX));
 export const logSoftmax = (backend: Backend, a: Tensor) =>
   mapRows(backend, 'logSoftmax', a, { kernel: logSoftmaxRows, cost: 25 });
 
