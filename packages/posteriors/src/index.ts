@@ -21,7 +21,7 @@ export {
   timeForAlpha,
 } from './kappa';
 export { duoLoss, klLoss, mdlmLoss } from './losses/losses';
-export { duoRow, type KlDirection, klRow, logSoftmaxRow, mdlmRow } from './losses/row-maths';
+export { duoGradRow, duoRow, type KlDirection, klRow, logSoftmaxRow, mdlmRow } from './losses/row-maths';
 export {
   dMinusLog1p,
   duoIntegrand,

@@ -20,7 +20,7 @@ import {
   type Tensor,
   type WebGPUKernelContext,
 } from '@duality/kernels';
-import { duoRow, type KlDirection, klRow, mdlmRow } from './row-maths';
+import { duoGradRow, duoRow, type KlDirection, klRow, mdlmRow } from './row-maths';
 import { DUO_WGSL, KL_WGSL, MDLM_WGSL, WG } from './wgsl';
 
 const FLOAT = ['f32', 'f64'];
@@ -53,7 +53,10 @@ function checkId(op: string, name: string, v: number, k: number, r: number): voi
   if (!(v >= 0 && v < k)) throw new IndexOutOfRangeError(op, `${name}[${r}] = ${v}`, `ids in [0, ${k})`);
 }
 
-/** Runs a per-row loss kernel on cpu: value per row, or (with gy) the logits gradient scaled by gy. */
+/**
+ * Runs a per-row loss kernel on cpu: value per row, or (with gy) the logits gradient scaled by gy (`row` then
+ * needs to write only grad: its value is not read).
+ */
 function cpuRows(
   ctx: CpuKernelContext,
   z: Tensor,
@@ -194,7 +197,9 @@ function duoKernelCpu(
   return cpuRows(ctx, z, gy, (r, grad) => {
     checkId('duoLoss', 'xt', xs[r], k, r);
     checkId('duoLoss', 'x0', x0s[r], k, r);
-    return duoRow(zs, r * k, k, xs[r], x0s[r], as[r], das[r], logp, grad);
+    if (!grad) return duoRow(zs, r * k, k, xs[r], x0s[r], as[r], das[r], logp, undefined);
+    duoGradRow(zs, r * k, k, xs[r], x0s[r], as[r], das[r], logp, grad);
+    return Number.NaN; // not read on the gradient pass
   });
 }
 

@@ -45,9 +45,8 @@ export function mdlmRow(
 }
 
 /**
- * UDLM / Duo integrand (Duo eq. 8) on log x_θ = log_softmax(z). With p = softmax(z), i = xt, x̄ = Kα e + 1 − α,
- * x̄θ = Kα p + 1 − α, r = x̄/x̄_i: ∂ℓ/∂p_m = α'·[r_m/x̄θ_m + δ_mi K²α(e_i − p_i)/(x̄_i x̄θ_i²)], and
- * ∂ℓ/∂z = p ⊙ (∂ℓ/∂p − ⟨p, ∂ℓ/∂p⟩).
+ * UDLM / Duo integrand (Duo eq. 8) on log x_θ = log_softmax(z) (logp receives it); with `grad`, also its
+ * gradient (duoGradRow).
  */
 export function duoRow(
   z: ArrayLike<number>,
@@ -62,7 +61,27 @@ export function duoRow(
 ): number {
   logSoftmaxRow(z, lo, k, logp);
   const value = duoIntegrand(logp.subarray(0, k), xt, x0, alpha, dalpha);
-  if (!grad) return value;
+  if (grad) duoGradRow(z, lo, k, xt, x0, alpha, dalpha, logp, grad);
+  return value;
+}
+
+/**
+ * ∂/∂z of the UDLM / Duo integrand (Duo eq. 8), into grad (logp is scratch of K). With p = softmax(z), i = xt,
+ * x̄ = Kα e + 1 − α, x̄θ = Kα p + 1 − α, r = x̄/x̄_i: ∂ℓ/∂p_m = α'·[r_m/x̄θ_m + δ_mi K²α(e_i − p_i)/(x̄_i x̄θ_i²)],
+ * and ∂ℓ/∂z = p ⊙ (∂ℓ/∂p − ⟨p, ∂ℓ/∂p⟩).
+ */
+export function duoGradRow(
+  z: ArrayLike<number>,
+  lo: number,
+  k: number,
+  xt: number,
+  x0: number,
+  alpha: number,
+  dalpha: number,
+  logp: Float64Array,
+  grad: Float64Array,
+): void {
+  logSoftmaxRow(z, lo, k, logp);
   const beta = 1 - alpha;
   const kAlpha = k * alpha;
   const pI = Math.exp(logp[xt]);
@@ -71,17 +90,18 @@ export function duoRow(
   const eMinusP = eI === 1 ? -Math.expm1(logp[xt]) : -pI;
   const xbarI = beta + kAlpha * eI;
   const xbarThetaI = beta + kAlpha * pI;
+  const p = logp; // log p_m is read once: p_m takes its place
   let mean = 0;
   for (let m = 0; m < k; m++) {
     const pM = Math.exp(logp[m]);
+    p[m] = pM;
     const xbarM = beta + kAlpha * (m === x0 ? 1 : 0);
     let g = xbarM / xbarI / (beta + kAlpha * pM);
     if (m === xt) g += (k * kAlpha * eMinusP) / (xbarI * xbarThetaI * xbarThetaI);
     grad[m] = dalpha * g;
     mean += pM * grad[m];
   }
-  for (let m = 0; m < k; m++) grad[m] = Math.exp(logp[m]) * (grad[m] - mean);
-  return value;
+  for (let m = 0; m < k; m++) grad[m] = p[m] * (grad[m] - mean);
 }
 
 /**
