@@ -16,7 +16,18 @@ export {
   untaped,
 } from './autograd/tape';
 export { createCpuBackend } from './cpu/backend';
-export { expNonPositive } from './cpu/fast-math';
+export { EXP_NON_POSITIVE, expNonPositive } from './cpu/fast-math';
+export {
+  apply,
+  type Code,
+  code,
+  literal,
+  type RangeKernel,
+  type RangeLoop,
+  rangeKernel,
+  rangeKernelOf,
+  runRange,
+} from './cpu/parallel';
 export { createBackend } from './create-backend';
 export {
   AllocationError,

@@ -9,19 +9,30 @@
  * The host NELBO helpers (nelbo.ts, maths/nelbo.ts) stay as these ops' test oracles.
  */
 import {
+  apply,
+  type Code,
   type CpuKernelContext,
   type DefinedOp,
   DTypeError,
   defineOp,
   gridOf,
   IndexOutOfRangeError,
+  type RangeKernel,
+  type RangeLoop,
+  rangeKernelOf,
+  runRange,
   ShapeError,
   describeShape as shapeText,
   type Tensor,
   type WebGPUKernelContext,
 } from '@duality/kernels';
-import { duoGradRow, duoRow, type KlDirection, klRow, mdlmRow } from './row-maths';
+import { type KlDirection, ROW_CODE } from './row-maths';
 import { DUO_WGSL, KL_WGSL, MDLM_WGSL, WG } from './wgsl';
+
+type DuoValue = (typeof ROW_CODE)['duoValue']['value'];
+type DuoGrad = (typeof ROW_CODE)['duoGrad']['value'];
+type KlRowFn = (typeof ROW_CODE)['kl']['value'];
+type MdlmRowFn = (typeof ROW_CODE)['mdlm']['value'];
 
 const FLOAT = ['f32', 'f64'];
 const INDEX = ['i32', 'u32'];
@@ -53,31 +64,80 @@ function checkId(op: string, name: string, v: number, k: number, r: number): voi
   if (!(v >= 0 && v < k)) throw new IndexOutOfRangeError(op, `${name}[${r}] = ${v}`, `ids in [0, ${k})`);
 }
 
+/** The arrays of a loss kernel: logits z [rows, K], the op's per-row inputs, gy (gradient pass) and out. */
+interface LossArgs {
+  z: ArrayLike<number>;
+  k: number;
+  gy: ArrayLike<number> | null;
+  out: Float32Array | Float64Array;
+  // biome-ignore lint/suspicious/noExplicitAny: the op's own per-row arrays and numbers
+  [input: string]: any;
+}
+
+/** A loss row: the value of row r, or (grad given) its gradient into grad; s1, s2 are scratch rows of K. */
+type LossRow = (
+  p: LossArgs,
+  r: number,
+  s1: Float64Array,
+  s2: Float64Array,
+  grad: Float64Array | undefined,
+) => number;
+
+/** The loop of a loss kernel: out[r] = value, or out[r, :] = gy[r]·∂/∂z on the gradient pass. */
+function lossRowsLoop(row: LossRow): RangeLoop<LossArgs> {
+  return (p, r0, r1) => {
+    const { k, gy, out } = p;
+    const s1 = new Float64Array(k);
+    const s2 = new Float64Array(k);
+    const grad = gy ? new Float64Array(k) : undefined;
+    for (let r = r0; r < r1; r++) {
+      if (!grad || !gy) {
+        out[r] = row(p, r, s1, s2, undefined);
+        continue;
+      }
+      row(p, r, s1, s2, grad);
+      for (let j = 0; j < k; j++) out[r * k + j] = grad[j] * gy[r];
+    }
+  };
+}
+
+/** A loss kernel over row maths of row-maths.ts (ROW_CODE), adapted to LossRow by `adapter` (self-contained). */
+// biome-ignore lint/suspicious/noExplicitAny: the row maths functions the adapter wraps
+const lossKernel = (adapter: (...rowMaths: any[]) => LossRow, ...rowMaths: Code<unknown>[]) =>
+  rangeKernelOf(apply(lossRowsLoop, apply(adapter, ...rowMaths)));
+
+/** Transcendental-heavy rows: ~60 units (≈ ns on one core) per logit, so a few rows already go to the pool. */
+const COST_PER_LOGIT = 60;
+
 /**
- * Runs a per-row loss kernel on cpu: value per row, or (with gy) the logits gradient scaled by gy (`row` then
- * needs to write only grad: its value is not read).
+ * Runs a loss kernel over the rows of z on the cpu pool: value per row, or (with gy) the logits gradient
+ * scaled by gy.
  */
 function cpuRows(
   ctx: CpuKernelContext,
+  kernel: RangeKernel<LossArgs>,
   z: Tensor,
   gy: Tensor | undefined,
-  row: (r: number, grad: Float64Array | undefined) => number,
+  inputs: Record<string, unknown>,
 ): Tensor {
   const k = z.shape[z.shape.length - 1];
   const rows = z.size / k;
-  if (!gy) {
-    const { tensor, data } = ctx.output(z.shape.slice(0, -1), z.dtype);
-    for (let r = 0; r < rows; r++) data[r] = row(r, undefined);
-    return tensor;
-  }
-  const g = ctx.data(gy);
-  const { tensor, data } = ctx.output(z.shape, z.dtype);
-  const grad = new Float64Array(k);
-  for (let r = 0; r < rows; r++) {
-    row(r, grad);
-    for (let j = 0; j < k; j++) data[r * k + j] = grad[j] * g[r];
-  }
+  const { tensor, data } = ctx.output(gy ? z.shape : z.shape.slice(0, -1), z.dtype);
+  const args: LossArgs = {
+    ...inputs,
+    z: ctx.data(z),
+    k,
+    gy: gy ? ctx.data(gy) : null,
+    out: data as Float64Array,
+  };
+  runRange(kernel, args, rows, rows * k * COST_PER_LOGIT);
   return tensor;
+}
+
+/** Refuses ids outside [0, K) (before a kernel runs: workers cannot throw typed errors). */
+function checkIds(op: string, k: number, ids: Record<string, ArrayLike<number>>): void {
+  for (const [name, values] of Object.entries(ids))
+    for (let r = 0; r < values.length; r++) checkId(op, name, values[r], k, r);
 }
 
 /** Runs a per-row loss WGSL kernel: mode 0 writes values [rows], mode 1 the gradient [rows, K]. */
@@ -120,6 +180,13 @@ function gpuRows(
 
 // ---------------------------------------------------------------------------------------------------- MDLM
 
+const MDLM_ROWS = lossKernel(
+  (mdlmRow: MdlmRowFn): LossRow =>
+    (p, r, _s1, _s2, grad) =>
+      mdlmRow(p.z, r * p.k, p.k, p.xt[r], p.x0[r], p.w[r], p.maskId, grad),
+  ROW_CODE.mdlm,
+);
+
 function mdlmKernelCpu(
   ctx: CpuKernelContext,
   z: Tensor,
@@ -129,16 +196,9 @@ function mdlmKernelCpu(
   maskId: number,
   gy?: Tensor,
 ) {
-  const zs = ctx.data(z);
-  const xs = ctx.data(xt);
-  const x0s = ctx.data(x0);
-  const ws = ctx.data(w);
-  const k = z.shape[z.shape.length - 1];
-  return cpuRows(ctx, z, gy, (r, grad) => {
-    checkId('mdlmLoss', 'xt', xs[r], k, r);
-    checkId('mdlmLoss', 'x0', x0s[r], k, r);
-    return mdlmRow(zs, r * k, k, xs[r], x0s[r], ws[r], maskId, grad);
-  });
+  const ids = { xt: ctx.data(xt), x0: ctx.data(x0) };
+  checkIds('mdlmLoss', z.shape[z.shape.length - 1], ids);
+  return cpuRows(ctx, MDLM_ROWS, z, gy, { ...ids, w: ctx.data(w), maskId });
 }
 
 function validateMdlm(op: string, z: Tensor, xt: Tensor, x0: Tensor, w: Tensor, maskId: number): void {
@@ -178,6 +238,17 @@ export const mdlmLoss: DefinedOp<[Tensor, Tensor, Tensor, Tensor, number], Tenso
 
 // ----------------------------------------------------------------------------------------------------- Duo
 
+const DUO_ROWS = lossKernel(
+  (value: DuoValue, grad: DuoGrad): LossRow =>
+    (p, r, s1, _s2, g) => {
+      if (!g) return value(p.z, r * p.k, p.k, p.xt[r], p.x0[r], p.a[r], p.da[r], s1);
+      grad(p.z, r * p.k, p.k, p.xt[r], p.x0[r], p.a[r], p.da[r], s1, g);
+      return 0;
+    },
+  ROW_CODE.duoValue,
+  ROW_CODE.duoGrad,
+);
+
 function duoKernelCpu(
   ctx: CpuKernelContext,
   z: Tensor,
@@ -187,20 +258,9 @@ function duoKernelCpu(
   da: Tensor,
   gy?: Tensor,
 ) {
-  const zs = ctx.data(z);
-  const xs = ctx.data(xt);
-  const x0s = ctx.data(x0);
-  const as = ctx.data(a);
-  const das = ctx.data(da);
-  const k = z.shape[z.shape.length - 1];
-  const logp = new Float64Array(k);
-  return cpuRows(ctx, z, gy, (r, grad) => {
-    checkId('duoLoss', 'xt', xs[r], k, r);
-    checkId('duoLoss', 'x0', x0s[r], k, r);
-    if (!grad) return duoRow(zs, r * k, k, xs[r], x0s[r], as[r], das[r], logp, undefined);
-    duoGradRow(zs, r * k, k, xs[r], x0s[r], as[r], das[r], logp, grad);
-    return Number.NaN; // not read on the gradient pass
-  });
+  const ids = { xt: ctx.data(xt), x0: ctx.data(x0) };
+  checkIds('duoLoss', z.shape[z.shape.length - 1], ids);
+  return cpuRows(ctx, DUO_ROWS, z, gy, { ...ids, a: ctx.data(a), da: ctx.data(da) });
 }
 
 const duoLossGrad = defineOp({
@@ -231,13 +291,15 @@ export const duoLoss: DefinedOp<[Tensor, Tensor, Tensor, Tensor, Tensor], Tensor
 
 // ------------------------------------------------------------------------------------------------------ KL
 
+const KL_ROWS = lossKernel(
+  (klRow: KlRowFn): LossRow =>
+    (p, r, s1, s2, grad) =>
+      klRow(p.z, p.t, r * p.k, p.k, p.direction, s1, s2, grad),
+  ROW_CODE.kl,
+);
+
 function klKernelCpu(ctx: CpuKernelContext, s: Tensor, t: Tensor, direction: KlDirection, gy?: Tensor) {
-  const ss = ctx.data(s);
-  const ts = ctx.data(t);
-  const k = s.shape[s.shape.length - 1];
-  const ls = new Float64Array(k);
-  const lt = new Float64Array(k);
-  return cpuRows(ctx, s, gy, (r, grad) => klRow(ss, ts, r * k, k, direction, ls, lt, grad));
+  return cpuRows(ctx, KL_ROWS, s, gy, { t: ctx.data(t), direction });
 }
 
 const DIRECTIONS: readonly KlDirection[] = ['student-teacher', 'teacher-student'];

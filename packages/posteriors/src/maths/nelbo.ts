@@ -3,7 +3,7 @@
  * is ∫_0^1 E_{x_t ~ q_t(·|x0)}[integrand(t)] dt; add the prior and reconstruction terms for a full bound.
  */
 
-import { ArgumentError, IndexOutOfRangeError } from '@duality/kernels';
+import { ArgumentError, apply, type Code, code, IndexOutOfRangeError } from '@duality/kernels';
 
 /**
  * Argument checks of the row helpers (cheap, O(1) per call): ids integers in [0, K), alpha in its domain, the
@@ -113,38 +113,53 @@ export function duoIntegrand(
   return duoIntegrandUnchecked(logXTheta, xt, x0, alphaT, dalphaT);
 }
 
-/** duoIntegrand on arguments the caller has checked. */
-export function duoIntegrandUnchecked(
+type DuoIntegrand = (
   logXTheta: ArrayLike<number>,
   xt: number,
   x0: number,
   alphaT: number,
   dalphaT: number,
-): number {
-  const k = logXTheta.length;
-  const alpha = alphaT;
-  const beta = 1 - alpha;
-  const kAlpha = k * alpha;
-  const pI = Math.exp(logXTheta[xt]);
-  const eI = xt === x0 ? 1 : 0;
-  // p − e at xt, through expm1 so that a near-one-hot x_θ keeps its digits
-  const gapI = eI === 1 ? Math.expm1(logXTheta[xt]) : pI;
-  const xbarI = beta + kAlpha * eI;
-  const xbarThetaI = beta + kAlpha * pI;
-  let total = 0;
-  for (let j = 0; j < k; j++) {
-    if (j === xt) continue; // d = 0 there
-    const pJ = Math.exp(logXTheta[j]);
-    const eJ = j === x0 ? 1 : 0;
-    const gapJ = eJ === 1 ? Math.expm1(logXTheta[j]) : pJ;
-    const xbarJ = beta + kAlpha * eJ;
-    const xbarThetaJ = beta + kAlpha * pJ;
-    const numerator = beta * kAlpha * (gapJ - gapI) + kAlpha * kAlpha * (pJ * eI - eJ * pI);
-    const den = xbarJ * xbarThetaI;
-    total += (xbarJ / xbarI) * dMinusLog1p(numerator / den, (xbarThetaJ * xbarI) / den);
-  }
-  return -dalphaT * (total / kAlpha); // total/kAlpha first: dalphaT/kAlpha overflows for a denormal alpha
+) => number;
+
+/** duoIntegrand on arguments the caller has checked, over φ (self-contained, for range kernels' `apply`). */
+export function makeDuoIntegrandUnchecked(
+  dMinusLog1p: (d: number, onePlusD?: number) => number,
+): DuoIntegrand {
+  return (logXTheta, xt, x0, alphaT, dalphaT) => {
+    const k = logXTheta.length;
+    const alpha = alphaT;
+    const beta = 1 - alpha;
+    const kAlpha = k * alpha;
+    const pI = Math.exp(logXTheta[xt]);
+    const eI = xt === x0 ? 1 : 0;
+    // p − e at xt, through expm1 so that a near-one-hot x_θ keeps its digits
+    const gapI = eI === 1 ? Math.expm1(logXTheta[xt]) : pI;
+    const xbarI = beta + kAlpha * eI;
+    const xbarThetaI = beta + kAlpha * pI;
+    let total = 0;
+    for (let j = 0; j < k; j++) {
+      if (j === xt) continue; // d = 0 there
+      const pJ = Math.exp(logXTheta[j]);
+      const eJ = j === x0 ? 1 : 0;
+      const gapJ = eJ === 1 ? Math.expm1(logXTheta[j]) : pJ;
+      const xbarJ = beta + kAlpha * eJ;
+      const xbarThetaJ = beta + kAlpha * pJ;
+      const numerator = beta * kAlpha * (gapJ - gapI) + kAlpha * kAlpha * (pJ * eI - eJ * pI);
+      const den = xbarJ * xbarThetaI;
+      total += (xbarJ / xbarI) * dMinusLog1p(numerator / den, (xbarThetaJ * xbarI) / den);
+    }
+    return -dalphaT * (total / kAlpha); // total/kAlpha first: dalphaT/kAlpha overflows for a denormal alpha
+  };
 }
+
+/** duoIntegrand on arguments the caller has checked. */
+export const duoIntegrandUnchecked: DuoIntegrand = makeDuoIntegrandUnchecked(dMinusLog1p);
+
+/** duoIntegrandUnchecked as Code, for the cpu kernels of losses.ts. */
+export const DUO_INTEGRAND_UNCHECKED: Code<DuoIntegrand> = apply(
+  makeDuoIntegrandUnchecked,
+  code(dMinusLog1p),
+);
 
 /** Reconstruction term −log p_θ(x0 | x_{t0}) from the denoiser's log-probabilities at the smallest time. */
 export function reconstructionTerm(logXTheta0: ArrayLike<number>, x0: number): number {
