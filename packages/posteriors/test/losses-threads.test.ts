@@ -72,7 +72,10 @@ describe('loss kernels on the worker pool', () => {
             const threaded = await bits(loss, z);
             expect(cpuPoolTesting.stats().sharedJobs, name).toBeGreaterThan(before);
             expect(threaded, `${name} ${dtype} ${rows}×${k}`).toEqual(inline);
-            expect(inline.every((v) => Number.isFinite(v)), name).toBe(true);
+            expect(
+              inline.every((v) => Number.isFinite(v)),
+              name,
+            ).toBe(true);
           }
           for (const x of [z, t, xt, x0, masked, alpha, dalpha]) x.dispose();
         },
