@@ -17,3 +17,23 @@ it('the README example runs and gives what it promises', async () => {
   expect(Array.from(n)).toEqual([2, 1, 0.5, -Infinity, -Infinity, 3]);
   expect(logits.disposed).toBe(true);
 });
+
+it('the README range-kernel example: a loop template applied to a row function, run over the pool', async () => {
+  const { apply, code, rangeKernelOf, runRange } = await import('../src/index');
+  const rowSums =
+    (row: (x: Float64Array, lo: number, n: number) => number) =>
+    (p: { x: Float64Array; n: number; out: Float64Array }, r0: number, r1: number) => {
+      for (let r = r0; r < r1; r++) p.out[r] = row(p.x, r * p.n, p.n);
+    };
+  const sumRow = (x: Float64Array, lo: number, n: number) => {
+    let s = 0;
+    for (let j = lo; j < lo + n; j++) s += x[j];
+    return s;
+  };
+  const kernel = rangeKernelOf(apply(rowSums, code(sumRow)));
+  expect(kernel.compiled).toBe(true); // from its text, as the workers compile it
+  const x = new Float64Array(4096 * 512).fill(0.5);
+  const out = new Float64Array(4096);
+  runRange(kernel, { x, n: 512, out }, 4096, 4096 * 512);
+  expect(out.every((v) => v === 256)).toBe(true);
+});
