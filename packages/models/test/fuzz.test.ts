@@ -9,6 +9,7 @@ import { join } from 'node:path';
 import { type Backend, createBackend, KernelError, type Tensor } from '@duality/kernels';
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { settlerFor, tally } from '../../../scripts/test-support/fuzz';
 import {
   brown8,
   configFromReference,
@@ -43,34 +44,7 @@ afterAll(() => {
   rmSync(dir, { recursive: true, force: true });
 });
 
-async function settle<T>(
-  call: () => T | Promise<T>,
-  check: (value: T) => void | Promise<void>,
-): Promise<'error' | 'ok'> {
-  let value: T;
-  try {
-    value = await call();
-  } catch (error) {
-    expect(error, String(error)).toBeInstanceOf(KernelError);
-    expect((error as Error).message).toMatch(/got .*expected/s);
-    return 'error';
-  }
-  await check(value);
-  return 'ok';
-}
-
-function tally() {
-  const seen = { error: 0, ok: 0 };
-  return {
-    add: (o: 'error' | 'ok') => {
-      seen[o]++;
-    },
-    expectBoth: () => {
-      expect(seen.error, 'some cases must be refused').toBeGreaterThan(0);
-      expect(seen.ok, 'some cases must succeed').toBeGreaterThan(0);
-    },
-  };
-}
+const settle = settlerFor(KernelError);
 
 const anyValue = fc.oneof(
   fc.double({ min: -3, max: 3, noNaN: true }),

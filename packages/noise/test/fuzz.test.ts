@@ -6,6 +6,7 @@
 import { type CpuBackend, createBackend, KernelError, type Tensor } from '@duality/kernels';
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { settlerFor, tally } from '../../../scripts/test-support/fuzz';
 import {
   annealedTau,
   cosine,
@@ -28,33 +29,7 @@ afterAll(() => cpu.destroy());
 
 const RUNS = 120;
 
-/** Runs `call`: a thrown error must be a KernelError with a got/expected message; otherwise `check` the value. */
-async function settle<T>(call: () => T | Promise<T>, check: (value: T) => void): Promise<'error' | 'ok'> {
-  let value: T;
-  try {
-    value = await call();
-  } catch (error) {
-    expect(error, String(error)).toBeInstanceOf(KernelError);
-    expect((error as Error).message).toMatch(/got .*expected/s);
-    return 'error';
-  }
-  check(value);
-  return 'ok';
-}
-
-/** Counts both outcomes, so a fuzz that only ever errors (or never does) is noticed. */
-function tally() {
-  const seen = { error: 0, ok: 0 };
-  return {
-    add: (o: 'error' | 'ok') => {
-      seen[o]++;
-    },
-    expectBoth: () => {
-      expect(seen.error, 'some cases must be refused').toBeGreaterThan(0);
-      expect(seen.ok, 'some cases must succeed').toBeGreaterThan(0);
-    },
-  };
-}
+const settle = settlerFor(KernelError);
 
 /** Numbers a caller might pass: ordinary, at the edges, or not numbers at all. */
 const anyNumber = fc.oneof(

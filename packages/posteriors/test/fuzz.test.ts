@@ -6,6 +6,7 @@ import { type CpuBackend, createBackend, KernelError, type Tensor } from '@duali
 import { logLinear, masked, type NoiseProcess, uniform } from '@duality/noise';
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { settlerFor, tally } from '../../../scripts/test-support/fuzz';
 import {
   boundReport,
   duoIntegrand,
@@ -33,32 +34,7 @@ beforeAll(async () => {
 });
 afterAll(() => cpu.destroy());
 
-/** A thrown error must be a KernelError with a got/expected message; otherwise `check` the value. */
-async function settle<T>(call: () => T | Promise<T>, check: (value: T) => void): Promise<'error' | 'ok'> {
-  let value: T;
-  try {
-    value = await call();
-  } catch (error) {
-    expect(error, String(error)).toBeInstanceOf(KernelError);
-    expect((error as Error).message).toMatch(/got .*expected/s);
-    return 'error';
-  }
-  check(value);
-  return 'ok';
-}
-
-function tally() {
-  const seen = { error: 0, ok: 0 };
-  return {
-    add: (o: 'error' | 'ok') => {
-      seen[o]++;
-    },
-    expectBoth: () => {
-      expect(seen.error, 'some cases must be refused').toBeGreaterThan(0);
-      expect(seen.ok, 'some cases must succeed').toBeGreaterThan(0);
-    },
-  };
-}
+const settle = settlerFor(KernelError);
 
 const anyValue = fc.oneof(
   fc.double({ min: -2, max: 2, noNaN: true }),

@@ -6,6 +6,7 @@
 import { type Backend, KernelError, type Tensor } from '@duality/kernels';
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { settlerFor } from '../../../scripts/test-support/fuzz';
 import {
   ancestralSampler,
   cachedAncestralSampler,
@@ -29,21 +30,7 @@ afterAll(() => {
   backend.destroy();
 });
 
-async function settle<T>(
-  call: () => T | Promise<T>,
-  check: (value: T) => void | Promise<void>,
-): Promise<'error' | 'ok'> {
-  let value: T;
-  try {
-    value = await call();
-  } catch (error) {
-    expect(error, String(error)).toBeInstanceOf(KernelError);
-    expect((error as Error).message).toMatch(/got .*expected/s);
-    return 'error';
-  }
-  await check(value);
-  return 'ok';
-}
+const settle = settlerFor(KernelError);
 
 const anyValue = fc.oneof(
   fc.double({ min: -2, max: 2, noNaN: true }),
