@@ -7,7 +7,8 @@ import { apply, type Code, code } from '@duality/kernels';
 import { DUO_INTEGRAND_UNCHECKED, duoIntegrand } from '../maths/nelbo';
 
 type LogSoftmaxRow = (z: ArrayLike<number>, lo: number, k: number, out: Float64Array) => number;
-type DuoGradRow = (
+/** A Duo row's arguments: logits z[lo, lo + k), xt, x0, α, α′ and a scratch row for log p. */
+type DuoRowArgs = [
   z: ArrayLike<number>,
   lo: number,
   k: number,
@@ -16,18 +17,9 @@ type DuoGradRow = (
   alpha: number,
   dalpha: number,
   logp: Float64Array,
-  grad: Float64Array,
-) => void;
-type DuoValueRow = (
-  z: ArrayLike<number>,
-  lo: number,
-  k: number,
-  xt: number,
-  x0: number,
-  alpha: number,
-  dalpha: number,
-  logp: Float64Array,
-) => number;
+];
+type DuoGradRow = (...args: [...DuoRowArgs, grad: Float64Array]) => void;
+type DuoValueRow = (...args: DuoRowArgs) => number;
 type KlRow = (
   s: ArrayLike<number>,
   t: ArrayLike<number>,
