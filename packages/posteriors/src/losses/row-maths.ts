@@ -85,10 +85,9 @@ export function duoRow(
   logp: Float64Array,
   grad: Float64Array | undefined,
 ): number {
+  if (grad) duoGradRow(z, lo, k, xt, x0, alpha, dalpha, logp, grad); // uses logp as scratch
   logSoftmaxRow(z, lo, k, logp);
-  const value = duoIntegrand(logp.subarray(0, k), xt, x0, alpha, dalpha);
-  if (grad) duoGradRow(z, lo, k, xt, x0, alpha, dalpha, logp, grad);
-  return value;
+  return duoIntegrand(logp.subarray(0, k), xt, x0, alpha, dalpha);
 }
 
 /**
